@@ -1,0 +1,34 @@
+"""The ``civrisk`` command line: subcommands only, each a thin wrapper over a pure function."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="civrisk",
+    help="Weekly early warning of civilian harm by organized violence, by region and perpetrator.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.command("version")
+def version() -> None:
+    """Print the civrisk version."""
+    from civrisk import __version__
+
+    typer.echo(__version__)
+
+
+# Each package registers its own subcommands; the wiring stays here so `civrisk --help` lists them all.
+# (keep imports of heavy libraries such as mlflow inside the command functions, not at module level)
+
+
+def main() -> None:
+    """Entry point of the ``civrisk`` console script."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

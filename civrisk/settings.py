@@ -1,0 +1,51 @@
+"""Runtime settings, declared once. Every default lives here; environment variables override them."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """civrisk settings; each can be set as an environment variable ``CIVRISK_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="CIVRISK_", frozen=True)
+
+    home: Path = Path(".civrisk")
+    """Working directory for ingested events, panels, the scores store and the local MLflow store."""
+
+    shared_data: Path = PROJECT_ROOT.parent / "shared" / "data"
+    """The shared real-data folder (read-only); used by the demo, tests and benchmarks when present."""
+
+    db_url: str | None = None
+    """SQLAlchemy URL of the scores store; default: SQLite (WAL) under ``home``."""
+
+    mlflow_tracking_uri: str | None = None
+    """MLflow tracking URI; default: SQLite under ``home``. ``MLFLOW_TRACKING_URI`` also works."""
+
+    publication_lag_weeks: int = 1
+    """Weeks between an event and its availability in the data (ACLED publishes weekly)."""
+
+    def resolved_db_url(self) -> str:
+        """Return the scores-store URL, defaulting to SQLite under ``home``."""
+        return self.db_url or f"sqlite:///{(self.home / 'scores.db').resolve()}"
+
+    def resolved_tracking_uri(self) -> str:
+        """Return the MLflow tracking URI: explicit setting, then MLFLOW_TRACKING_URI, then SQLite."""
+        import os
+
+        return (
+            self.mlflow_tracking_uri
+            or os.environ.get("MLFLOW_TRACKING_URI")
+            or f"sqlite:///{(self.home / 'mlflow.db').resolve()}"
+        )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Return the process-wide settings (read once from the environment)."""
+    return Settings()

@@ -1,0 +1,1 @@
+"""Experiments: typed experiment configs (TOML in configs/) and the results generator."""

@@ -1,0 +1,1 @@
+"""Features: canonical events -> dense weekly panel -> leak-free features at a cutoff."""

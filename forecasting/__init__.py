@@ -1,0 +1,1 @@
+"""Forecasting: targets, models, calibration, metrics, rolling-origin backtests and MLflow tracking."""

@@ -1,0 +1,1 @@
+"""Ingest: real UCDP and ACLED files in their published layouts -> canonical events."""

@@ -1,0 +1,1 @@
+"""Serve: the HTTP API and webhooks over what the weekly job published."""
