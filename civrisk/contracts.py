@@ -309,7 +309,7 @@ def validate_events(df: pd.DataFrame, where: str = "") -> pd.DataFrame:
 def validate_panel(df: pd.DataFrame, where: str = "") -> pd.DataFrame:
     """Return ``df`` if it is a weekly panel; raise ContractError otherwise."""
     validate(df, PANEL, where)
-    weekday = df["week"].dt.dayofweek
+    weekday = df["week"].dt.day_of_week
     if (weekday != 0).any():
         raise ContractError(
             f"panel table{_at(where)}: {int((weekday != 0).sum())} weeks do not start on a Monday; "
