@@ -1,0 +1,25 @@
+# Two commands on a fresh machine: `make demo` (the weekly job on embedded defaults) and `make test`.
+# Both create the virtual environment and install civrisk on first use.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: demo test lint bench
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $@
+
+demo: $(VENV)/.installed
+	$(VENV)/bin/civrisk demo
+
+test: $(VENV)/.installed
+	$(PY) -m pytest -q
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+bench: $(VENV)/.installed
+	$(PY) benchmarks/bench_pipeline.py
