@@ -30,9 +30,19 @@ class Settings(BaseSettings):
     publication_lag_weeks: int = 1
     """Weeks between an event and its availability in the data (ACLED publishes weekly)."""
 
+    ucdp_base_url: str = "https://ucdp.uu.se/downloads"
+    """Folder UCDP publishes its downloads in (``civrisk fetch``); point it at a mirror or a test server."""
+
+    downloads_dir: Path | None = None
+    """Cache of downloaded releases (``civrisk fetch``); default: ``home / "downloads"``."""
+
     def resolved_db_url(self) -> str:
         """Return the scores-store URL, defaulting to SQLite under ``home``."""
         return self.db_url or f"sqlite:///{(self.home / 'scores.db').resolve()}"
+
+    def resolved_downloads_dir(self) -> Path:
+        """Return the download cache folder, defaulting to ``home / "downloads"``."""
+        return self.downloads_dir or self.home / "downloads"
 
     def resolved_tracking_uri(self) -> str:
         """Return the MLflow tracking URI: explicit setting, then MLFLOW_TRACKING_URI, then SQLite."""
