@@ -24,6 +24,11 @@ def version() -> None:
 # Each package registers its own subcommands; the wiring stays here so `civrisk --help` lists them all.
 # (keep imports of heavy libraries such as mlflow inside the command functions, not at module level)
 
+# civrisk fetch ucdp-ged | ucdp-candidate: download official UCDP releases into the cache (ingest.fetch)
+from ingest.fetch_command import fetch_app  # noqa: E402  (light: typer only; httpx loads on use)
+
+app.add_typer(fetch_app, name="fetch")
+
 
 def main() -> None:
     """Entry point of the ``civrisk`` console script."""
