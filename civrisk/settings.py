@@ -36,6 +36,13 @@ class Settings(BaseSettings):
     downloads_dir: Path | None = None
     """Cache of downloaded releases (``civrisk fetch``); default: ``home / "downloads"``."""
 
+    public_base_url: str | None = None
+    """Public web address of this civrisk service (e.g. ``https://risk.example.org``); CAP alerts link to
+    ``<public_base_url>/alerts/<alert_id>``. Unset: alerts carry no web link."""
+
+    cap_sender: str = "civrisk"
+    """CAP ``sender`` of published alerts; set it to an address or domain you control."""
+
     def resolved_db_url(self) -> str:
         """Return the scores-store URL, defaulting to SQLite under ``home``."""
         return self.db_url or f"sqlite:///{(self.home / 'scores.db').resolve()}"
