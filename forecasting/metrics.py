@@ -1,0 +1,393 @@
+"""Forecast metrics as plain functions of arrays, and ``evaluate``: forecasts + actuals -> tidy table.
+
+Binary targets (``p`` is a probability): Brier score, Brier skill against a reference forecast, clipped
+log loss, ROC-AUC, average precision, expected calibration error, the reliability table, and precision /
+recall when alerting on the top k% of regions of each origin week (the planner's alert budget).
+Count targets (``p`` is the expected count, ``qNN`` columns hold quantiles): MSLE, CRPS, 80% coverage.
+
+Definitions that are choices, written down once:
+
+- **ECE**: 10 equal-width bins ``[0, .1), [.1, .2), ..., [.9, 1.0]`` (the last bin closed);
+  ``ECE = sum_b (n_b / N) * |mean(y in b) - mean(p in b)|``; empty bins contribute nothing.
+- **Top-k% alerts**: per origin week, alert ``ceil(k% * n)`` of the ``n`` regions with a forecast, highest
+  ``p`` first. Ties at the budget boundary are shared: when ``r`` alert slots remain for ``m`` tied regions
+  holding ``m_pos`` positives, they count ``r * m_pos / m`` hits (the expectation under a random draw), so a
+  forecast with many ties (persistence) is scored neither luckily nor unluckily. Precision and recall
+  pool the weeks: ``sum(hits) / sum(alerts)`` and ``sum(hits) / sum(positives)``.
+- **CRPS** from quantiles: ``CRPS(F, y) = 2 * integral_0^1 QS_tau(F^-1(tau), y) dtau`` (Gneiting & Raftery
+  2007), approximated by the mean pinball loss over the forecast's quantile levels (``q05 .. q95``
+  columns), times 2. ``crps_ensemble`` is the exact CRPS of an ensemble of samples (properscoring's).
+- **Undefined** scores (AUC with one class, AP without positives, skill against a perfect reference)
+  are NaN, never a made-up number.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from forecasting.targets import TARGET_KINDS
+
+ArrayLike = Sequence[float] | np.ndarray | pd.Series
+
+LOG_LOSS_EPS = 1e-6
+"""Probabilities are clipped to [eps, 1 - eps] before the log loss (one 0/1 miss would be infinite)."""
+
+N_BINS = 10
+
+GREATER_IS_BETTER = {
+    "roc_auc": True,
+    "average_precision": True,
+    "coverage80": True,
+    "brier": False,
+    "log_loss": False,
+    "ece": False,
+    "msle": False,
+    "crps": False,
+}
+"""Direction of each metric; skill and top-k metrics (matched by prefix in ``greater_is_better``) rise."""
+
+BINARY_METRICS = (
+    "brier",
+    "brier_skill_climatology",
+    "brier_skill_persistence",
+    "log_loss",
+    "roc_auc",
+    "average_precision",
+    "ece",
+    "precision_top10pct",
+    "recall_top10pct",
+)
+COUNT_METRICS = ("msle", "crps", "coverage80")
+DEFAULT_METRICS = BINARY_METRICS + COUNT_METRICS
+
+_SKILL = re.compile(r"^brier_skill_(?P<ref>\w+)$")
+_TOPK = re.compile(r"^(?P<kind>precision|recall)_top(?P<pct>\d+)pct$")
+_QCOL = re.compile(r"^q(?P<level>\d{2})$")
+
+
+def greater_is_better(metric: str) -> bool:
+    """Return True when a higher value of ``metric`` is better."""
+    if _SKILL.match(metric) or _TOPK.match(metric):
+        return True
+    if metric not in GREATER_IS_BETTER:
+        raise ValueError(f"unknown metric {metric!r}; expected one of {sorted(GREATER_IS_BETTER)}")
+    return GREATER_IS_BETTER[metric]
+
+
+# ----------------------------------------------------------------------------------------------
+# Input checks
+# ----------------------------------------------------------------------------------------------
+
+
+def _binary_inputs(y: ArrayLike, p: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    y_arr = np.asarray(y, dtype=float)
+    p_arr = np.asarray(p, dtype=float)
+    if y_arr.shape != p_arr.shape or y_arr.ndim != 1:
+        raise ValueError(
+            f"y and p must be 1-d and of equal length; got shapes {y_arr.shape} and {p_arr.shape}"
+        )
+    bad_y = ~np.isin(y_arr, (0.0, 1.0))
+    if bad_y.any():
+        raise ValueError(
+            f"y must hold only 0 and 1 (drop NaN labels first); got {int(bad_y.sum())} other values, "
+            f"e.g. {y_arr[bad_y][:3].tolist()}"
+        )
+    bad_p = ~((p_arr >= 0.0) & (p_arr <= 1.0))
+    if bad_p.any():
+        raise ValueError(
+            f"p must hold probabilities in [0, 1]; got {int(bad_p.sum())} values outside, "
+            f"e.g. {p_arr[bad_p][:3].tolist()}"
+        )
+    return y_arr, p_arr
+
+
+def _count_inputs(y: ArrayLike, yhat: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    y_arr = np.asarray(y, dtype=float)
+    f_arr = np.asarray(yhat, dtype=float)
+    if y_arr.shape[0] != f_arr.shape[0]:
+        raise ValueError(f"y and the forecast differ in length: {y_arr.shape[0]} vs {f_arr.shape[0]}")
+    for name, arr in (("y", y_arr), ("forecast", f_arr)):
+        bad = ~(arr >= 0.0)
+        if bad.any():
+            raise ValueError(
+                f"{name} must hold non-negative counts; got {int(bad.sum())} negative or NaN values"
+            )
+    return y_arr, f_arr
+
+
+# ----------------------------------------------------------------------------------------------
+# Binary targets
+# ----------------------------------------------------------------------------------------------
+
+
+def brier_score(y: ArrayLike, p: ArrayLike) -> float:
+    """Return the mean squared difference between probability and outcome."""
+    y_arr, p_arr = _binary_inputs(y, p)
+    return float(np.mean((p_arr - y_arr) ** 2))
+
+
+def brier_skill(y: ArrayLike, p: ArrayLike, p_ref: ArrayLike) -> float:
+    """Return ``1 - BS(p) / BS(p_ref)`` on the same rows; NaN when the reference is perfect."""
+    bs_ref = brier_score(y, p_ref)
+    return float("nan") if bs_ref == 0.0 else 1.0 - brier_score(y, p) / bs_ref
+
+
+def log_loss(y: ArrayLike, p: ArrayLike, eps: float = LOG_LOSS_EPS) -> float:
+    """Return the mean negative log likelihood with ``p`` clipped to ``[eps, 1 - eps]``."""
+    y_arr, p_arr = _binary_inputs(y, p)
+    p_arr = np.clip(p_arr, eps, 1.0 - eps)
+    return float(-np.mean(y_arr * np.log(p_arr) + (1.0 - y_arr) * np.log1p(-p_arr)))
+
+
+def roc_auc(y: ArrayLike, p: ArrayLike) -> float:
+    """Return the area under the ROC curve (Mann-Whitney, ties count half); NaN with one class."""
+    y_arr, p_arr = _binary_inputs(y, p)
+    n_pos = int(y_arr.sum())
+    n_neg = y_arr.size - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    ranks = pd.Series(p_arr).rank(method="average").to_numpy()
+    return float((ranks[y_arr == 1].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def average_precision(y: ArrayLike, p: ArrayLike) -> float:
+    """Return sum over thresholds of recall step x precision (scikit-learn's AP); NaN without positives."""
+    y_arr, p_arr = _binary_inputs(y, p)
+    n_pos = y_arr.sum()
+    if n_pos == 0:
+        return float("nan")
+    order = np.argsort(-p_arr, kind="mergesort")
+    p_sorted, y_sorted = p_arr[order], y_arr[order]
+    # one point per distinct threshold: the last row of each run of equal scores
+    last_of_run = np.r_[p_sorted[1:] != p_sorted[:-1], True]
+    tps = np.cumsum(y_sorted)[last_of_run]
+    alerts = np.arange(1, y_arr.size + 1)[last_of_run]
+    recall = tps / n_pos
+    precision = tps / alerts
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+
+
+def reliability_table(y: ArrayLike, p: ArrayLike, n_bins: int = N_BINS) -> pd.DataFrame:
+    """Return per equal-width bin: bounds, n, mean forecast and observed frequency (NaN when empty)."""
+    y_arr, p_arr = _binary_inputs(y, p)
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    # [lo, hi) bins, the last one closed so that p == 1 lands in it
+    idx = np.clip(np.searchsorted(edges, p_arr, side="right") - 1, 0, n_bins - 1)
+    n = np.bincount(idx, minlength=n_bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p_mean = np.bincount(idx, weights=p_arr, minlength=n_bins) / n
+        y_mean = np.bincount(idx, weights=y_arr, minlength=n_bins) / n
+    return pd.DataFrame(
+        {
+            "bin": np.arange(n_bins),
+            "lower": edges[:-1],
+            "upper": edges[1:],
+            "n": n.astype("int64"),
+            "p_mean": p_mean,
+            "y_mean": y_mean,
+        }
+    )
+
+
+def expected_calibration_error(y: ArrayLike, p: ArrayLike, n_bins: int = N_BINS) -> float:
+    """Return ``sum_b n_b/N * |ybar_b - pbar_b|`` over equal-width bins (see the module docstring)."""
+    table = reliability_table(y, p, n_bins)
+    filled = table[table["n"] > 0]
+    return float((filled["n"] * (filled["y_mean"] - filled["p_mean"]).abs()).sum() / table["n"].sum())
+
+
+def top_k_alerts(y: ArrayLike, p: ArrayLike, groups: ArrayLike, share: float) -> tuple[float, float]:
+    """Return (precision, recall) when alerting on the top ``share`` of rows of each group (origin week)."""
+    if not 0.0 < share <= 1.0:
+        raise ValueError(f"share must be in (0, 1], e.g. 0.1 for the top 10%; got {share}")
+    y_arr, p_arr = _binary_inputs(y, p)
+    frame = pd.DataFrame({"g": np.asarray(groups), "y": y_arr, "p": p_arr})
+    # one row per (group, distinct score): a run of ties is alerted whole, in part, or not at all
+    runs = frame.groupby(["g", "p"], sort=True)["y"].agg(["size", "sum"]).reset_index()
+    runs = runs.iloc[::-1]  # highest score first within each group
+    n_group = runs.groupby("g", sort=False)["size"].transform("sum")
+    budget = np.ceil(share * n_group.to_numpy() - 1e-9)
+    above = runs.groupby("g", sort=False)["size"].cumsum().to_numpy() - runs["size"].to_numpy()
+    take = np.clip(budget - above, 0, runs["size"].to_numpy())
+    hits = float((take * runs["sum"].to_numpy() / runs["size"].to_numpy()).sum())
+    alerts = float(np.ceil(share * frame.groupby("g", sort=False).size().to_numpy() - 1e-9).sum())
+    positives = y_arr.sum()
+    precision = hits / alerts if alerts else float("nan")
+    recall = hits / positives if positives else float("nan")
+    return float(precision), float(recall)
+
+
+# ----------------------------------------------------------------------------------------------
+# Count targets
+# ----------------------------------------------------------------------------------------------
+
+
+def msle(y: ArrayLike, yhat: ArrayLike) -> float:
+    """Return the mean squared error of ``log1p`` counts."""
+    y_arr, f_arr = _count_inputs(y, yhat)
+    return float(np.mean((np.log1p(y_arr) - np.log1p(f_arr)) ** 2))
+
+
+def crps_ensemble(y: ArrayLike, samples: np.ndarray) -> np.ndarray:
+    """Return per row the CRPS of an equally weighted ensemble: ``E|X - y| - E|X - X'| / 2``."""
+    y_arr = np.asarray(y, dtype=float)
+    s = np.sort(np.asarray(samples, dtype=float), axis=1)
+    if s.ndim != 2 or s.shape[0] != y_arr.shape[0]:
+        raise ValueError(f"samples must be (n_rows, n_members) with n_rows={y_arr.shape[0]}; got {s.shape}")
+    m = s.shape[1]
+    first = np.abs(s - y_arr[:, None]).mean(axis=1)
+    # E|X - X'| over sorted members: sum_i (2i - m - 1) x_(i) * 2 / m^2
+    weights = 2 * np.arange(1, m + 1) - m - 1
+    spread = 2.0 * (s * weights).sum(axis=1) / m**2
+    return first - 0.5 * spread
+
+
+def pinball_loss(y: ArrayLike, q: ArrayLike, level: float) -> np.ndarray:
+    """Return per row the quantile (pinball) loss of quantile ``q`` at ``level``."""
+    diff = np.asarray(y, dtype=float) - np.asarray(q, dtype=float)
+    return np.maximum(level * diff, (level - 1.0) * diff)
+
+
+def crps_quantiles(y: ArrayLike, quantiles: np.ndarray, levels: Sequence[float]) -> np.ndarray:
+    """Return per row ``2 * mean_tau pinball_tau``: the CRPS approximated from quantiles at ``levels``."""
+    q = np.asarray(quantiles, dtype=float)
+    if q.ndim != 2 or q.shape[1] != len(levels):
+        raise ValueError(
+            f"quantiles must be (n_rows, {len(levels)}) for levels {list(levels)}; got {q.shape}"
+        )
+    losses = np.column_stack([pinball_loss(y, q[:, j], lv) for j, lv in enumerate(levels)])
+    return 2.0 * losses.mean(axis=1)
+
+
+def interval_coverage(y: ArrayLike, lower: ArrayLike, upper: ArrayLike) -> float:
+    """Return the share of outcomes inside ``[lower, upper]``."""
+    y_arr = np.asarray(y, dtype=float)
+    return float(
+        np.mean((y_arr >= np.asarray(lower, dtype=float)) & (y_arr <= np.asarray(upper, dtype=float)))
+    )
+
+
+def quantile_columns(columns: Iterable[str]) -> dict[str, float]:
+    """Return ``{"q05": 0.05, ...}`` for the quantile columns among ``columns``, in level order."""
+    found = {c: int(m["level"]) / 100 for c in columns if (m := _QCOL.match(c))}
+    return dict(sorted(found.items(), key=lambda kv: kv[1]))
+
+
+# ----------------------------------------------------------------------------------------------
+# evaluate: forecasts + actuals -> tidy metrics table
+# ----------------------------------------------------------------------------------------------
+
+_KEYS = ["region_id", "week", "horizon", "target"]
+EVALUATION_COLUMNS = ("model", "target", "horizon", "year", "subset", "metric", "value", "n")
+
+
+def _metric_fn(metric: str, count: bool) -> Callable[[pd.DataFrame], float] | None:
+    """Return a function of a slice (columns y, p, [p_ref_*], week, qNN) for ``metric``, or None if n/a."""
+    if count:
+        if metric == "msle":
+            return lambda d: msle(d["y"], d["p"])
+        if metric == "crps":
+
+            def crps(d: pd.DataFrame) -> float:
+                qcols = quantile_columns(d.columns)
+                if not qcols:
+                    raise ValueError("crps needs quantile columns q05..q95 in the forecasts; found none")
+                return float(crps_quantiles(d["y"], d[list(qcols)].to_numpy(), list(qcols.values())).mean())
+
+            return crps
+        if metric == "coverage80":
+            return lambda d: interval_coverage(d["y"], d["q10"], d["q90"])
+        return None
+    if metric == "brier":
+        return lambda d: brier_score(d["y"], d["p"])
+    if metric == "log_loss":
+        return lambda d: log_loss(d["y"], d["p"])
+    if metric == "roc_auc":
+        return lambda d: roc_auc(d["y"], d["p"])
+    if metric == "average_precision":
+        return lambda d: average_precision(d["y"], d["p"])
+    if metric == "ece":
+        return lambda d: expected_calibration_error(d["y"], d["p"])
+    if m := _SKILL.match(metric):
+        ref = f"p_ref_{m['ref']}"
+        return lambda d: brier_skill(d["y"], d["p"], d[ref])
+    if m := _TOPK.match(metric):
+        pos = 0 if m["kind"] == "precision" else 1
+        share = int(m["pct"]) / 100
+        # the budget applies per origin week (and horizon, when a slice pools horizons)
+        return lambda d: top_k_alerts(d["y"], d["p"], d.groupby(["week", "horizon"]).ngroup(), share)[pos]
+    return None
+
+
+def _check_metric_names(metrics: Sequence[str]) -> None:
+    unknown = [m for m in metrics if _metric_fn(m, False) is None and _metric_fn(m, True) is None]
+    if unknown:
+        raise ValueError(
+            f"unknown metrics {unknown}; expected names from {list(DEFAULT_METRICS)} "
+            "(brier_skill_<reference model> and precision/recall_top<k>pct take any model and k)"
+        )
+
+
+def evaluate(
+    forecasts: pd.DataFrame,
+    actuals: pd.DataFrame,
+    metrics: Sequence[str] = DEFAULT_METRICS,
+    by: Sequence[str] = ("horizon",),
+    count_targets: Sequence[str] | None = None,
+    subsets: Sequence[str] = (),
+) -> pd.DataFrame:
+    """Return a tidy table (model, target, horizon, [year], subset, metric, value, n) of scores.
+
+    ``forecasts`` is a FORECASTS table (plus ``qNN`` columns for counts); ``actuals`` a TARGETS table,
+    optionally with boolean columns named in ``subsets`` (e.g. ``onset``): each yields the rows where it is
+    True, besides subset ``all``. Rows whose label is NaN (outside coverage) are not scored; ``n`` counts
+    the rows scored. ``by`` is a subset of ("horizon", "year"); year is the origin week's calendar year.
+    ``brier_skill_<ref>`` compares with model ``<ref>``'s forecasts on exactly the same rows.
+    ``count_targets`` default: the targets of kind "count" in ``forecasting.targets.TARGET_KINDS``.
+    """
+    if count_targets is None:
+        count_targets = [t for t, kind in TARGET_KINDS.items() if kind == "count"]
+    _check_metric_names(metrics)
+    bad_by = sorted(set(by) - {"horizon", "year"})
+    if bad_by:
+        raise ValueError(f"by may hold 'horizon' and 'year'; got {bad_by}")
+    missing = [s for s in subsets if s not in actuals.columns]
+    if missing:
+        raise ValueError(
+            f"subset columns {missing} are not in the actuals table (columns: {list(actuals.columns)})"
+        )
+    labels = actuals.loc[actuals["y"].notna(), [*_KEYS, "y", *subsets]]
+    scored = forecasts.merge(labels, on=_KEYS, how="inner", validate="many_to_one")
+    refs = sorted({m["ref"] for name in metrics if (m := _SKILL.match(name))})
+    for ref in refs:
+        ref_p = forecasts.loc[forecasts["model"] == ref, [*_KEYS, "p"]].rename(columns={"p": f"p_ref_{ref}"})
+        scored = scored.merge(ref_p, on=_KEYS, how="left", validate="many_to_one")
+    scored["year"] = scored["week"].dt.year
+    group_cols = ["model", "target", *by]
+    rows: list[dict[str, object]] = []
+    for subset in ("all", *subsets):
+        part = scored if subset == "all" else scored[scored[subset].astype(bool)]
+        for key, grp in part.groupby(group_cols, sort=True):
+            ident = dict(zip(group_cols, key, strict=True))
+            is_count = ident["target"] in count_targets
+            for metric in metrics:
+                fn = _metric_fn(metric, is_count)
+                if fn is None:
+                    continue
+                d = grp
+                if skill := _SKILL.match(metric):
+                    # the reference may lack some rows (e.g. persistence before enough history)
+                    d = grp[grp[f"p_ref_{skill['ref']}"].notna()]
+                value = fn(d) if len(d) else float("nan")
+                rows.append({**ident, "subset": subset, "metric": metric, "value": value, "n": len(d)})
+    columns = [
+        c for c in EVALUATION_COLUMNS if c in ("model", "target", "subset", "metric", "value", "n") or c in by
+    ]
+    out = pd.DataFrame(rows, columns=columns)
+    if "horizon" not in by:
+        out.insert(2, "horizon", pd.array([pd.NA] * len(out), dtype="Int64"))
+    return out.astype({"value": "float64", "n": "int64"})
