@@ -1,0 +1,400 @@
+"""Canonical events -> dense weekly panel: every region x every ISO week, measures NaN outside coverage.
+
+The panel is built with integer region and week codes and ``np.bincount`` into one flat
+(region-major, week-minor) array per measure, so 400k events over 1,000 regions and 35 years take about
+a second. See docs/FEATURES.md for the measures and the placement rules.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from civrisk.contracts import (
+    ACTOR_CLASSES,
+    CLASS_TO_GROUP,
+    COVERAGE,
+    ORGANIZED_VIOLENCE,
+    PERPETRATOR_GROUPS,
+    UNITS,
+    validate,
+    validate_events,
+    validate_panel,
+)
+
+log = logging.getLogger(__name__)
+
+BASE_MEASURES = ("events", "deaths", "civ_deaths", "civ_harm_events")
+VIOLENCE_MEASURES = tuple(f"{m}_{vt}" for m in ("events", "deaths") for vt in ORGANIZED_VIOLENCE)
+GROUP_MEASURES = tuple(f"{m}_{g}" for m in ("civ_deaths", "civ_harm_events") for g in PERPETRATOR_GROUPS)
+CLASS_MEASURES = tuple(f"events_class_{c}" for c in ACTOR_CLASSES)
+MEASURE_COLUMNS: tuple[str, ...] = BASE_MEASURES + VIOLENCE_MEASURES + GROUP_MEASURES + CLASS_MEASURES
+"""Every measure column of the panel, in order (float32; NaN outside coverage)."""
+
+PANEL_KEY_COLUMNS = ("region_id", "unit", "iso3", "week", "covered")
+WEEK_DTYPE = "datetime64[ns]"
+_ISO_WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
+_EPOCH_MONDAY = np.datetime64("1969-12-29", "D")  # the Monday on or before 1970-01-01
+
+
+# ----------------------------------------------------------------------------------------------
+# ISO weeks
+# ----------------------------------------------------------------------------------------------
+
+
+def week_start(dates: pd.Series | pd.DatetimeIndex | Iterable) -> pd.Series:
+    """Return the Monday (00:00) of each date's ISO week, as a datetime64[ns] Series (NaT stays NaT)."""
+    index = dates.index if isinstance(dates, pd.Series) else None
+    values = pd.to_datetime(pd.Series(dates, index=index)).astype(WEEK_DTYPE)
+    days = values.to_numpy().astype("datetime64[D]")
+    monday = days - ((days - _EPOCH_MONDAY).astype("int64") % 7)
+    return pd.Series(monday.astype(WEEK_DTYPE), index=values.index, name=getattr(dates, "name", None))
+
+
+def parse_iso_week(label: str) -> pd.Timestamp:
+    """Return the Monday of an ISO week label such as ``"2020-W23"``."""
+    match = _ISO_WEEK.match(str(label).strip())
+    if not match:
+        raise ValueError(f"ISO week label {label!r} is not of the form YYYY-Www (e.g. '2020-W23')")
+    year, week = int(match.group(1)), int(match.group(2))
+    try:
+        monday = dt.date.fromisocalendar(year, week, 1)
+    except ValueError as err:
+        raise ValueError(f"ISO week label {label!r}: {year} has no ISO week {week} ({err})") from err
+    return pd.Timestamp(monday).as_unit("ns")
+
+
+def iso_week_label(ts: pd.Timestamp | dt.date | str) -> str:
+    """Return the ISO week label (``"2020-W23"``) of the week holding ``ts``."""
+    year, week, _ = pd.Timestamp(ts).isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def parse_week(value: str | pd.Timestamp | dt.date) -> pd.Timestamp:
+    """Return the Monday of the week holding ``value``: an ISO week label ("2020-W23") or any date."""
+    if isinstance(value, str) and _ISO_WEEK.match(value.strip()):
+        return parse_iso_week(value)
+    try:
+        ts = pd.Timestamp(value)
+    except ValueError as err:
+        raise ValueError(f"week {value!r} is neither a date (2020-06-03) nor an ISO week (2020-W23)") from err
+    return week_start([ts]).iloc[0]
+
+
+def _day_numbers(values: pd.Series | np.ndarray) -> np.ndarray:
+    """Return days since the epoch Monday as int64 (dates truncated to the day)."""
+    days = np.asarray(values, dtype=WEEK_DTYPE).astype("datetime64[D]")
+    return (days - _EPOCH_MONDAY).astype("int64")
+
+
+# ----------------------------------------------------------------------------------------------
+# Sources and regions
+# ----------------------------------------------------------------------------------------------
+
+
+def select_source(
+    events: pd.DataFrame, coverage: pd.DataFrame, source: str
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Return the events and coverage rows of one source (``civrisk panel --source``)."""
+    known = sorted(set(events["source"].dropna()) | set(coverage["source"].dropna()))
+    if source not in known:
+        raise ValueError(f"source {source!r} is not in the events or coverage; available sources: {known}")
+    return (
+        events.loc[events["source"] == source].reset_index(drop=True),
+        coverage.loc[coverage["source"] == source].reset_index(drop=True),
+    )
+
+
+def check_single_source(coverage: pd.DataFrame, iso3s: Iterable[str] | None = None) -> None:
+    """Raise if two sources cover the same country in overlapping windows (they would be double counted)."""
+    cov = coverage if iso3s is None else coverage.loc[coverage["iso3"].isin(set(iso3s))]
+    clashes: list[str] = []
+    for iso3, rows in cov.sort_values(["iso3", "first_date"]).groupby("iso3", sort=True):
+        if rows["source"].nunique() < 2:
+            continue
+        firsts, lasts, sources = (
+            rows["first_date"].tolist(),
+            rows["last_date"].tolist(),
+            rows["source"].tolist(),
+        )
+        for i in range(len(rows)):
+            for j in range(i + 1, len(rows)):
+                if sources[i] != sources[j] and firsts[j] <= lasts[i]:
+                    clashes.append(
+                        f"{iso3}: {sources[i]} {firsts[i]:%Y-%m-%d}..{lasts[i]:%Y-%m-%d} overlaps "
+                        f"{sources[j]} {firsts[j]:%Y-%m-%d}..{lasts[j]:%Y-%m-%d}"
+                    )
+    if clashes:
+        shown = "; ".join(clashes[:5]) + (f"; and {len(clashes) - 5} more" if len(clashes) > 5 else "")
+        raise ValueError(
+            f"{len(clashes)} country windows are covered by several sources, which would count the same "
+            f"violence twice ({shown}). Build the panel from one source: civrisk panel --source "
+            f"{sorted(set(cov['source']))[0]} (or features.panel.select_source)."
+        )
+
+
+def region_keys(events: pd.DataFrame, unit: str) -> pd.Series:
+    """Return each event's region id for ``unit`` (country: iso3, admin1: admin1_id, grid: str(grid_id))."""
+    if unit not in UNITS:
+        raise ValueError(f"unit {unit!r} is not one of {list(UNITS)}")
+    column = {"country": "iso3", "admin1": "admin1_id", "grid": "grid_id"}[unit]
+    return events[column].astype("string")
+
+
+def country_regions(regions: pd.DataFrame) -> pd.DataFrame:
+    """Return the country-unit region table of the countries in ``regions`` (region_id = iso3)."""
+    _check_regions(regions)
+    iso3 = sorted(regions["iso3"].astype(str).unique())
+    return pd.DataFrame(
+        {
+            "region_id": pd.array(iso3, dtype="string"),
+            "unit": "country",
+            "iso3": pd.array(iso3, dtype="string"),
+        }
+    ).astype({"unit": "string"})
+
+
+def _check_regions(regions: pd.DataFrame) -> None:
+    missing = [c for c in ("region_id", "iso3") if c not in regions.columns]
+    if missing:
+        raise ValueError(
+            f"regions table lacks columns {missing} (expected region_id, unit, iso3, name, lat, lon as "
+            f"written by ingest.regions.region_table); got {list(regions.columns)}"
+        )
+    nulls = {c: int(regions[c].isna().sum()) for c in ("region_id", "iso3") if regions[c].isna().any()}
+    if nulls:
+        raise ValueError(f"regions table has nulls in {nulls}; every region needs a region_id and an iso3")
+    dup = regions["region_id"].duplicated()
+    if dup.any():
+        raise ValueError(
+            f"regions table lists {int(dup.sum())} region_ids twice, e.g. "
+            f"{regions.loc[dup, 'region_id'].head(3).tolist()}; region_id must be unique"
+        )
+
+
+# ----------------------------------------------------------------------------------------------
+# The panel
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PanelReport:
+    """What happened to every input event: counted, or why not (no event leaves without a count)."""
+
+    unit: str
+    regions: int
+    weeks: int
+    events_in: int
+    not_organized: int  # violence_type == "other": kept in the events table, never in the panel
+    outside_weeks: int  # date_start before the panel's first or after its last week
+    outside_source_coverage: int  # week not wholly inside the event's own source window for its country
+    no_region: int  # region <NA> for this unit (too imprecise): in country totals only
+    unknown_region: int  # region id not in the regions table
+    counted: int
+    covered_share: float  # share of region-weeks inside coverage
+
+    def as_dict(self) -> dict[str, object]:
+        """Return the report as a plain dict (for logs and JSON)."""
+        return asdict(self)
+
+    def summary(self) -> str:
+        """Return a one-paragraph human summary."""
+        return (
+            f"{self.unit} panel: {self.regions} regions x {self.weeks} weeks, "
+            f"{self.covered_share:.1%} of region-weeks covered; {self.events_in} events in, "
+            f"{self.counted} counted, {self.not_organized} not organized violence, "
+            f"{self.outside_weeks} outside the panel weeks, {self.outside_source_coverage} outside their "
+            f"source's coverage, {self.no_region} without a {self.unit} region (country totals only), "
+            f"{self.unknown_region} in regions missing from the region table"
+        )
+
+
+def build_panel(
+    events: pd.DataFrame,
+    regions: pd.DataFrame,
+    coverage: pd.DataFrame,
+    unit: str,
+    start: str | pd.Timestamp | None = None,
+    end: str | pd.Timestamp | None = None,
+) -> pd.DataFrame:
+    """Return the dense weekly panel (contract PANEL) of ``regions`` x ISO weeks; logs what is left out."""
+    return build_panel_with_report(events, regions, coverage, unit, start, end)[0]
+
+
+def build_panel_with_report(
+    events: pd.DataFrame,
+    regions: pd.DataFrame,
+    coverage: pd.DataFrame,
+    unit: str,
+    start: str | pd.Timestamp | None = None,
+    end: str | pd.Timestamp | None = None,
+) -> tuple[pd.DataFrame, PanelReport]:
+    """Return the dense weekly panel and a report accounting for every input event."""
+    from ingest.coverage import weekly_mask
+
+    validate_events(events, "build_panel")
+    validate(coverage, COVERAGE, "build_panel")
+    _check_regions(regions)
+    if unit not in UNITS:
+        raise ValueError(f"unit {unit!r} is not one of {list(UNITS)}")
+    region_ids = np.array(sorted(regions["region_id"].astype(str)), dtype=object)
+    region_iso3 = regions.set_index(regions["region_id"].astype(str))["iso3"].astype(str).loc[region_ids]
+    iso3s = np.array(sorted(set(region_iso3)), dtype=object)
+    cov = coverage.loc[coverage["iso3"].isin(set(iso3s))]
+    check_single_source(cov)
+    weeks = _panel_weeks(cov, start, end)
+    n_r, n_w = len(region_ids), len(weeks)
+
+    mask = np.asarray(weekly_mask(cov, list(iso3s), weeks), dtype=bool)
+    if mask.shape != (len(iso3s), n_w):
+        raise ValueError(
+            f"ingest.coverage.weekly_mask returned shape {mask.shape}; expected (countries, weeks) = "
+            f"{(len(iso3s), n_w)}"
+        )
+    covered = mask[pd.Index(iso3s).get_indexer(region_iso3.to_numpy())]  # (regions, weeks)
+
+    flat, kept, report_counts = _place_events(events, cov, region_ids, weeks, unit)
+    values = _measure_arrays(events.loc[kept], flat, n_r * n_w)
+    uncovered = ~covered.ravel()
+    for arr in values.values():
+        arr[uncovered] = np.nan
+
+    panel = pd.DataFrame(
+        {
+            "region_id": repeat_strings(region_ids, np.repeat(np.arange(n_r), n_w)),
+            "unit": repeat_strings(np.array([unit], dtype=object), np.zeros(n_r * n_w, dtype=np.int64)),
+            "iso3": repeat_strings(region_iso3.to_numpy(dtype=object), np.repeat(np.arange(n_r), n_w)),
+            "week": np.tile(weeks.to_numpy(dtype=WEEK_DTYPE), n_r),
+            "covered": covered.ravel(),
+            **values,
+        }
+    )
+    report = PanelReport(
+        unit=unit,
+        regions=n_r,
+        weeks=n_w,
+        covered_share=float(covered.mean()) if covered.size else 0.0,
+        **report_counts,
+    )
+    not_counted = report.events_in - report.counted - report.not_organized
+    if not_counted:
+        log.warning("%s", report.summary())
+    else:
+        log.info("%s", report.summary())
+    return validate_panel(panel, "features.panel.build_panel"), report
+
+
+def _panel_weeks(
+    coverage: pd.DataFrame, start: str | pd.Timestamp | None, end: str | pd.Timestamp | None
+) -> pd.DatetimeIndex:
+    """Return the Mondays from ``start`` (default: first coverage week) to ``end`` (default: last)."""
+    if (start is None or end is None) and coverage.empty:
+        raise ValueError(
+            "coverage has no rows for the regions' countries, so the panel weeks are unknown; pass "
+            "start and end, or a coverage table (coverage.csv written by civrisk ingest)"
+        )
+    first = week_start([start if start is not None else coverage["first_date"].min()]).iloc[0]
+    last = week_start([end if end is not None else coverage["last_date"].max()]).iloc[0]
+    if last < first:
+        raise ValueError(f"panel end week {last:%Y-%m-%d} is before its start week {first:%Y-%m-%d}")
+    return pd.date_range(first, last, freq="7D").astype(WEEK_DTYPE)
+
+
+def _place_events(
+    events: pd.DataFrame, coverage: pd.DataFrame, region_ids: np.ndarray, weeks: pd.DatetimeIndex, unit: str
+) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
+    """Return flat region-week codes of the counted events, their boolean row mask, and the counts."""
+    n_w = len(weeks)
+    organized = (events["violence_type"] != "other").to_numpy()
+    day = _day_numbers(events["date_start"])
+    week_day = day - day % 7  # Monday of date_start's week, in days since the epoch Monday
+    first_day = int(_day_numbers(weeks[:1])[0])
+    week_code = (week_day - first_day) // 7
+    in_weeks = (week_code >= 0) & (week_code < n_w)
+
+    # the event's own source must cover its country for the whole week (coverage rule of the panel)
+    windows = coverage.set_index(["source", "iso3"])[["first_date", "last_date"]]
+    pair = pd.MultiIndex.from_arrays([events["source"].astype(str), events["iso3"].astype(str)])
+    pos = windows.index.get_indexer(pair)
+    lo = _day_numbers(windows["first_date"])
+    hi = _day_numbers(windows["last_date"])
+    has = pos >= 0
+    safe = np.where(has, pos, 0)
+    in_source = has & (week_day >= lo[safe]) & (week_day + 6 <= hi[safe]) if len(windows) else has
+
+    keys = region_keys(events, unit)
+    no_region = keys.isna().to_numpy()
+    region_code = pd.Index(region_ids).get_indexer(keys.fillna("").astype(str).to_numpy())
+    unknown = ~no_region & (region_code < 0)
+
+    a = organized
+    b = a & in_weeks
+    c = b & in_source
+    d = c & ~no_region
+    kept = d & ~unknown
+    counts = {
+        "events_in": len(events),
+        "not_organized": int((~a).sum()),
+        "outside_weeks": int((a & ~in_weeks).sum()),
+        "outside_source_coverage": int((b & ~in_source).sum()),
+        "no_region": int((c & no_region).sum()),
+        "unknown_region": int((d & unknown).sum()),
+        "counted": int(kept.sum()),
+    }
+    flat = region_code[kept].astype(np.int64) * n_w + week_code[kept]
+    return flat, kept, counts
+
+
+def _measure_arrays(events: pd.DataFrame, flat: np.ndarray, size: int) -> dict[str, np.ndarray]:
+    """Return one flat float32 array per measure: sums of the counted events per region-week."""
+
+    def total(select: np.ndarray | None = None, weights: np.ndarray | None = None) -> np.ndarray:
+        idx = flat if select is None else flat[select]
+        w = None if weights is None else (weights if select is None else weights[select])
+        return np.bincount(idx, weights=w, minlength=size).astype(np.float32)
+
+    deaths = events["deaths_best"].to_numpy(dtype=np.float64)
+    civ = events["deaths_civilians"].to_numpy(dtype=np.float64)
+    harm = events["civilian_harm"].to_numpy(dtype=bool)
+    vt = events["violence_type"].to_numpy(dtype=object)
+    group_names = list(PERPETRATOR_GROUPS)
+    class_codes = {
+        col: pd.Categorical(events[col], categories=list(ACTOR_CLASSES)).codes
+        for col in ("side_a_class", "side_b_class", "perpetrator_class")
+    }
+    # a missing perpetrator class is an unknown perpetrator: it joins "other_unknown" so groups sum to totals
+    class_to_group = np.array([group_names.index(CLASS_TO_GROUP[c]) for c in ACTOR_CLASSES] + [-1])
+    group = class_to_group[class_codes["perpetrator_class"]]
+    group[group < 0] = group_names.index("other_unknown")
+
+    out = {
+        "events": total(),
+        "deaths": total(weights=deaths),
+        "civ_deaths": total(weights=civ),
+        "civ_harm_events": total(harm),
+    }
+    for v in ORGANIZED_VIOLENCE:
+        out[f"events_{v}"] = total(vt == v)
+    for v in ORGANIZED_VIOLENCE:
+        out[f"deaths_{v}"] = total(vt == v, deaths)
+    for g_idx, g in enumerate(group_names):
+        out[f"civ_deaths_{g}"] = total(group == g_idx, civ)
+    for g_idx, g in enumerate(group_names):
+        out[f"civ_harm_events_{g}"] = total(harm & (group == g_idx))
+    for c_idx, c in enumerate(ACTOR_CLASSES):
+        either = (class_codes["side_a_class"] == c_idx) | (class_codes["side_b_class"] == c_idx)
+        out[f"events_class_{c}"] = total(either)
+    return out
+
+
+def repeat_strings(values: np.ndarray, codes: np.ndarray) -> pd.array:
+    """Return a string array of ``values[codes]`` (via Arrow: ~10x faster than object arrays)."""
+    taken = pa.array(values, type=pa.string()).take(pa.array(codes))
+    return pd.arrays.ArrowStringArray(taken)

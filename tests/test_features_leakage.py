@@ -1,0 +1,88 @@
+"""No leakage: features at origin t never change when data after week t - k change.
+
+Property-based (hypothesis): random small panels, lags, origins and neighbourhoods; every value and
+coverage flag after the cutoff is rewritten at random. Also: features at t equal those built from the
+panel truncated at t - k, and building the panel from events edited after the cutoff changes nothing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from features.build import build_features
+from features.panel import MEASURE_COLUMNS
+from tests.test_features import synthetic_panel
+
+PROPERTY = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@st.composite
+def panel_case(draw: st.DrawFn) -> dict:
+    seed = draw(st.integers(0, 2**32 - 1))
+    n_weeks = draw(st.integers(1, 70))
+    k = draw(st.integers(1, 4))
+    countries = draw(st.dictionaries(st.sampled_from(["AAA", "BBB", "CCC"]), st.integers(1, 3), min_size=1))
+    origin = draw(st.integers(k, n_weeks - 1 + k))  # origin index; it reads weeks <= origin - k
+    return {
+        "seed": seed,
+        "n_weeks": n_weeks,
+        "k": k,
+        "countries": countries,
+        "origin": origin,
+        "p_covered": draw(st.sampled_from([0.0, 0.5, 0.9, 1.0])),
+        "edge_share": draw(st.floats(0.0, 1.0)),
+    }
+
+
+def _neighbours(panel: pd.DataFrame, share: float, rng: np.random.Generator) -> pd.DataFrame:
+    ids = sorted(panel["region_id"].unique())
+    pairs = [(a, b) for a in ids for b in ids if a != b and rng.random() < share]
+    return pd.DataFrame(pairs, columns=["region_id", "neighbour_id"], dtype="string")
+
+
+def _mutate_after(panel: pd.DataFrame, cutoff: pd.Timestamp, rng: np.random.Generator) -> pd.DataFrame:
+    """Return ``panel`` with every measure and coverage flag after ``cutoff`` redrawn at random.
+
+    The first late row becomes a covered week with 1,000 of everything, so a late row always changes.
+    """
+    out = panel.copy()
+    late = (out["week"] > cutoff).to_numpy()
+    covered = rng.random(late.sum()) < 0.5
+    covered[:1] = True
+    out.loc[late, "covered"] = covered
+    for m in MEASURE_COLUMNS:
+        values = rng.poisson(5.0, late.sum()).astype("float32")
+        values[:1] = 1000.0
+        out.loc[late, m] = np.where(covered, values, np.nan).astype("float32")
+    return out
+
+
+@PROPERTY
+@given(case=panel_case())
+def test_data_after_the_cutoff_never_changes_features(case: dict) -> None:
+    rng = np.random.default_rng(case["seed"])
+    panel = synthetic_panel(
+        rng, n_weeks=case["n_weeks"], countries=case["countries"], p_covered=case["p_covered"]
+    )
+    nb = _neighbours(panel, case["edge_share"], rng)
+    weeks = np.sort(panel["week"].unique())
+    k = case["k"]
+    origin = pd.Timestamp(weeks[0]) + pd.Timedelta(weeks=case["origin"])
+    cutoff = origin - pd.Timedelta(weeks=k)  # the last week origin may read
+
+    expected = build_features(panel, nb, k, [origin])
+    mutated = _mutate_after(panel, cutoff, rng)
+    assert mutated.equals(panel) == bool((panel["week"] <= cutoff).all())
+    pd.testing.assert_frame_equal(build_features(mutated, nb, k, [origin]), expected)
+
+    truncated = panel[panel["week"] <= cutoff].reset_index(drop=True)
+    pd.testing.assert_frame_equal(build_features(truncated, nb, k, [origin]), expected)
+
+    # the same origin inside a run over every possible origin: other origins do not bleed into it
+    all_origins = [pd.Timestamp(weeks[0]) + pd.Timedelta(weeks=i) for i in range(k, case["n_weeks"] + k)]
+    everything = build_features(panel, nb, k, all_origins)
+    at_origin = everything[everything["week"] == origin].reset_index(drop=True)
+    pd.testing.assert_frame_equal(at_origin, expected)
