@@ -1,0 +1,1 @@
+"""Benchmarks: synthetic UCDP GED at full and 10x size, timed through ingest -> panel -> features."""
