@@ -43,6 +43,21 @@ class Settings(BaseSettings):
     cap_sender: str = "civrisk"
     """CAP ``sender`` of published alerts; set it to an address or domain you control."""
 
+    boundaries: Path | None = None
+    """Admin-1 polygons (GeoJSON) for region assignment; default: the shared Sahel admin-1 file if present."""
+
+    boundary_id_property: str = "adm1_pcode"
+    """GeoJSON feature property holding the admin-1 region id (e.g. an OCHA p-code)."""
+
+    boundary_name_property: str = "adm1_name"
+    """GeoJSON feature property holding the admin-1 region name."""
+
+    boundary_iso3_property: str = "iso3"
+    """GeoJSON feature property holding the region's country (ISO3, or a name that maps to one)."""
+
+    country_boundaries: Path | None = None
+    """Natural Earth admin-0 TopoJSON (world-atlas countries-50m.json); default: the shared copy if present."""
+
     def resolved_db_url(self) -> str:
         """Return the scores-store URL, defaulting to SQLite under ``home``."""
         return self.db_url or f"sqlite:///{(self.home / 'scores.db').resolve()}"
