@@ -29,6 +29,11 @@ from ingest.fetch_command import fetch_app  # noqa: E402  (light: typer only; ht
 
 app.add_typer(fetch_app, name="fetch")
 
+# civrisk actors --events DIR [--top N]: unclassified actors by deaths (ingest.actors_command)
+from ingest.actors_command import actors_command  # noqa: E402  (light: typer only; pandas loads on use)
+
+app.command("actors")(actors_command)
+
 
 def main() -> None:
     """Entry point of the ``civrisk`` console script."""

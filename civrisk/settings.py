@@ -36,6 +36,13 @@ class Settings(BaseSettings):
     downloads_dir: Path | None = None
     """Cache of downloaded releases (``civrisk fetch``); default: ``home / "downloads"``."""
 
+    actor_rules: Path | None = None
+    """User TOML of actor rules tried before the packaged ``ingest/actor_rules.toml`` (docs/ACTORS.md)."""
+
+    ucdp_actor_list: Path | None = None
+    """UCDP actor list (``ucdp-actor-<version>.csv``) for the Org fallback of actor classes; default: the
+    shared copy (``shared_data/ucdp/ucdp-actor-221.csv.gz``) when present, else no fallback."""
+
     public_base_url: str | None = None
     """Public web address of this civrisk service (e.g. ``https://risk.example.org``); CAP alerts link to
     ``<public_base_url>/alerts/<alert_id>``. Unset: alerts carry no web link."""
@@ -65,6 +72,13 @@ class Settings(BaseSettings):
     def resolved_downloads_dir(self) -> Path:
         """Return the download cache folder, defaulting to ``home / "downloads"``."""
         return self.downloads_dir or self.home / "downloads"
+
+    def resolved_ucdp_actor_list(self) -> Path | None:
+        """Return the UCDP actor list: the setting, else the shared copy when it exists, else None."""
+        if self.ucdp_actor_list is not None:
+            return self.ucdp_actor_list
+        shared = self.shared_data / "ucdp" / "ucdp-actor-221.csv.gz"
+        return shared if shared.is_file() else None
 
     def resolved_tracking_uri(self) -> str:
         """Return the MLflow tracking URI: explicit setting, then MLFLOW_TRACKING_URI, then SQLite."""
