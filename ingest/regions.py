@@ -24,7 +24,7 @@ from civrisk.contracts import UNITS
 from ingest.boundaries import Boundaries, load_countries
 from ingest.countries import iso3_name
 from ingest.grid import gid_centroid, priogrid_gid, queen_neighbours
-from ingest.locations import ADMIN1, POINT, admin1_slugs, coordinates, precision_class
+from ingest.locations import ADMIN1, COUNTRY, POINT, admin1_slugs, coordinates, precision_class
 
 log = logging.getLogger(__name__)
 
@@ -113,45 +113,43 @@ def assign_regions(events: pd.DataFrame, boundaries: Boundaries | None) -> pd.Da
     poly_iso = boundaries.iso3s if boundaries is not None else set()
     in_poly = np.isin(iso3, list(poly_iso))
 
+    # Coordinates may place an event in an admin-1 unit when they locate it (POINT), or when the source
+    # names the unit but it matched no polygon (ADMIN1 with a name: the coordinates are that unit's centre).
+    locatable = (cls == POINT) | ((cls == ADMIN1) & has_name)
+
     # Countries without polygons: ids from names.
-    by_slug = (cls >= ADMIN1) & ~in_poly & has_name & (iso3 != "")
+    by_slug = (cls != COUNTRY) & ~in_poly & has_name & (iso3 != "")
     ids[by_slug] = [f"{c}-{s}" for c, s in zip(iso3[by_slug], slug[by_slug], strict=True)]
     method[by_slug] = "name_slug"
 
     if boundaries is not None and in_poly.any():
         region_ids = boundaries.regions["region_id"].to_numpy(dtype=object)
-        name_index = dict(
-            zip(
-                zip(boundaries.regions["iso3"], admin1_slugs(boundaries.regions["name"]), strict=True),
-                region_ids,
-                strict=True,
-            )
+        keys = zip(boundaries.regions["iso3"], admin1_slugs(boundaries.regions["name"]), strict=True)
+        name_index = dict(zip(keys, region_ids, strict=True))
+        by_name = np.array(
+            [name_index.get(k) for k in zip(iso3, slug.fillna("").to_numpy(dtype=object), strict=True)],
+            dtype=object,
         )
-        keys = zip(iso3, slug.fillna("").to_numpy(dtype=object), strict=True)
-        by_name = np.array([name_index.get(k) for k in keys], dtype=object)
-        rows = np.flatnonzero(in_poly & has_xy & ((cls == POINT) | ((cls == ADMIN1) & has_name)))
+        rows = np.flatnonzero(in_poly & has_xy & locatable)
         pip = np.full(len(out), None, dtype=object)
         hit = _point_in_polygon(boundaries, iso3, lon, lat, rows)
         pip[rows[hit >= 0]] = region_ids[hit[hit >= 0]]
-        # ADMIN1 class: the published name first; POINT class: coordinates first.
-        steps = [
+        steps = [  # ADMIN1 class: the published name first; POINT class: coordinates first
             (in_poly & (cls == ADMIN1), by_name, "name"),
-            (in_poly & (cls >= ADMIN1) & ((cls == POINT) | has_name), pip, "point_in_polygon"),
+            (in_poly & locatable, pip, "point_in_polygon"),
             (in_poly & (cls == POINT), by_name, "name"),
         ]
         for mask, values, label in steps:
             take = mask & pd.isna(ids) & pd.notna(values)
             ids[take] = values[take]
             method[take] = label
-        spatial = in_poly & has_xy & ((cls == POINT) | ((cls == ADMIN1) & has_name))
-        left = np.flatnonzero(spatial & pd.isna(ids))
+        left = np.flatnonzero(in_poly & has_xy & locatable & pd.isna(ids))
         near = _nearest_polygon(boundaries, iso3, lon, lat, left)
         ids[left[near >= 0]] = region_ids[near[near >= 0]]
         method[left[near >= 0]] = "nearest_polygon"
     out["admin1_id"] = pd.array(ids, dtype="string")
     counts = pd.Series(method).value_counts().to_dict()
-    eligible = ((cls == POINT) & (has_xy | has_name)) | ((cls == ADMIN1) & has_name)
-    unmatched = in_poly & eligible & pd.isna(ids)
+    unmatched = in_poly & locatable & (has_xy | has_name) & pd.isna(ids)
     log.info("admin-1 assignment of %d events by method: %s", len(out), counts)
     if unmatched.any():
         log.warning(
