@@ -549,3 +549,17 @@ def test_real_ucdp_actor_list_codes(shared_data: Path) -> None:
     assert one("Birom", "ucdp_ged", rules) == "communal_militia"
     assert one("Government of Hyderabad", "ucdp_ged", rules) == "state_forces"
     assert one("Interahamwe, ex-FAR", "ucdp_ged", rules) == "rebel_separatist"
+
+
+def test_the_user_rules_example_in_the_docs_loads_and_works(tmp_path: Path) -> None:
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "ACTORS.md").read_text(encoding="utf-8")
+    example = re.search(r"```toml\n(.*?)```", doc, re.DOTALL)
+    assert example is not None
+    mine = load_rules(write(tmp_path, example.group(1)), use_actor_list=False)
+    assert one("Katiba Hanifa", "acled", mine) == "jihadist"
+    assert one("Mystery Brigade", "acled", mine) == "communal_militia"
+    assert (
+        one("Government of Syria, Government of Russia (Soviet Union)", "ucdp_ged", mine)
+        == "private_military"
+    )
+    assert one("Government of Russia (Soviet Union)", "ucdp_ged", mine) == "foreign_state_forces"
