@@ -98,7 +98,7 @@ class Rule:
 _Verdict = tuple[tuple[str, str | None], ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ActorRules:
     """Ordered rules plus joint-side handling and the UCDP actor-list fallback (see ``load_rules``)."""
 
@@ -138,7 +138,7 @@ class ActorRules:
                 state = match.groupdict().get("state")
                 return rule.cls, (_place_key(state) if state else None)
         org = self.actor_orgs.get(name) if source in UCDP_SOURCES else None
-        return (self.org_classes[org], None) if org in self.org_classes else ("unclassified", None)
+        return (self.org_classes.get(org, "unclassified") if org is not None else "unclassified"), None
 
     def resolve(self, verdict: _Verdict, country: str | None) -> str:
         """Return the class of a side given its member verdicts and the event country key (or None)."""
@@ -238,11 +238,11 @@ def _parse(doc: Mapping[str, Any], where: str) -> dict[str, Any]:
             )
         out["precedence"] = tuple(prec)
     if "ucdp_org" in doc:
-        table = doc["ucdp_org"]
-        bad = {k: v for k, v in table.items() if k not in ("1", "2", "3", "4") or v not in ACTOR_CLASSES}
-        if bad:
+        table: Mapping[str, str] = doc["ucdp_org"]
+        wrong = {k: v for k, v in table.items() if k not in ("1", "2", "3", "4") or v not in ACTOR_CLASSES}
+        if wrong:
             raise ValueError(
-                f"{where}: [ucdp_org] entries {bad} must map Org 1-4 to one of {list(ACTOR_CLASSES)}"
+                f"{where}: [ucdp_org] entries {wrong} must map Org 1-4 to one of {list(ACTOR_CLASSES)}"
             )
         out["org_classes"] = {int(k): v for k, v in table.items()}
     return out
