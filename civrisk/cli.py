@@ -34,6 +34,11 @@ from ingest.actors_command import actors_command  # noqa: E402  (light: typer on
 
 app.command("actors")(actors_command)
 
+# civrisk ingest PATH... --out DIR: UCDP/ACLED files -> events, quarantine, coverage (ingest.commands)
+from ingest.commands import ingest_command  # noqa: E402  (light: typer only; pandas loads on use)
+
+app.command("ingest")(ingest_command)
+
 
 def main() -> None:
     """Entry point of the ``civrisk`` console script."""

@@ -1,0 +1,254 @@
+"""The ingest pipeline: files -> canonical events, quarantine and coverage tables (then atomic writes).
+
+read (ingest.readers) -> canonicalise (ingest.ucdp / ingest.acled) -> row checks and quarantine
+(ingest.quarantine) -> actor classes (ingest.actors) -> regions (ingest.regions) -> coverage
+(ingest.coverage) -> validate_events -> atomic writes. Every row read is either kept or quarantined;
+``ingest_files`` asserts that the two add up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from civrisk.atomic import atomic_path
+from civrisk.contracts import COVERAGE, EVENTS, QUARANTINE, validate, validate_events
+from ingest.acled import stage_acled
+from ingest.layouts import Layout, detect_layout, source_version
+from ingest.quarantine import (
+    DEATH_COLUMNS,
+    empty_quarantine,
+    find_duplicates,
+    find_problems,
+    quarantine_table,
+)
+from ingest.readers import RawTable, read_header, read_table
+from ingest.ucdp import refine_ucdp_layout, stage_ucdp
+
+EVENTS_FILE = "events.parquet"
+QUARANTINE_FILE = "quarantine.csv"
+COVERAGE_FILE = "coverage.csv"
+
+
+class StrictModeError(ValueError):
+    """--strict was given and rows were quarantined; nothing was written."""
+
+
+@dataclass(frozen=True)
+class FileReport:
+    """What one input file was read as, and how many rows it held."""
+
+    path: Path
+    layout: str
+    layout_label: str
+    source: str
+    source_version: str
+    rows_read: int
+    hxl_row_skipped: bool
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """The three output tables of an ingest run and a report per input file."""
+
+    events: pd.DataFrame
+    quarantine: pd.DataFrame
+    coverage: pd.DataFrame
+    files: list[FileReport] = field(default_factory=list)
+
+    @property
+    def rows_read(self) -> int:
+        """Return the number of data rows read over all files."""
+        return sum(f.rows_read for f in self.files)
+
+
+def plan_files(paths: Sequence[str | Path], forced: str | None = None) -> list[tuple[Path, Layout]]:
+    """Return each file with its layout, checked from headers only; raise before any row is read."""
+    plan = []
+    for p in paths:
+        path = Path(p)
+        if not path.is_file():
+            raise FileNotFoundError(f"events file {path} does not exist")
+        plan.append((path, detect_layout(read_header(path), path, forced)))
+    return plan
+
+
+def stage_file(path: Path, layout: Layout, forced: bool = False) -> tuple[pd.DataFrame, FileReport]:
+    """Return a file's staged events and its report (layout refined from content unless forced)."""
+    raw: RawTable = read_table(path, columns=layout.columns)
+    if not forced:
+        layout = refine_ucdp_layout(layout, raw)
+    version = source_version(path, layout)
+    if layout.source == "acled":
+        from ingest.actors import classify_actors
+
+        staged = stage_acled(raw, layout, version, classify_actors)
+    else:
+        staged = stage_ucdp(raw, layout, version)
+    report = FileReport(
+        path=path,
+        layout=layout.name,
+        layout_label=layout.label,
+        source=layout.source,
+        source_version=version,
+        rows_read=len(raw.frame),
+        hxl_row_skipped=raw.hxl_row_skipped,
+    )
+    return staged, report
+
+
+def ingest_files(
+    paths: Sequence[str | Path],
+    forced: str | None = None,
+    boundaries: object | None = None,
+    declared_coverage: pd.DataFrame | None = None,
+) -> IngestResult:
+    """Return canonical events, quarantined rows and coverage for the given files (nothing is written).
+
+    ``boundaries`` is an ``ingest.boundaries.Boundaries`` (None: events get admin-1 ids by name only).
+    """
+    from ingest.countries import to_iso3
+    from ingest.regions import assign_regions, points_in_country
+
+    plan = plan_files(paths, forced)
+    staged_parts, reports = [], []
+    for path, layout in plan:
+        staged, report = stage_file(path, layout, forced=forced is not None)
+        staged_parts.append(staged)
+        reports.append(report)
+    staged = pd.concat(staged_parts, ignore_index=True) if staged_parts else pd.DataFrame()
+    n_read = sum(r.rows_read for r in reports)
+    if staged.empty:
+        return IngestResult(_empty_events(), empty_quarantine(), _empty_coverage(), reports)
+
+    staged["iso3"] = staged["iso3_published"].fillna(to_iso3(staged["country"], staged["gw_code"]))
+    staged["inside_country"] = points_in_country(staged["iso3"], staged["latitude"], staged["longitude"])
+    problems = find_problems(staged)
+    reason, detail = problems["reason"], problems["detail"]
+    ok = reason.isna()
+    dup = find_duplicates(
+        staged.loc[ok, "event_id"], staged.loc[ok, "source_file"], staged.loc[ok, "source_row"]
+    )
+    dup_rows = dup.index[dup.notna()]
+    reason.loc[dup_rows] = "duplicate_id"
+    detail.loc[dup_rows] = dup[dup_rows]
+
+    quarantine = quarantine_table(staged, reason, detail)
+    kept = staged.loc[reason.isna()]
+    if len(kept) + len(quarantine) != n_read:
+        raise AssertionError(
+            f"ingest lost rows: read {n_read}, kept {len(kept)} + quarantined {len(quarantine)} "
+            f"= {len(kept) + len(quarantine)}"
+        )
+    events = canonical_events(kept)
+    events = assign_regions(events, boundaries)  # type: ignore[arg-type]
+    events = events[list(EVENTS.columns)].reset_index(drop=True)
+    validate_events(events, "ingest.pipeline")
+    from ingest.coverage import compute_coverage
+
+    coverage = validate(compute_coverage(events, declared_coverage), COVERAGE, "ingest.coverage")
+    return IngestResult(events, quarantine, coverage, reports)
+
+
+def canonical_events(kept: pd.DataFrame) -> pd.DataFrame:
+    """Return kept staged rows as canonical events with typed deaths and actor classes (no regions yet)."""
+    out = kept.drop(columns=[c for c in kept.columns if c.startswith("_raw_")])
+    for col in DEATH_COLUMNS:
+        out[col] = out[col].astype("int64")
+    out["source_row"] = out["source_row"].astype("int64")
+    one_sided = (out["violence_type"] == "one_sided").to_numpy()
+    out["civilian_harm"] = one_sided | (out["deaths_civilians"] > 0).to_numpy()
+    out["perpetrator"] = out["perpetrator"].astype("string").where(one_sided)
+    for side, inter in (("side_a", "inter_a"), ("side_b", "inter_b"), ("perpetrator", "inter_a")):
+        out[f"{side}_class"] = classify_names(out[side], out["source"], out["country"], out[inter])
+    # no identifiable perpetrator of civilian harm (battles, non-state clashes, "other" events)
+    perp = out["perpetrator_class"].mask(~one_sided, "other")
+    out["perpetrator_class"] = perp.mask(one_sided & out["perpetrator"].isna().to_numpy(), "unclassified")
+    for col in ("date_precision", "geo_precision"):
+        out[col] = out[col].astype("Int64")
+    for col in ("latitude", "longitude"):
+        out[col] = out[col].astype("float64")
+    text = ["event_id", "source", "source_version", "source_file", "country", "iso3", "admin1", "admin2"]
+    text += ["violence_type", "side_a", "side_b", "perpetrator", "side_a_class", "side_b_class"]
+    text += ["perpetrator_class"]
+    out[text] = out[text].astype("string")
+    return out
+
+
+def classify_names(
+    names: pd.Series, sources: pd.Series, countries: pd.Series, inter: pd.Series | None = None
+) -> pd.Series:
+    """Return the actor class of each name (by its row's source and country); <NA> where there is no name.
+
+    ``inter`` holds ACLED's actor-type codes: an ACLED name no rule matches takes the class of its code
+    (e.g. 3, political militia -> unidentified_armed_group) rather than staying ``unclassified``.
+    """
+    from ingest.actors import classify_acled_inter, classify_actors
+
+    out = pd.Series(pd.NA, index=names.index, dtype="string")
+    for source in sources.dropna().unique():
+        rows = (sources == source).to_numpy()
+        classes = classify_actors(names[rows], str(source), countries=countries[rows]).astype("string")
+        if source == "acled" and inter is not None:
+            fallback = classify_acled_inter(inter[rows])
+            classes = classes.mask((classes == "unclassified").fillna(False) & fallback.notna(), fallback)
+        out.loc[rows] = classes
+    return out
+
+
+def write_outputs(result: IngestResult, out_dir: str | Path) -> dict[str, Path]:
+    """Write events.parquet, quarantine.csv and coverage.csv atomically, all three or none; return paths."""
+    out_dir = Path(out_dir)
+    # events were validated by ingest_files (validate_events costs seconds on 400k rows: not twice)
+    validate(result.quarantine, QUARANTINE, "ingest.pipeline.write_outputs")
+    validate(result.coverage, COVERAGE, "ingest.pipeline.write_outputs")
+    targets = {
+        "events": out_dir / EVENTS_FILE,
+        "quarantine": out_dir / QUARANTINE_FILE,
+        "coverage": out_dir / COVERAGE_FILE,
+    }
+    # Each file is written to a temporary beside its target; the renames happen only after all three
+    # temporaries are complete, so a failure leaves every earlier output in place.
+    with ExitStack() as stack:
+        tmp = {name: stack.enter_context(atomic_path(path)) for name, path in targets.items()}
+        result.events.to_parquet(tmp["events"], index=False)
+        result.quarantine.to_csv(tmp["quarantine"], index=False)
+        result.coverage.to_csv(tmp["coverage"], index=False, date_format="%Y-%m-%d")
+    return targets
+
+
+def strict_message(result: IngestResult) -> str:
+    """Return the --strict refusal: rows quarantined per reason and file."""
+    counts = result.quarantine.groupby(["source_file", "reason"]).size()
+    lines = [f"  {file}: {reason} {n}" for (file, reason), n in counts.items()]
+    return (
+        f"--strict: {len(result.quarantine)} of {result.rows_read} rows would be quarantined; "
+        "nothing was written.\n" + "\n".join(lines)
+    )
+
+
+def _empty_events() -> pd.DataFrame:
+    kinds = {"string": "string", "int": "Int64", "float": "float64", "bool": "bool"}
+    kinds["datetime"] = "datetime64[ns]"
+    return pd.DataFrame({c: pd.Series(dtype=kinds[k]) for c, k in EVENTS.columns.items()})
+
+
+def _empty_coverage() -> pd.DataFrame:
+    kinds = {"string": "string", "bool": "bool", "datetime": "datetime64[ns]"}
+    return pd.DataFrame({c: pd.Series(dtype=kinds[k]) for c, k in COVERAGE.columns.items()})
+
+
+__all__ = [
+    "FileReport",
+    "IngestResult",
+    "StrictModeError",
+    "canonical_events",
+    "ingest_files",
+    "plan_files",
+    "strict_message",
+    "write_outputs",
+]
