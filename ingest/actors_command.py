@@ -89,6 +89,6 @@ def actors_command(
     touched = (frame["side_a_class"] == "unclassified") | (frame["side_b_class"] == "unclassified")
     share = frame.loc[touched.fillna(False).to_numpy(), "deaths_best"].sum() / total if total else 0.0
     console.print(
-        f"{len(table)} unclassified actors; events naming them hold {share:.1%} of {total:,} deaths. "
+        f"{len(table)} unclassified actors; events naming them hold {share:.2%} of {total:,} deaths. "
         "Add rules in a TOML file set by CIVRISK_ACTOR_RULES (see docs/ACTORS.md)."
     )
