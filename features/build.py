@@ -76,7 +76,9 @@ def build_features(
     country_panel: pd.DataFrame | None = None,
     spec: FeatureSpec = DEFAULT_SPEC,
 ) -> pd.DataFrame:
-    """Return the feature matrix (contract FEATURES): one row per region and origin, float32 features.
+    """Return the feature matrix (contract FEATURES): one row per origin and region, float32 features.
+
+    Rows come sorted by origin, then region_id (a backtest fold is a contiguous slice).
 
     Args:
         panel: dense weekly panel (features.panel.build_panel).
@@ -95,7 +97,7 @@ def build_features(
     unit = str(panel["unit"].iloc[0])
     with_cty = unit != "country"
     names = spec.names(k, neighbours=neighbours is not None, country=with_cty)
-    out = np.empty((len(names), n_r * n_p), dtype=np.float32)
+    out = np.empty((len(names), n_p * n_r), dtype=np.float32)  # rows come origin by origin
     slot = {name: i for i, name in enumerate(names)}
     filled: set[str] = set()
 
@@ -139,15 +141,15 @@ def build_features(
     for n in spec.windows:
         put(f"covered_share_{n}w_{lag}", win.covered_share(n))
     angle = 2 * np.pi * (origin_index.day_of_year.to_numpy() - 1) / 365.25
-    put("week_of_year_sin", np.broadcast_to(np.sin(angle).astype(np.float32), (n_r, n_p)))
-    put("week_of_year_cos", np.broadcast_to(np.cos(angle).astype(np.float32), (n_r, n_p)))
+    put("week_of_year_sin", np.broadcast_to(np.sin(angle).astype(np.float32)[:, None], (n_p, n_r)))
+    put("week_of_year_cos", np.broadcast_to(np.cos(angle).astype(np.float32)[:, None], (n_p, n_r)))
     if filled != set(names):
         raise RuntimeError(f"features left unfilled: {sorted(set(names) - filled)} (a FeatureSpec bug)")
 
     frame = pd.DataFrame(out.T, columns=names, copy=False)
-    region_code = np.repeat(np.arange(n_r), n_p)
+    region_code = np.tile(np.arange(n_r), n_p)
     frame.insert(0, "iso3", repeat_strings(dp.iso3, region_code))
-    frame.insert(0, "week", np.tile(origin_index.to_numpy(dtype=WEEK_DTYPE), n_r))
+    frame.insert(0, "week", np.repeat(origin_index.to_numpy(dtype=WEEK_DTYPE), n_r))
     frame.insert(0, "region_id", repeat_strings(dp.region_ids, region_code))
     return validate_features(frame, "features.build.build_features")
 
@@ -219,9 +221,9 @@ class _CountryTotals:
         self.win = Windows(cdp.covered, ends)
 
     def sum(self, measure: str, n: int, region_totals: np.ndarray) -> np.ndarray:
-        """Return (R, P) country totals of the ``n``-week sums of ``measure`` for each region's country."""
+        """Return (P, R) country totals of the ``n``-week sums of ``measure`` for each region's country."""
         if self.cdp is None:
             per_country = country_sum(region_totals, self.codes, self.n_countries)
         else:
-            per_country = self.win.sum(prefix_sums(self.cdp.measure(measure)), n)[self.rows]
-        return per_country[self.codes]
+            per_country = self.win.sum(prefix_sums(self.cdp.measure(measure)), n)[:, self.rows]
+        return per_country[:, self.codes]

@@ -1,4 +1,4 @@
-"""Window statistics of dense (region x week) arrays, read at chosen window ends, via cumulative sums.
+"""Window statistics of dense (week x region) arrays, read at chosen window ends, via cumulative sums.
 
 Every function takes ``ends``: for each forecast origin, the index of the last panel week its data may
 use (origin - k). A window of ``n`` weeks ending at ``e`` covers weeks ``e-n+1 .. e``; weeks before the
@@ -15,21 +15,21 @@ import numpy as np
 
 
 def prefix_sums(values: np.ndarray) -> np.ndarray:
-    """Return (R, W+1) float64 cumulative sums along weeks with NaN as 0 (column 0 is all zeros)."""
-    out = np.zeros((values.shape[0], values.shape[1] + 1), dtype=np.float64)
-    np.cumsum(np.nan_to_num(values, nan=0.0), axis=1, out=out[:, 1:])
+    """Return (W+1, R) float64 cumulative sums down the weeks of a (W, R) array, NaN as 0 (row 0 is zeros)."""
+    out = np.zeros((values.shape[0] + 1, values.shape[1]), dtype=np.float64)
+    np.cumsum(np.nan_to_num(values, nan=0.0), axis=0, out=out[1:])
     return out
 
 
 def block_sum(prefix: np.ndarray, ends: np.ndarray, n: int, skip: int = 0) -> np.ndarray:
-    """Return (R, P) sums over weeks ``e-skip-n+1 .. e-skip`` for each window end ``e``."""
+    """Return (P, R) sums over weeks ``e-skip-n+1 .. e-skip`` for each window end ``e``."""
     hi = np.clip(ends + 1 - skip, 0, None)
     lo = np.clip(ends + 1 - skip - n, 0, None)
-    return prefix[:, hi] - prefix[:, lo]
+    return prefix[hi] - prefix[lo]
 
 
 class Windows:
-    """Window sums over covered weeks of a panel at fixed window ends; coverage counts are cached."""
+    """Window sums over covered weeks of a (W, R) panel at fixed window ends; coverage counts are cached."""
 
     def __init__(self, covered: np.ndarray, ends: np.ndarray) -> None:
         self.ends = np.asarray(ends, dtype=np.int64)
@@ -37,18 +37,18 @@ class Windows:
         self._counts: dict[tuple[int, int], np.ndarray] = {}
 
     def covered_weeks(self, n: int, skip: int = 0) -> np.ndarray:
-        """Return (R, P) numbers of covered weeks in each window."""
+        """Return (P, R) numbers of covered weeks in each window."""
         key = (n, skip)
         if key not in self._counts:
             self._counts[key] = block_sum(self._covered_prefix, self.ends, n, skip)
         return self._counts[key]
 
     def covered_share(self, n: int) -> np.ndarray:
-        """Return (R, P) float32 shares of covered weeks in the ``n``-week windows."""
+        """Return (P, R) float32 shares of covered weeks in the ``n``-week windows."""
         return (self.covered_weeks(n) / n).astype(np.float32)
 
     def sum(self, prefix: np.ndarray, n: int, skip: int = 0) -> np.ndarray:
-        """Return (R, P) float32 sums over covered weeks; NaN where the window has no covered week."""
+        """Return (P, R) float32 sums over covered weeks; NaN where the window has no covered week."""
         total = block_sum(prefix, self.ends, n, skip)
         total[self.covered_weeks(n, skip) == 0] = np.nan
         return total.astype(np.float32)
@@ -67,19 +67,19 @@ class Windows:
 
 
 def weeks_since(values: np.ndarray, covered: np.ndarray, ends: np.ndarray, cap: int) -> np.ndarray:
-    """Return (R, P) float32 weeks from each end back to the last week with ``values > 0``, capped at ``cap``.
+    """Return (P, R) float32 weeks from each end back to the last week with ``values > 0``, capped at ``cap``.
 
-    0 means the end week itself had one. Where no such week was observed up to the end, the value is the
-    number of weeks since the region's first covered week (a lower bound), capped; NaN where no week up to
-    the end was covered. Uncovered weeks never count as events.
+    ``values`` and ``covered`` are (W, R). 0 means the end week itself had one. Where no such week was
+    observed up to the end, the value is the number of weeks since the region's first covered week (a
+    lower bound), capped; NaN where no week up to the end was covered. Uncovered weeks are never events.
     """
-    n_w = values.shape[1]
-    idx = np.arange(n_w, dtype=np.int32)
+    n_w = values.shape[0]
+    idx = np.arange(n_w, dtype=np.int32)[:, None]
     with np.errstate(invalid="ignore"):
         hit = values > 0  # NaN compares False: uncovered weeks are not events
-    last = np.maximum.accumulate(np.where(hit, idx, np.int32(-1)), axis=1)[:, ends]
-    any_cov = covered.any(axis=1)
-    first_cov = np.where(any_cov, covered.argmax(axis=1), n_w)[:, None]
-    e = ends[None, :]
+    last = np.maximum.accumulate(np.where(hit, idx, np.int32(-1)), axis=0)[ends]
+    any_cov = covered.any(axis=0)
+    first_cov = np.where(any_cov, covered.argmax(axis=0), n_w)[None, :]
+    e = ends[:, None]
     out = np.where(last >= 0, e - last, np.where(first_cov <= e, e - first_cov + 1, np.nan))
     return np.minimum(out, cap).astype(np.float32)

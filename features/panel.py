@@ -211,7 +211,8 @@ class PanelReport:
             f"{self.covered_share:.1%} of region-weeks covered; {self.events_in} events in, "
             f"{self.counted} counted, {self.not_organized} not organized violence, "
             f"{self.outside_weeks} outside the panel weeks, {self.outside_source_coverage} outside their "
-            f"source's coverage, {self.no_region} without a {self.unit} region (country totals only), "
+            f"source's coverage, {self.no_region} without a region at the {self.unit} level (country "
+            "totals only), "
             f"{self.unknown_region} in regions missing from the region table"
         )
 
@@ -252,30 +253,22 @@ def build_panel_with_report(
     weeks = _panel_weeks(cov, start, end)
     n_r, n_w = len(region_ids), len(weeks)
 
-    mask = np.asarray(weekly_mask(cov, list(iso3s), weeks), dtype=bool)
-    if mask.shape != (len(iso3s), n_w):
-        raise ValueError(
-            f"ingest.coverage.weekly_mask returned shape {mask.shape}; expected (countries, weeks) = "
-            f"{(len(iso3s), n_w)}"
-        )
+    mask = _country_week_mask(weekly_mask(cov, list(iso3s), weeks), iso3s, weeks)
     covered = mask[pd.Index(iso3s).get_indexer(region_iso3.to_numpy())]  # (regions, weeks)
 
     flat, kept, report_counts = _place_events(events, cov, region_ids, weeks, unit)
-    values = _measure_arrays(events.loc[kept], flat, n_r * n_w)
-    uncovered = ~covered.ravel()
-    for arr in values.values():
-        arr[uncovered] = np.nan
-
-    panel = pd.DataFrame(
-        {
-            "region_id": repeat_strings(region_ids, np.repeat(np.arange(n_r), n_w)),
-            "unit": repeat_strings(np.array([unit], dtype=object), np.zeros(n_r * n_w, dtype=np.int64)),
-            "iso3": repeat_strings(region_iso3.to_numpy(dtype=object), np.repeat(np.arange(n_r), n_w)),
-            "week": np.tile(weeks.to_numpy(dtype=WEEK_DTYPE), n_r),
-            "covered": covered.ravel(),
-            **values,
-        }
+    block = _measure_block(events.loc[kept], flat, n_r * n_w)
+    block[:, ~covered.ravel()] = np.nan
+    # one float32 block, handed to pandas without a copy; the key columns go in front
+    panel = pd.DataFrame(block.T, columns=list(MEASURE_COLUMNS), copy=False)
+    region_code = np.repeat(np.arange(n_r), n_w)
+    panel.insert(0, "covered", covered.ravel())
+    panel.insert(0, "week", np.tile(weeks.to_numpy(dtype=WEEK_DTYPE), n_r))
+    panel.insert(0, "iso3", repeat_strings(region_iso3.to_numpy(dtype=object), region_code))
+    panel.insert(
+        0, "unit", repeat_strings(np.array([unit], dtype=object), np.zeros(n_r * n_w, dtype=np.int64))
     )
+    panel.insert(0, "region_id", repeat_strings(region_ids, region_code))
     report = PanelReport(
         unit=unit,
         regions=n_r,
@@ -305,6 +298,21 @@ def _panel_weeks(
     if last < first:
         raise ValueError(f"panel end week {last:%Y-%m-%d} is before its start week {first:%Y-%m-%d}")
     return pd.date_range(first, last, freq="7D").astype(WEEK_DTYPE)
+
+
+def _country_week_mask(long: pd.DataFrame, iso3s: np.ndarray, weeks: pd.DatetimeIndex) -> np.ndarray:
+    """Return the (countries, weeks) bool array of weekly_mask's long table (iso3, week, covered)."""
+    rows = pd.Index(iso3s).get_indexer(long["iso3"].astype(str).to_numpy())
+    cols = (_day_numbers(long["week"]) - int(_day_numbers(weeks[:1])[0])) // 7
+    ok = (rows >= 0) & (cols >= 0) & (cols < len(weeks))
+    mask = np.zeros((len(iso3s), len(weeks)), dtype=bool)
+    mask[rows[ok], cols[ok]] = long["covered"].to_numpy(dtype=bool)[ok]
+    if ok.sum() != mask.size:
+        raise ValueError(
+            f"ingest.coverage.weekly_mask returned {int(ok.sum())} matching (iso3, week) rows; expected one "
+            f"for each of {len(iso3s)} countries x {len(weeks)} weeks = {mask.size}"
+        )
+    return mask
 
 
 def _place_events(
@@ -352,18 +360,20 @@ def _place_events(
     return flat, kept, counts
 
 
-def _measure_arrays(events: pd.DataFrame, flat: np.ndarray, size: int) -> dict[str, np.ndarray]:
-    """Return one flat float32 array per measure: sums of the counted events per region-week."""
+def _measure_block(events: pd.DataFrame, flat: np.ndarray, size: int) -> np.ndarray:
+    """Return the (measures, region-weeks) float32 sums of the counted events, rows as MEASURE_COLUMNS."""
+    block = np.empty((len(MEASURE_COLUMNS), size), dtype=np.float32)
+    row = {name: i for i, name in enumerate(MEASURE_COLUMNS)}
 
-    def total(select: np.ndarray | None = None, weights: np.ndarray | None = None) -> np.ndarray:
+    def put(name: str, select: np.ndarray | None = None, weights: np.ndarray | None = None) -> None:
         idx = flat if select is None else flat[select]
         w = None if weights is None else (weights if select is None else weights[select])
-        return np.bincount(idx, weights=w, minlength=size).astype(np.float32)
+        block[row[name]] = np.bincount(idx, weights=w, minlength=size)
 
     deaths = events["deaths_best"].to_numpy(dtype=np.float64)
     civ = events["deaths_civilians"].to_numpy(dtype=np.float64)
     harm = events["civilian_harm"].to_numpy(dtype=bool)
-    vt = events["violence_type"].to_numpy(dtype=object)
+    vt = pd.Categorical(events["violence_type"], categories=list(ORGANIZED_VIOLENCE)).codes
     group_names = list(PERPETRATOR_GROUPS)
     class_codes = {
         col: pd.Categorical(events[col], categories=list(ACTOR_CLASSES)).codes
@@ -374,24 +384,22 @@ def _measure_arrays(events: pd.DataFrame, flat: np.ndarray, size: int) -> dict[s
     group = class_to_group[class_codes["perpetrator_class"]]
     group[group < 0] = group_names.index("other_unknown")
 
-    out = {
-        "events": total(),
-        "deaths": total(weights=deaths),
-        "civ_deaths": total(weights=civ),
-        "civ_harm_events": total(harm),
-    }
-    for v in ORGANIZED_VIOLENCE:
-        out[f"events_{v}"] = total(vt == v)
-    for v in ORGANIZED_VIOLENCE:
-        out[f"deaths_{v}"] = total(vt == v, deaths)
+    put("events")
+    put("deaths", weights=deaths)
+    put("civ_deaths", weights=civ)
+    put("civ_harm_events", harm)
+    for v_idx, v in enumerate(ORGANIZED_VIOLENCE):
+        put(f"events_{v}", vt == v_idx)
+        put(f"deaths_{v}", vt == v_idx, deaths)
     for g_idx, g in enumerate(group_names):
-        out[f"civ_deaths_{g}"] = total(group == g_idx, civ)
-    for g_idx, g in enumerate(group_names):
-        out[f"civ_harm_events_{g}"] = total(harm & (group == g_idx))
+        put(f"civ_deaths_{g}", group == g_idx, civ)
+        put(f"civ_harm_events_{g}", harm & (group == g_idx))
     for c_idx, c in enumerate(ACTOR_CLASSES):
-        either = (class_codes["side_a_class"] == c_idx) | (class_codes["side_b_class"] == c_idx)
-        out[f"events_class_{c}"] = total(either)
-    return out
+        put(
+            f"events_class_{c}",
+            (class_codes["side_a_class"] == c_idx) | (class_codes["side_b_class"] == c_idx),
+        )
+    return block
 
 
 def repeat_strings(values: np.ndarray, codes: np.ndarray) -> pd.array:

@@ -1,4 +1,4 @@
-"""Spatial aggregates of (region x origin) feature arrays: sums over neighbouring regions and countries."""
+"""Spatial aggregates of (origin x region) feature arrays: sums over neighbouring regions and countries."""
 
 from __future__ import annotations
 
@@ -46,20 +46,20 @@ def neighbour_edges(neighbours: pd.DataFrame, region_ids: np.ndarray) -> tuple[n
 
 
 def neighbour_sum(values: np.ndarray, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """Return (R, P) sums of ``values`` over each region's neighbours, skipping NaN.
+    """Return (P, R) sums of (P, R) ``values`` over each region's neighbours, skipping NaN.
 
     A region without neighbours gets 0 (an empty sum); one whose neighbours are all NaN gets NaN.
     """
     out = np.zeros(values.shape, dtype=np.float32)
     if len(src) == 0:
         return out
-    gathered = values[dst]
+    gathered = values[:, dst]
     seen = ~np.isnan(gathered)
     starts = np.flatnonzero(np.r_[True, src[1:] != src[:-1]])
     owners = src[starts]
-    sums = np.add.reduceat(np.where(seen, gathered, 0.0).astype(np.float64), starts, axis=0)
-    counts = np.add.reduceat(seen.astype(np.int32), starts, axis=0)
-    out[owners] = np.where(counts > 0, sums, np.nan)
+    sums = np.add.reduceat(np.where(seen, gathered, 0.0).astype(np.float64), starts, axis=1)
+    counts = np.add.reduceat(seen.astype(np.int32), starts, axis=1)
+    out[:, owners] = np.where(counts > 0, sums, np.nan)
     return out
 
 
@@ -70,14 +70,14 @@ def country_codes(iso3: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def country_sum(values: np.ndarray, codes: np.ndarray, n_countries: int) -> np.ndarray:
-    """Return (C, P) sums of region rows per country, skipping NaN; NaN where all of a country is NaN."""
+    """Return (P, C) sums of (P, R) region columns per country, skipping NaN; NaN where all are NaN."""
     order = np.argsort(codes, kind="stable")
     sorted_codes = codes[order]
     starts = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]])
-    rows = values[order]
-    seen = ~np.isnan(rows)
-    sums = np.add.reduceat(np.where(seen, rows, 0.0).astype(np.float64), starts, axis=0)
-    counts = np.add.reduceat(seen.astype(np.int32), starts, axis=0)
-    out = np.full((n_countries, values.shape[1]), np.nan, dtype=np.float32)
-    out[sorted_codes[starts]] = np.where(counts > 0, sums, np.nan)
+    columns = values[:, order]
+    seen = ~np.isnan(columns)
+    sums = np.add.reduceat(np.where(seen, columns, 0.0).astype(np.float64), starts, axis=1)
+    counts = np.add.reduceat(seen.astype(np.int32), starts, axis=1)
+    out = np.full((values.shape[0], n_countries), np.nan, dtype=np.float32)
+    out[:, sorted_codes[starts]] = np.where(counts > 0, sums, np.nan)
     return out

@@ -13,7 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from features.build import build_features
-from features.panel import MEASURE_COLUMNS
+from features.panel import MEASURE_COLUMNS, build_panel
+from tests.synth import make_events
 from tests.test_features import synthetic_panel
 
 PROPERTY = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -86,3 +87,55 @@ def test_data_after_the_cutoff_never_changes_features(case: dict) -> None:
     everything = build_features(panel, nb, k, all_origins)
     at_origin = everything[everything["week"] == origin].reset_index(drop=True)
     pd.testing.assert_frame_equal(at_origin, expected)
+
+
+def _coverage(last_date: pd.Timestamp) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "source": pd.array(["ucdp_ged"], dtype="string"),
+            "iso3": pd.array(["MLI"], dtype="string"),
+            "first_date": pd.to_datetime(["2018-01-01"]).astype("datetime64[ns]"),
+            "last_date": pd.to_datetime([last_date]).astype("datetime64[ns]"),
+            "declared": [True],
+        }
+    )
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    origin_week=st.integers(2, 60),
+    k=st.integers(1, 5),
+    coverage_end_week=st.integers(0, 60),
+)
+def test_events_after_the_cutoff_never_change_features(
+    seed: int, origin_week: int, k: int, coverage_end_week: int
+) -> None:
+    rng = np.random.default_rng(seed)
+    events = make_events(n_events=150, n_regions=4, start="2018-01-01", end="2019-03-31", seed=seed % 1000)
+    regions = pd.DataFrame({"region_id": [f"MLI-R{i}" for i in range(4)], "unit": "admin1", "iso3": "MLI"})
+    first = pd.Timestamp("2018-01-01")
+    origin = first + pd.Timedelta(weeks=max(origin_week, k))
+    cutoff = origin - pd.Timedelta(weeks=k)  # last week the origin may read
+    end = first + pd.Timedelta(weeks=65)
+    full_cover = _coverage(end + pd.Timedelta(days=6))
+
+    def features(ev: pd.DataFrame, coverage: pd.DataFrame) -> pd.DataFrame:
+        panel = build_panel(ev, regions, coverage, "admin1", start=first, end=end)
+        return build_features(panel, None, k, [origin])
+
+    expected = features(events, full_cover)
+    late = (events["date_start"] >= cutoff + pd.Timedelta(days=7)).to_numpy()
+    edited = events.copy()
+    edited.loc[late, "deaths_civilians"] = rng.integers(0, 50, int(late.sum()))
+    edited.loc[late, "deaths_best"] = edited.loc[late, "deaths_civilians"] + 1
+    edited.loc[late, "violence_type"] = rng.choice(["one_sided", "state_based", "other"], int(late.sum()))
+    edited.loc[late, "admin1_id"] = rng.choice([f"MLI-R{i}" for i in range(4)], int(late.sum()))
+    shift = pd.to_timedelta(rng.integers(0, 60, int(late.sum())), unit="D")
+    edited.loc[late, "date_start"] = edited.loc[late, "date_start"] + shift
+    edited.loc[late, "date_end"] = edited.loc[late, "date_start"]
+    edited = edited[~late | (rng.random(len(edited)) < 0.7)]  # and drop some late events altogether
+    shrunk = _coverage(
+        max(cutoff + pd.Timedelta(days=6), first + pd.Timedelta(weeks=coverage_end_week, days=6))
+    )
+    pd.testing.assert_frame_equal(features(edited, shrunk), expected)

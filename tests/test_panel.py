@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+import logging
 import re
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from features.panel import iso_week_label, parse_iso_week, parse_week, week_start
+from civrisk.contracts import ORGANIZED_VIOLENCE, PERPETRATOR_GROUPS, ContractError
+from features.panel import (
+    MEASURE_COLUMNS,
+    PANEL_KEY_COLUMNS,
+    build_panel,
+    build_panel_with_report,
+    country_regions,
+    iso_week_label,
+    parse_iso_week,
+    parse_week,
+    select_source,
+    week_start,
+)
+from tests.synth import make_events
 
 
 def test_week_start_maps_every_day_to_its_monday() -> None:
@@ -56,3 +71,221 @@ def test_parse_week_accepts_labels_and_dates() -> None:
         ValueError, match=re.escape("week 'soon' is neither a date (2020-06-03) nor an ISO week")
     ):
         parse_week("soon")
+
+
+# ----------------------------------------------------------------------------------------------
+# build_panel
+# ----------------------------------------------------------------------------------------------
+
+
+def _regions(ids: list[str], iso3: str = "MLI", unit: str = "admin1") -> pd.DataFrame:
+    return pd.DataFrame(
+        {"region_id": ids, "unit": unit, "iso3": iso3, "name": ids, "lat": 0.0, "lon": 0.0}
+    ).astype({"region_id": "string", "unit": "string", "iso3": "string", "name": "string"})
+
+
+def _coverage(rows: list[tuple[str, str, str, str]]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=["source", "iso3", "first_date", "last_date"])
+    frame["first_date"] = pd.to_datetime(frame["first_date"]).astype("datetime64[ns]")
+    frame["last_date"] = pd.to_datetime(frame["last_date"]).astype("datetime64[ns]")
+    frame["declared"] = True
+    return frame.astype({"source": "string", "iso3": "string"})
+
+
+MLI_REGIONS = [f"MLI-R{i}" for i in range(6)] + ["MLI-R9"]  # MLI-R9 never has an event
+FULL = [("ucdp_ged", "MLI", "2018-01-01", "2020-12-27")]  # Monday 2018-01-01 .. Sunday 2020-12-27
+
+
+@pytest.fixture()
+def events() -> pd.DataFrame:
+    return make_events(n_events=500, n_regions=6, start="2018-01-01", end="2020-12-27")
+
+
+def test_panel_is_dense_typed_and_sorted(events: pd.DataFrame) -> None:
+    panel = build_panel(events, _regions(MLI_REGIONS), _coverage(FULL), "admin1")
+    weeks = pd.date_range("2018-01-01", "2020-12-21", freq="7D")
+    assert list(panel.columns) == list(PANEL_KEY_COLUMNS) + list(MEASURE_COLUMNS)
+    assert len(panel) == len(MLI_REGIONS) * len(weeks)
+    assert all(panel[m].dtype == np.float32 for m in MEASURE_COLUMNS)
+    assert panel["week"].dtype == "datetime64[ns]"
+    expected_keys = pd.MultiIndex.from_product([sorted(MLI_REGIONS), weeks])
+    assert (pd.MultiIndex.from_frame(panel[["region_id", "week"]]) == expected_keys).all()
+    assert panel["covered"].all() and (panel["unit"] == "admin1").all()
+    quiet = panel[panel["region_id"] == "MLI-R9"]
+    assert (quiet[list(MEASURE_COLUMNS)] == 0).all().all()  # covered and nothing happened: 0, not NaN
+
+
+def test_measures_equal_a_groupby_of_the_events(events: pd.DataFrame) -> None:
+    panel, report = build_panel_with_report(events, _regions(MLI_REGIONS), _coverage(FULL), "admin1")
+    assert report.counted == len(events) and report.events_in == len(events)
+    ev = events.assign(week=week_start(events["date_start"]), region_id=events["admin1_id"])
+    ev["jihadist"] = (ev["side_a_class"] == "jihadist") | (ev["side_b_class"] == "jihadist")
+    ev["state_allied"] = ev["perpetrator_class"].isin(PERPETRATOR_GROUPS["state_allied"])
+    ev["one_sided"] = ev["violence_type"] == "one_sided"
+    want = ev.groupby(["region_id", "week"]).apply(
+        lambda g: pd.Series(
+            {
+                "events": len(g),
+                "deaths": g["deaths_best"].sum(),
+                "civ_deaths": g["deaths_civilians"].sum(),
+                "civ_harm_events": g["civilian_harm"].sum(),
+                "deaths_one_sided": g.loc[g["one_sided"], "deaths_best"].sum(),
+                "events_class_jihadist": g["jihadist"].sum(),
+                "civ_deaths_state_allied": g.loc[g["state_allied"], "deaths_civilians"].sum(),
+                "civ_harm_events_state_allied": (g["civilian_harm"] & g["state_allied"]).sum(),
+            }
+        )
+    )
+    got = panel.set_index(["region_id", "week"]).loc[want.index, list(want.columns)]
+    np.testing.assert_array_equal(got.to_numpy(), want.to_numpy(dtype=np.float32))
+    others = panel.set_index(["region_id", "week"]).drop(index=want.index)
+    assert (others[list(MEASURE_COLUMNS)] == 0).all().all()
+
+
+def test_breakdowns_add_up_to_totals(events: pd.DataFrame) -> None:
+    events = events.copy()
+    events.loc[events.index[:20], "perpetrator_class"] = pd.NA  # unknown perpetrator -> other_unknown
+    panel = build_panel(events, _regions(MLI_REGIONS), _coverage(FULL), "admin1")
+    totals = panel[list(MEASURE_COLUMNS)].sum()
+    assert totals["events"] == sum(totals[f"events_{vt}"] for vt in ORGANIZED_VIOLENCE)
+    assert totals["deaths"] == sum(totals[f"deaths_{vt}"] for vt in ORGANIZED_VIOLENCE)
+    assert totals["civ_deaths"] == sum(totals[f"civ_deaths_{g}"] for g in PERPETRATOR_GROUPS)
+    assert totals["civ_harm_events"] == sum(totals[f"civ_harm_events_{g}"] for g in PERPETRATOR_GROUPS)
+    assert totals["events"] == len(events)
+
+
+def test_outside_coverage_is_nan_and_reported(events: pd.DataFrame) -> None:
+    cov = _coverage([("ucdp_ged", "MLI", "2019-01-07", "2019-12-29")])  # Monday .. Sunday
+    panel, report = build_panel_with_report(
+        events, _regions(MLI_REGIONS), cov, "admin1", start="2018-01-01", end="2020-12-21"
+    )
+    inside = (panel["week"] >= "2019-01-07") & (panel["week"] <= "2019-12-23")
+    assert (panel["covered"] == inside).all()
+    assert panel.loc[~inside, list(MEASURE_COLUMNS)].isna().all().all()
+    assert panel.loc[inside, list(MEASURE_COLUMNS)].notna().all().all()
+    in_window = week_start(events["date_start"]).between("2019-01-07", "2019-12-23")
+    assert report.counted == int(in_window.sum()) == panel["events"].sum()
+    assert report.outside_source_coverage == int((~in_window).sum())
+
+
+def test_partly_covered_week_is_not_covered(events: pd.DataFrame) -> None:
+    cov = _coverage([("ucdp_ged", "MLI", "2018-01-03", "2020-12-27")])  # starts on a Wednesday
+    panel = build_panel(events, _regions(MLI_REGIONS), cov, "admin1")
+    first = panel[panel["week"] == panel["week"].min()]
+    assert first["week"].iloc[0] == pd.Timestamp("2018-01-01") and not first["covered"].any()
+    assert first["events"].isna().all()
+
+
+def test_events_are_placed_by_the_week_of_date_start(events: pd.DataFrame) -> None:
+    ev = events.iloc[:2].copy()
+    ev["date_start"] = pd.to_datetime(["2020-01-12", "2020-01-13"])  # a Sunday, then the next Monday
+    ev["date_end"] = pd.to_datetime(["2020-02-20", "2020-01-13"])  # a long, imprecise first event
+    ev["admin1_id"] = "MLI-R0"
+    panel = build_panel(ev, _regions(MLI_REGIONS), _coverage(FULL), "admin1").set_index(["region_id", "week"])
+    assert panel.loc[("MLI-R0", pd.Timestamp("2020-01-06")), "events"] == 1
+    assert panel.loc[("MLI-R0", pd.Timestamp("2020-01-13")), "events"] == 1
+    assert panel["events"].sum() == 2  # counted once each, whatever the span
+
+
+def test_other_violence_is_left_out_and_counted(events: pd.DataFrame) -> None:
+    ev = events.copy()
+    ev.loc[ev.index[:30], "violence_type"] = "other"
+    panel, report = build_panel_with_report(ev, _regions(MLI_REGIONS), _coverage(FULL), "admin1")
+    assert report.not_organized == 30 and report.counted == len(ev) - 30
+    assert panel["events"].sum() == len(ev) - 30
+
+
+def test_imprecise_events_go_to_country_totals_and_the_report(
+    events: pd.DataFrame, caplog: pytest.LogCaptureFixture
+) -> None:
+    ev = events.copy()
+    ev["admin1_id"] = ev["admin1_id"].astype("string")
+    ev.loc[ev.index[:25], "admin1_id"] = pd.NA
+    regions = _regions(MLI_REGIONS)
+    with caplog.at_level(logging.WARNING, logger="features.panel"):
+        panel, report = build_panel_with_report(ev, regions, _coverage(FULL), "admin1")
+    assert report.no_region == 25 and panel["events"].sum() == len(ev) - 25
+    assert "25 without a region at the admin1 level (country totals only)" in caplog.text
+    country = build_panel(ev, country_regions(regions), _coverage(FULL), "country")
+    assert list(country["region_id"].unique()) == ["MLI"]
+    assert country["events"].sum() == len(ev)
+    assert country["civ_deaths"].sum() == ev["deaths_civilians"].sum()
+
+
+def test_regions_missing_from_the_table_are_reported(events: pd.DataFrame) -> None:
+    regions = _regions([r for r in MLI_REGIONS if r != "MLI-R5"])
+    _, report = build_panel_with_report(events, regions, _coverage(FULL), "admin1")
+    assert report.unknown_region == int((events["admin1_id"] == "MLI-R5").sum()) > 0
+    assert report.counted + report.unknown_region == len(events)
+
+
+def test_grid_and_country_units(events: pd.DataFrame) -> None:
+    cells = sorted(events["grid_id"].astype(str).unique())
+    grid = build_panel(events, _regions(cells, unit="grid"), _coverage(FULL), "grid")
+    assert set(grid["region_id"]) == set(cells) and grid["events"].sum() == len(events)
+    country = build_panel(events, _regions(["MLI"], unit="country"), _coverage(FULL), "country")
+    assert country["events"].sum() == len(events) and (country["unit"] == "country").all()
+
+
+def test_overlapping_sources_raise(events: pd.DataFrame) -> None:
+    cov = _coverage(
+        [("ucdp_ged", "MLI", "2018-01-01", "2020-12-27"), ("acled", "MLI", "2020-01-01", "2020-12-27")]
+    )
+    msg = (
+        "1 country windows are covered by several sources, which would count the same violence twice "
+        "(MLI: ucdp_ged 2018-01-01..2020-12-27 overlaps acled 2020-01-01..2020-12-27). Build the panel "
+        "from one source: civrisk panel --source acled (or features.panel.select_source)."
+    )
+    with pytest.raises(ValueError, match=re.escape(msg)):
+        build_panel(events, _regions(MLI_REGIONS), cov, "admin1")
+
+
+def test_consecutive_sources_each_count_in_their_own_window(events: pd.DataFrame) -> None:
+    ev = events.copy()
+    late = ev["date_start"] >= "2020-01-06"
+    ev.loc[late, "source"] = "ucdp_candidate"
+    cov = _coverage(
+        [
+            ("ucdp_ged", "MLI", "2018-01-01", "2020-01-05"),
+            ("ucdp_candidate", "MLI", "2020-01-06", "2020-12-27"),
+        ]
+    )
+    panel, report = build_panel_with_report(ev, _regions(MLI_REGIONS), cov, "admin1")
+    assert panel["covered"].all() and report.counted == len(ev)
+    ev.loc[ev.index[late.to_numpy()][:5], "source"] = "ucdp_ged"  # GED events after GED's window
+    _, report = build_panel_with_report(ev, _regions(MLI_REGIONS), cov, "admin1")
+    assert report.outside_source_coverage == 5
+
+
+def test_select_source(events: pd.DataFrame) -> None:
+    ev = pd.concat(
+        [events, events.assign(source="acled", event_id=events["event_id"] + "-a")], ignore_index=True
+    )
+    cov = _coverage([FULL[0], ("acled", "MLI", "2018-01-01", "2020-12-27")])
+    one_ev, one_cov = select_source(ev, cov, "acled")
+    assert set(one_ev["source"]) == {"acled"} and list(one_cov["source"]) == ["acled"]
+    assert build_panel(one_ev, _regions(MLI_REGIONS), one_cov, "admin1")["events"].sum() == len(events)
+    msg = "source 'acled_x' is not in the events or coverage; available sources: ['acled', 'ucdp_ged']"
+    with pytest.raises(ValueError, match=re.escape(msg)):
+        select_source(ev, cov, "acled_x")
+
+
+def test_input_errors(events: pd.DataFrame) -> None:
+    cov = _coverage(FULL)
+    with pytest.raises(ValueError, match=re.escape("regions table lacks columns ['iso3']")):
+        build_panel(events, _regions(MLI_REGIONS).drop(columns="iso3"), cov, "admin1")
+    twice = _regions(["MLI-R0", "MLI-R0"])
+    with pytest.raises(
+        ValueError, match=re.escape("regions table lists 1 region_ids twice, e.g. ['MLI-R0']")
+    ):
+        build_panel(events, twice, cov, "admin1")
+    with pytest.raises(
+        ValueError, match=re.escape("unit 'district' is not one of ['country', 'admin1', 'grid']")
+    ):
+        build_panel(events, _regions(MLI_REGIONS), cov, "district")
+    with pytest.raises(
+        ValueError, match=re.escape("panel end week 2018-01-01 is before its start week 2019-01-07")
+    ):
+        build_panel(events, _regions(MLI_REGIONS), cov, "admin1", start="2019-01-07", end="2018-01-01")
+    with pytest.raises(ContractError, match=re.escape("events table from build_panel does not match")):
+        build_panel(events.drop(columns="deaths_best"), _regions(MLI_REGIONS), cov, "admin1")
