@@ -97,20 +97,52 @@ _HXL_TAG = re.compile(r"#[a-z][a-z0-9_]*(\s*\+\s*[a-z][a-z0-9_]*)*", re.IGNORECA
 
 
 def _read_csv(path: Path, kind: str, header: list[str], keep: list[str] | None) -> pd.DataFrame:
-    types = {name: pa.string() for name in header}
     try:
         with _open_binary(path, kind) as fh:
-            table = pa_csv.read_csv(
-                fh,
-                parse_options=pa_csv.ParseOptions(newlines_in_values=True),
-                convert_options=pa_csv.ConvertOptions(
-                    column_types=types, null_values=[""], strings_can_be_null=True, include_columns=keep
-                ),
-            )
-    except (pa.ArrowInvalid, UnicodeDecodeError) as err:
-        # pyarrow is strict about ragged rows; pandas' C parser reports the line number.
-        return _read_csv_pandas(path, kind, header, keep, err)
+            table = pa_csv.read_csv(fh, parse_options=_PARSE, convert_options=_convert(header, keep))
+    except pa.ArrowInvalid as err:
+        raise ReadError(
+            f"cannot parse events file {path.name} as CSV with {len(header)} columns: "
+            f"{_first_bad_rows(path, kind, header) or err}. Expected UTF-8, comma-separated text with one "
+            "header row and the same number of fields in every row; fix or remove those rows."
+        ) from err
     return _as_text(table.to_pandas())
+
+
+_PARSE = pa_csv.ParseOptions(newlines_in_values=True)
+
+
+def _convert(header: list[str], keep: list[str] | None) -> pa_csv.ConvertOptions:
+    # every column as text: a bad value then quarantines its row instead of failing the read
+    return pa_csv.ConvertOptions(
+        column_types={name: pa.string() for name in header},
+        null_values=[""],
+        strings_can_be_null=True,
+        include_columns=keep,
+    )
+
+
+def _first_bad_rows(path: Path, kind: str, header: list[str], limit: int = 3) -> str:
+    """Return where the first rows with the wrong number of fields are (a single-threaded re-read)."""
+    bad: list[str] = []
+
+    def note(row: pa_csv.InvalidRow) -> str:
+        if len(bad) < limit:
+            bad.append(f"line {row.number} has {row.actual_columns} fields: {row.text[:80]!r}")
+        return "skip"
+
+    parse = pa_csv.ParseOptions(newlines_in_values=True, invalid_row_handler=note)
+    try:
+        with _open_binary(path, kind) as fh:
+            pa_csv.read_csv(
+                fh,
+                read_options=pa_csv.ReadOptions(use_threads=False),
+                parse_options=parse,
+                convert_options=_convert(header, None),
+            )
+    except pa.ArrowInvalid as err:  # not a field-count problem (e.g. invalid UTF-8): report that
+        return str(err)
+    return "; ".join(bad)
 
 
 def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
@@ -127,20 +159,6 @@ def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
             text = s.astype("string").mask(s.isna())
         out[col] = text.mask(text == "")
     return pd.DataFrame(out, columns=frame.columns)
-
-
-def _read_csv_pandas(
-    path: Path, kind: str, header: list[str], keep: list[str] | None, first_error: Exception
-) -> pd.DataFrame:
-    try:
-        with _open_text(path, kind) as fh:
-            frame = pd.read_csv(fh, dtype=str, keep_default_na=False, na_values=[""], usecols=keep)
-        return _as_text(frame)
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as err:
-        raise ReadError(
-            f"cannot parse events file {path.name} as CSV with {len(header)} columns: {err} "
-            f"(pyarrow said: {first_error}). Expected a UTF-8, comma-separated file with one header row."
-        ) from err
 
 
 def _raw_header(path: Path, kind: str) -> list[str]:
