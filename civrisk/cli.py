@@ -39,6 +39,12 @@ from ingest.commands import ingest_command  # noqa: E402  (light: typer only; pa
 
 app.command("ingest")(ingest_command)
 
+# civrisk panel / civrisk features: dense weekly panel and leak-free features (features.commands)
+from features.commands import features_command, panel_command  # noqa: E402  (light: pandas loads on use)
+
+app.command("panel")(panel_command)
+app.command("features")(features_command)
+
 
 def main() -> None:
     """Entry point of the ``civrisk`` console script."""

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from typer.testing import CliRunner
 
+from civrisk.cli import app
+from civrisk.contracts import validate_features
 from features.build import DEFAULT_SPEC, FeatureSpec, build_features
 from features.panel import MEASURE_COLUMNS
+from tests.synth import make_events
+from tests.test_panel import write_boxes_geojson, write_events_dir
 
 KEYS = ["region_id", "week", "iso3"]
 
@@ -273,3 +279,59 @@ def test_panel_errors(panel: pd.DataFrame, neighbours: pd.DataFrame) -> None:
     wrong = neighbours.rename(columns={"neighbour_id": "other"})
     with pytest.raises(ValueError, match=re.escape("neighbours table lacks columns ['neighbour_id']")):
         build_features(panel, wrong)
+
+
+def test_features_cli_all_origins_and_cutoff(tmp_path: Path) -> None:
+    runner = CliRunner()
+    src = write_events_dir(tmp_path / "events", make_events(n_events=300, n_regions=6))
+    shapes = write_boxes_geojson(tmp_path / "adm1.geojson")
+    folder = tmp_path / "panel"
+    args = [
+        "panel",
+        "--events",
+        str(src),
+        "--unit",
+        "admin1",
+        "--out",
+        str(folder),
+        "--boundaries",
+        str(shapes),
+    ]
+    assert runner.invoke(app, args).exit_code == 0
+
+    out = tmp_path / "features.parquet"
+    result = runner.invoke(app, ["features", "--panel", str(folder), "--unit", "admin1", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert (
+        "features: 936 rows (6 regions x origins 2018-W02..2020-W53), 126 features with data lag 1"
+        in result.output
+    )
+    every = validate_features(pd.read_parquet(out))
+    panel = pd.read_parquet(folder / "panel_admin1.parquet")
+    assert list(every.columns) == KEYS + DEFAULT_SPEC.names(1)
+    assert every["cty_events_sum_12w_lag1"].max() > every["events_sum_12w_lag1"].max()
+
+    one = tmp_path / "one.parquet"
+    args = ["features", "--panel", str(folder), "--unit", "admin1", "--out", str(one), "--lag", "2"]
+    result = runner.invoke(app, [*args, "--cutoff", "2020-W10"])
+    assert result.exit_code == 0, result.output
+    single = pd.read_parquet(one)
+    assert (single["week"] == pd.Timestamp("2020-03-02")).all() and len(single) == 6
+    assert "civ_deaths_sum_4w_lag2" in single.columns
+    direct = build_features(
+        panel,
+        pd.read_parquet(folder / "neighbours_admin1.parquet"),
+        2,
+        [pd.Timestamp("2020-03-02")],
+        country_panel=pd.read_parquet(folder / "panel_country.parquet"),
+    )
+    pd.testing.assert_frame_equal(single, direct, check_dtype=False)
+
+    result = runner.invoke(app, [*args, "--cutoff", "2030-01-01"])
+    assert result.exit_code == 1
+    assert "civrisk features: 1 origins (e.g. ['2029-12-31']) need data outside the panel" in result.output
+    result = runner.invoke(app, ["features", "--panel", str(tmp_path), "--unit", "grid", "--out", str(one)])
+    assert (
+        result.exit_code == 1
+        and "panel_grid.parquet not found; run civrisk panel --unit grid" in result.output
+    )

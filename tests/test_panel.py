@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from typer.testing import CliRunner
 
-from civrisk.contracts import ORGANIZED_VIOLENCE, PERPETRATOR_GROUPS, ContractError
+from civrisk.cli import app
+from civrisk.contracts import ORGANIZED_VIOLENCE, PERPETRATOR_GROUPS, ContractError, validate_panel
 from features.panel import (
     MEASURE_COLUMNS,
     PANEL_KEY_COLUMNS,
@@ -22,6 +26,7 @@ from features.panel import (
     select_source,
     week_start,
 )
+from ingest.coverage import compute_coverage
 from tests.synth import make_events
 
 
@@ -289,3 +294,96 @@ def test_input_errors(events: pd.DataFrame) -> None:
         build_panel(events, _regions(MLI_REGIONS), cov, "admin1", start="2019-01-07", end="2018-01-01")
     with pytest.raises(ContractError, match=re.escape("events table from build_panel does not match")):
         build_panel(events.drop(columns="deaths_best"), _regions(MLI_REGIONS), cov, "admin1")
+
+
+# ----------------------------------------------------------------------------------------------
+# civrisk panel
+# ----------------------------------------------------------------------------------------------
+
+runner = CliRunner()
+
+
+def write_events_dir(folder: Path, events: pd.DataFrame) -> Path:
+    """Write events.parquet and coverage.csv as civrisk ingest does; return ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    events.to_parquet(folder / "events.parquet", index=False)
+    compute_coverage(events).to_csv(folder / "coverage.csv", index=False, date_format="%Y-%m-%d")
+    return folder
+
+
+def write_boxes_geojson(path: Path, n_regions: int = 6) -> Path:
+    """Write admin-1 boxes around tests.synth.make_events' regions; box r touches box r+1."""
+    features = []
+    for r in range(n_regions):
+        x0, y0 = -4.0 + 0.5 * r, 11.95 + 0.7 * r
+        ring = [[x0, y0], [x0 + 0.5, y0], [x0 + 0.5, y0 + 0.71], [x0, y0 + 0.71], [x0, y0]]
+        features.append(
+            {
+                "type": "Feature",
+                "properties": {"adm1_pcode": f"MLI-R{r}", "adm1_name": f"Region {r}", "iso3": "MLI"},
+                "geometry": {"type": "Polygon", "coordinates": [ring]},
+            }
+        )
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}), encoding="utf-8")
+    return path
+
+
+def test_panel_cli_writes_panel_regions_neighbours_and_country_totals(tmp_path: Path) -> None:
+    events = make_events(n_events=300, n_regions=6)
+    src = write_events_dir(tmp_path / "events", events)
+    shapes = write_boxes_geojson(tmp_path / "adm1.geojson")
+    out = tmp_path / "panel"
+    args = ["panel", "--events", str(src), "--unit", "admin1", "--out", str(out), "--boundaries", str(shapes)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "admin1 panel: 6 regions x 157 weeks" in result.output
+    assert "weeks 2018-W01..2020-W53" in result.output
+    panel = validate_panel(pd.read_parquet(out / "panel_admin1.parquet"))
+    regions = pd.read_parquet(out / "regions_admin1.parquet")
+    nbrs = pd.read_parquet(out / "neighbours_admin1.parquet")
+    country = validate_panel(pd.read_parquet(out / "panel_country.parquet"))
+    assert sorted(regions["region_id"]) == [f"MLI-R{r}" for r in range(6)]
+    assert {("MLI-R0", "MLI-R1"), ("MLI-R1", "MLI-R0")} <= set(
+        zip(nbrs["region_id"], nbrs["neighbour_id"], strict=True)
+    )
+    assert ("MLI-R0", "MLI-R2") not in set(zip(nbrs["region_id"], nbrs["neighbour_id"], strict=True))
+    assert panel["events"].sum() == country["events"].sum() > 0
+    assert country["week"].min() == panel["week"].min() and country["week"].max() == panel["week"].max()
+    assert not list(out.glob(".*.tmp"))
+
+
+def test_panel_cli_overlapping_sources_need_source(tmp_path: Path) -> None:
+    events = make_events(n_events=200, n_regions=3)
+    both = pd.concat(
+        [events, events.assign(source="acled", event_id=events["event_id"] + "a")], ignore_index=True
+    )
+    src = write_events_dir(tmp_path / "events", both)
+    shapes = write_boxes_geojson(tmp_path / "adm1.geojson", 3)
+    base = ["panel", "--events", str(src), "--unit", "admin1", "--boundaries", str(shapes)]
+    result = runner.invoke(app, [*base, "--out", str(tmp_path / "a")])
+    assert result.exit_code == 1
+    assert "civrisk panel: 1 country windows are covered by several sources" in result.output
+    assert "civrisk panel --source acled" in result.output
+    assert not (tmp_path / "a").exists()
+    result = runner.invoke(app, [*base, "--out", str(tmp_path / "b"), "--source", "ucdp_ged"])
+    assert result.exit_code == 0, result.output
+    assert pd.read_parquet(tmp_path / "b" / "panel_admin1.parquet")["events"].sum() > 0
+
+
+def test_panel_cli_grid_unit_and_missing_input(tmp_path: Path) -> None:
+    events = make_events(n_events=200, n_regions=3)
+    src = write_events_dir(tmp_path / "events", events)
+    result = runner.invoke(
+        app, ["panel", "--events", str(src), "--unit", "grid", "--out", str(tmp_path / "g")]
+    )
+    assert result.exit_code == 0, result.output
+    grid = pd.read_parquet(tmp_path / "g" / "panel_grid.parquet")
+    assert set(events["grid_id"].astype(str)) <= set(grid["region_id"])
+    assert (
+        grid["events"].sum() + 0 == pd.read_parquet(tmp_path / "g" / "panel_country.parquet")["events"].sum()
+    )
+    result = runner.invoke(
+        app, ["panel", "--events", str(tmp_path / "nowhere"), "--unit", "grid", "--out", "x"]
+    )
+    assert result.exit_code == 1
+    assert "events.parquet" in result.output and "not found" in result.output

@@ -1,0 +1,180 @@
+"""``civrisk panel`` and ``civrisk features``: thin wiring from files to the pure panel and feature code."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+if TYPE_CHECKING:  # pandas loads on use, so that `civrisk --help` stays fast
+    import pandas as pd
+
+
+EXIT_BAD_INPUT = 1
+
+
+class Unit(StrEnum):
+    """Spatial unit of a panel."""
+
+    country = "country"
+    admin1 = "admin1"
+    grid = "grid"
+
+
+def read_events_dir(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Return (events, coverage) from FOLDER/events.parquet and FOLDER/coverage.csv (written by ingest)."""
+    import pandas as pd
+
+    from civrisk.contracts import COVERAGE, validate, validate_events
+
+    events_path, coverage_path = folder / "events.parquet", folder / "coverage.csv"
+    missing = [str(p) for p in (events_path, coverage_path) if not p.is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"{missing} not found; --events must be the folder civrisk ingest wrote (events.parquet and "
+            "coverage.csv)"
+        )
+    events = validate_events(pd.read_parquet(events_path), str(events_path))
+    coverage = pd.read_csv(
+        coverage_path,
+        dtype={"source": "string", "iso3": "string"},
+        parse_dates=["first_date", "last_date"],
+    )
+    if "declared" in coverage.columns and not pd.api.types.is_bool_dtype(coverage["declared"]):
+        text = coverage["declared"].astype("string").str.strip().str.lower()
+        unknown = sorted(set(text.dropna()) - {"true", "false", "1", "0"})
+        if unknown:
+            raise ValueError(f"{coverage_path}: column 'declared' holds {unknown}; expected true/false")
+        coverage["declared"] = text.isin(["true", "1"])
+    return events, validate(coverage, COVERAGE, str(coverage_path))
+
+
+def panel_command(
+    events: Path = typer.Option(
+        ..., "--events", help="Folder with events.parquet and coverage.csv (ingest)."
+    ),
+    unit: Unit = typer.Option(..., "--unit", help="Spatial unit of the panel."),
+    out: Path = typer.Option(
+        ..., "--out", help="Folder for panel_{unit}, regions_{unit}, neighbours_{unit}."
+    ),
+    boundaries: Path | None = typer.Option(
+        None,
+        "--boundaries",
+        help="Admin-1 GeoJSON for regions and neighbours (default: CIVRISK_BOUNDARIES, else the shared "
+        "Sahel file, as in civrisk ingest; without any, admin-1 regions come from the events).",
+    ),
+    source: str | None = typer.Option(
+        None, "--source", help="Count only this source (needed when sources overlap in a country)."
+    ),
+) -> None:
+    """Build the dense weekly region x week panel, its region table and neighbours.
+
+    Sub-national panels also write panel_country.parquet over the same weeks: country totals that
+    include events too imprecise for a sub-national region (used by civrisk features).
+    """
+    from civrisk.atomic import write_parquet_atomic
+    from features.panel import build_panel, build_panel_with_report, country_regions, select_source
+    from ingest.boundaries import default_boundaries_path, load_boundaries
+    from ingest.regions import neighbours, region_table
+
+    try:
+        ev, coverage = read_events_dir(events)
+        if source is not None:
+            ev, coverage = select_source(ev, coverage, source)
+        if boundaries is None:
+            boundaries = default_boundaries_path()
+        shapes = load_boundaries(boundaries) if boundaries is not None else None
+        regions = region_table(ev, shapes, unit.value)
+        nbrs = neighbours(regions, shapes, unit.value)
+        panel, report = build_panel_with_report(ev, regions, coverage, unit.value)
+        outputs = {
+            f"panel_{unit.value}": panel,
+            f"regions_{unit.value}": regions,
+            f"neighbours_{unit.value}": nbrs,
+        }
+        if unit is not Unit.country:
+            weeks = panel["week"]
+            outputs["panel_country"] = build_panel(
+                ev, country_regions(regions), coverage, "country", weeks.min(), weeks.max()
+            )
+    except (ValueError, FileNotFoundError) as err:
+        typer.echo(f"civrisk panel: {err}", err=True)
+        raise typer.Exit(EXIT_BAD_INPUT) from err
+    written = [write_parquet_atomic(frame, out / f"{name}.parquet") for name, frame in outputs.items()]
+    typer.echo(_panel_summary(panel, report.summary()))
+    typer.echo("wrote " + ", ".join(str(p) for p in written))
+
+
+def _panel_summary(panel: pd.DataFrame, report: str) -> str:
+    from civrisk.contracts import PERPETRATOR_GROUPS
+    from features.panel import iso_week_label
+
+    totals = panel[["events", "deaths", "civ_deaths", "civ_harm_events"]].sum()
+    groups = ", ".join(f"{g} {panel[f'civ_deaths_{g}'].sum():,.0f}" for g in PERPETRATOR_GROUPS)
+    return (
+        f"{report}\n"
+        f"weeks {iso_week_label(panel['week'].min())}..{iso_week_label(panel['week'].max())}; "
+        f"totals: events {totals['events']:,.0f}, deaths {totals['deaths']:,.0f}, civilian deaths "
+        f"{totals['civ_deaths']:,.0f} ({groups}), civilian-harm events {totals['civ_harm_events']:,.0f}"
+    )
+
+
+def features_command(
+    panel: Path = typer.Option(..., "--panel", help="Folder written by civrisk panel."),
+    unit: Unit = typer.Option(..., "--unit", help="Spatial unit of the panel to read."),
+    out: Path = typer.Option(..., "--out", help="Parquet file for the feature matrix."),
+    lag: int | None = typer.Option(
+        None, "--lag", min=1, help="Data lag k in weeks (default: settings publication_lag_weeks)."
+    ),
+    cutoff: str | None = typer.Option(
+        None,
+        "--cutoff",
+        help="Build only the origin (publication week) holding this date or ISO week (2020-W23); it reads "
+        "data through the week k weeks before. Default: every origin of the panel.",
+    ),
+) -> None:
+    """Build leak-free features at forecast origins from a panel folder."""
+    import pandas as pd
+
+    from civrisk.atomic import write_parquet_atomic
+    from civrisk.settings import get_settings
+    from features.build import build_features
+    from features.panel import iso_week_label, parse_week
+
+    k = lag if lag is not None else get_settings().publication_lag_weeks
+    panel_path = panel / f"panel_{unit.value}.parquet"
+    if not panel_path.is_file():
+        typer.echo(
+            f"civrisk features: {panel_path} not found; run civrisk panel --unit {unit.value}", err=True
+        )
+        raise typer.Exit(EXIT_BAD_INPUT)
+    frame = pd.read_parquet(panel_path)
+    nb_path = panel / f"neighbours_{unit.value}.parquet"
+    nbrs = pd.read_parquet(nb_path) if nb_path.is_file() else None
+    if nbrs is None:
+        typer.echo(f"note: {nb_path} not found; building without the nb_ (neighbour) features")
+    country = None
+    if unit is not Unit.country:
+        country_path = panel / "panel_country.parquet"
+        if country_path.is_file():
+            country = pd.read_parquet(country_path)
+        else:
+            typer.echo(
+                f"note: {country_path} not found; cty_ totals sum the {unit.value} regions and miss events "
+                "too imprecise for them"
+            )
+    try:
+        origins = [parse_week(cutoff)] if cutoff is not None else None
+        features = build_features(frame, nbrs, k, origins, country_panel=country)
+    except ValueError as err:
+        typer.echo(f"civrisk features: {err}", err=True)
+        raise typer.Exit(EXIT_BAD_INPUT) from err
+    write_parquet_atomic(features, out)
+    weeks = features["week"]
+    span = f"{iso_week_label(weeks.min())}..{iso_week_label(weeks.max())}" if len(features) else "none"
+    typer.echo(
+        f"features: {len(features):,} rows ({features['region_id'].nunique()} regions x origins {span}), "
+        f"{features.shape[1] - 3} features with data lag {k} week(s); wrote {out}"
+    )
