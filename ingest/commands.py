@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from ingest.layouts import LAYOUTS
+
+if TYPE_CHECKING:
+    from ingest.boundaries import Boundaries
 
 EXIT_BAD_INPUT = 1
 EXIT_STRICT = 3
@@ -35,8 +39,7 @@ def ingest_command(
 ) -> None:
     """Ingest event files: canonical events, quarantined rows with reasons, and coverage per country.
 
-    Exit codes: 0 written; 1 a file cannot be read or lacks columns (nothing written); 3 --strict and
-    rows were quarantined (nothing written).
+    Exit codes: 0 written; 1 unreadable file or missing columns; 3 refused by --strict (1, 3: no writes).
     """
     from ingest.layouts import LayoutError
     from ingest.pipeline import StrictModeError, ingest_files, strict_message, write_outputs
@@ -62,7 +65,7 @@ def ingest_command(
     typer.echo(format_summary(result, out))
 
 
-def _load_boundaries(path: Path | None) -> object | None:
+def _load_boundaries(path: Path | None) -> Boundaries | None:
     """Return admin-1 boundaries from ``path``, else the configured/shared default, else None."""
     from ingest.boundaries import default_boundaries_path, load_boundaries
 

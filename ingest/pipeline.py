@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -28,6 +29,9 @@ from ingest.quarantine import (
 )
 from ingest.readers import RawTable, read_header, read_table
 from ingest.ucdp import refine_ucdp_layout, stage_ucdp
+
+if TYPE_CHECKING:
+    from ingest.boundaries import Boundaries
 
 EVENTS_FILE = "events.parquet"
 QUARANTINE_FILE = "quarantine.csv"
@@ -104,12 +108,12 @@ def stage_file(path: Path, layout: Layout, forced: bool = False) -> tuple[pd.Dat
 def ingest_files(
     paths: Sequence[str | Path],
     forced: str | None = None,
-    boundaries: object | None = None,
+    boundaries: Boundaries | None = None,
     declared_coverage: pd.DataFrame | None = None,
 ) -> IngestResult:
     """Return canonical events, quarantined rows and coverage for the given files (nothing is written).
 
-    ``boundaries`` is an ``ingest.boundaries.Boundaries`` (None: events get admin-1 ids by name only).
+    ``boundaries``: admin-1 polygons (None: events get admin-1 ids from published names only).
     """
     from ingest.countries import to_iso3
     from ingest.regions import assign_regions, points_in_country
@@ -145,7 +149,7 @@ def ingest_files(
             f"= {len(kept) + len(quarantine)}"
         )
     events = canonical_events(kept)
-    events = assign_regions(events, boundaries)  # type: ignore[arg-type]
+    events = assign_regions(events, boundaries)
     events = events[list(EVENTS.columns)].reset_index(drop=True)
     validate_events(events, "ingest.pipeline")
     from ingest.coverage import compute_coverage

@@ -123,19 +123,13 @@ def _checks(staged: pd.DataFrame) -> list[tuple[str, pd.Series, Describe]]:
         ("missing_id", staged["event_id"].isna(), lambda r: _const(r, "the row has no event id")),
     ]
     for col in ("date_start", "date_end"):
-        checks.append(
-            ("unparseable_date", staged[col].isna(), lambda r, c=col: _quote(c, _raw(r, c), "is not a date"))
-        )
+        checks.append(("unparseable_date", staged[col].isna(), _quoter(col, "is not a date")))
     for col in DEATH_COLUMNS:
         value = staged[col]
         not_whole = value.isna() | (value != np.floor(value))
-        checks.append(
-            ("non_numeric_deaths", not_whole, lambda r, c=col: _quote(c, _raw(r, c), "is not a whole number"))
-        )
+        checks.append(("non_numeric_deaths", not_whole, _quoter(col, "is not a whole number")))
     for col in DEATH_COLUMNS:
-        checks.append(
-            ("negative_deaths", staged[col] < 0, lambda r, c=col: _quote(c, _raw(r, c), "is negative"))
-        )
+        checks.append(("negative_deaths", staged[col] < 0, _quoter(col, "is negative")))
     best, low, high = staged["deaths_best"], staged["deaths_low"], staged["deaths_high"]
     checks.append(
         (
@@ -264,6 +258,15 @@ def _raw(staged: pd.DataFrame, col: str) -> pd.Series:
     if name in staged.columns:
         return staged[name].astype("string")
     return staged[col].astype("string")
+
+
+def _quoter(col: str, what: str) -> Describe:
+    """Return a formatter quoting the raw value of ``col`` in the failing rows."""
+
+    def describe(rows: pd.DataFrame) -> pd.Series:
+        return _quote(col, _raw(rows, col), what)
+
+    return describe
 
 
 def _const(rows: pd.DataFrame, text: str) -> pd.Series:
