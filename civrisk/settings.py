@@ -63,7 +63,7 @@ class Settings(BaseSettings):
     """GeoJSON feature property holding the region's country (ISO3, or a name that maps to one)."""
 
     country_boundaries: Path | None = None
-    """Natural Earth admin-0 TopoJSON (world-atlas countries-50m.json); default: the shared copy if present."""
+    """Natural Earth admin-0 TopoJSON (world-atlas countries-50m.json); default: the shared copy."""
 
     def resolved_db_url(self) -> str:
         """Return the scores-store URL, defaulting to SQLite under ``home``."""
