@@ -130,7 +130,11 @@ def ingest_files(
         return IngestResult(_empty_events(), empty_quarantine(), _empty_coverage(), reports)
 
     staged["iso3"] = staged["iso3_published"].fillna(to_iso3(staged["country"], staged["gw_code"]))
-    staged["inside_country"] = points_in_country(staged["iso3"], staged["latitude"], staged["longitude"])
+    inside = points_in_country(staged["iso3"], staged["latitude"], staged["longitude"])
+    # UCDP where_prec 7: at sea or in the air, outside any land polygon by definition: not checked
+    ucdp = staged["source"].str.startswith("ucdp").fillna(False)
+    at_sea = ucdp & (staged["geo_precision"] == 7).fillna(False)
+    staged["inside_country"] = inside.mask(at_sea.to_numpy(), pd.NA)
     problems = find_problems(staged)
     reason, detail = problems["reason"], problems["detail"]
     ok = reason.isna()

@@ -145,6 +145,18 @@ def test_a_failure_while_writing_keeps_every_earlier_output(tmp_path, mixed_file
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 
 
+def test_boundaries_option(tmp_path, mixed_file, shared_data) -> None:
+    missing = tmp_path / "nope.geojson"
+    result = invoke(mixed_file, "--out", tmp_path / "out", "--boundaries", missing)
+    assert result.exit_code == EXIT_BAD_INPUT
+    assert f"civrisk ingest: --boundaries: admin-1 boundaries file {missing} does not exist" in result.output
+    sahel = shared_data / "boundaries" / "sahel_adm1_mli_bfa_ner.geojson"
+    result = invoke(mixed_file, "--out", tmp_path / "out", "--boundaries", sahel)
+    assert result.exit_code == 0, result.output
+    events = pd.read_parquet(tmp_path / "out" / "events.parquet")
+    assert events["admin1_id"].notna().tolist() == [True, True, False]  # the third is where_prec 6
+
+
 def test_unknown_file_and_missing_out(tmp_path) -> None:
     result = invoke(tmp_path / "nope.csv", "--out", tmp_path / "out")
     assert result.exit_code == EXIT_BAD_INPUT

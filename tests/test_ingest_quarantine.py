@@ -165,6 +165,13 @@ def test_coordinates_outside_country(tmp_path, shared_data) -> None:
     assert "point (lat 14.0, lon -30.0) lies outside MLI (Mali)" in q["detail"].iloc[0]
 
 
+def test_ucdp_events_at_sea_are_not_checked_against_the_land(tmp_path, shared_data) -> None:
+    row = {"latitude": "14.0", "longitude": "-30.0", "where_prec": "7"}
+    result = ingest_one(tmp_path, [row])
+    assert len(result.quarantine) == 0
+    assert result.events["admin1_id"].isna().all() and result.events["grid_id"].isna().all()
+
+
 def test_duplicate_ids_keep_the_first_and_name_it(tmp_path) -> None:
     result = ingest_one(tmp_path, [{"id": "7"}, {"id": "8"}, {"id": "7"}, {"id": "7.0"}])
     q = result.quarantine
