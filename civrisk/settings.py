@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     mlflow_tracking_uri: str | None = None
     """MLflow tracking URI; default: SQLite under ``home``. ``MLFLOW_TRACKING_URI`` also works."""
 
+    registered_model_name: str = "civrisk"
+    """MLflow registered model of the trained forecast bundles; alias ``champion`` is the one published."""
+
     publication_lag_weeks: int = 1
     """Weeks between an event and its availability in the data (ACLED publishes weekly)."""
 
