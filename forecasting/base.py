@@ -186,8 +186,8 @@ class BinaryForecaster(Forecaster):
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         """Return P(y = 1) for each row of X, shape (n,)."""
         Xr = self._prepare(X, "predict_proba")
-        if self.constant_ is not None:
-            return np.full(len(Xr), self.constant_)
+        if self.constant_ is not None or len(Xr) == 0:
+            return np.full(len(Xr), self.constant_ or 0.0)
         p = np.asarray(self._predict_proba(Xr), dtype="float64").reshape(-1)
         return _checked(np.clip(p, 0.0, 1.0), len(Xr), self._name, "predict_proba")
 
@@ -214,8 +214,8 @@ class CountForecaster(Forecaster):
         if q.size == 0 or np.any((q <= 0) | (q >= 1)):
             raise ValueError(f"{self._name}.predict_quantiles: qs must be in (0, 1), got {list(qs)}")
         Xr = self._prepare(X, "predict_quantiles")
-        if self.constant_ is not None:
-            return np.full((len(Xr), q.size), self.constant_)
+        if self.constant_ is not None or len(Xr) == 0:
+            return np.full((len(Xr), q.size), self.constant_ or 0.0)
         out = np.asarray(self._predict_quantiles(Xr, q), dtype="float64")
         # quantiles must not cross: a predictive distribution's quantile function is non-decreasing
         order = np.argsort(q, kind="stable")
@@ -225,14 +225,14 @@ class CountForecaster(Forecaster):
     def predict_proba_exceed(self, X: pd.DataFrame, threshold: float) -> np.ndarray:
         """Return P(Y > threshold) for each row of X, shape (n,) (threshold 0: P(at least one))."""
         Xr = self._prepare(X, "predict_proba_exceed")
-        if self.constant_ is not None:
-            return np.full(len(Xr), float(self.constant_ > threshold))
+        if self.constant_ is not None or len(Xr) == 0:
+            return np.full(len(Xr), float((self.constant_ or 0.0) > threshold))
         p = np.asarray(self._predict_exceed(Xr, float(threshold)), dtype="float64")
         return _checked(np.clip(p, 0.0, 1.0), len(Xr), self._name, "predict_proba_exceed")
 
     def _mean(self, Xr: pd.DataFrame, method: str) -> np.ndarray:
-        if self.constant_ is not None:
-            return np.full(len(Xr), self.constant_)
+        if self.constant_ is not None or len(Xr) == 0:
+            return np.full(len(Xr), self.constant_ or 0.0)
         mu = np.asarray(self._predict(Xr), dtype="float64").reshape(-1)
         return _checked(np.maximum(mu, 0.0), len(Xr), self._name, method)
 

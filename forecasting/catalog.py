@@ -1,0 +1,187 @@
+"""Model catalog: the names experiment configs use -> model classes with their default settings.
+
+A name stands for one model family; baselines exist for both kinds (binary targets and the count target),
+the learned models for one kind (``xgb`` for binary targets, ``xgb_count`` for ``civ_deaths``).
+:func:`make_model` builds the instance for one target x horizon, filling in what depends on them (the
+persistence window feature) and the experiment seed; :func:`supports` tells a backtest which names apply to
+a target. A few aliases (``xgboost``, ``negbin``, ``xgboost_count``) map to the canonical names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from forecasting.base import Forecaster
+from forecasting.targets import TARGET_KINDS, TARGET_SPECS
+
+
+def _lazy(module: str, cls: str) -> Callable[..., Forecaster]:
+    """Return a constructor that imports its module on first use (keeps ``import catalog`` light)."""
+
+    def build(**params: Any) -> Forecaster:
+        import importlib
+
+        return getattr(importlib.import_module(f"forecasting.{module}"), cls)(**params)
+
+    build.__qualname__ = f"{module}.{cls}"
+    return build
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One catalog entry: per kind, the constructor and its default settings."""
+
+    name: str
+    builders: Mapping[str, Callable[..., Forecaster]]
+    defaults: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    window: bool = False  # True: takes the persistence window feature of the target x horizon
+    doc: str = ""
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """Return the target kinds this model supports."""
+        return tuple(self.builders)
+
+
+_SPECS = (
+    ModelSpec(
+        "zero",
+        {"binary": _lazy("baselines", "Zero"), "count": _lazy("baselines", "ZeroCount")},
+        doc="p = 0 / 0 deaths",
+    ),
+    ModelSpec(
+        "climatology",
+        {"binary": _lazy("baselines", "Climatology"), "count": _lazy("baselines", "ClimatologyCount")},
+        doc="region base rate over all training labels, smoothed toward the global rate",
+    ),
+    ModelSpec(
+        "persistence",
+        {"binary": _lazy("baselines", "Persistence"), "count": _lazy("baselines", "PersistenceCount")},
+        window=True,
+        doc="the last observed window of the same length (feature <window>_sum_<h>w_lag<k>)",
+    ),
+    ModelSpec(
+        "conflictology",
+        {"binary": _lazy("baselines", "Conflictology"), "count": _lazy("baselines", "ConflictologyCount")},
+        doc="empirical distribution of the region's labels over the last 52 training weeks (VIEWS)",
+    ),
+    ModelSpec("glm_logit", {"binary": _lazy("glm", "GLMLogit")}, doc="ridge Binomial GLM (statsmodels)"),
+    ModelSpec("glm_negbin", {"count": _lazy("glm", "GLMNegBin")}, doc="ridge negative-binomial GLM"),
+    ModelSpec("logistic", {"binary": _lazy("sk_models", "Logistic")}, doc="L2 logistic regression (sklearn)"),
+    ModelSpec("hgb", {"binary": _lazy("sk_models", "HGB")}, doc="HistGradientBoostingClassifier"),
+    ModelSpec("hgb_count", {"count": _lazy("sk_models", "HGBCount")}, doc="HistGradientBoosting, Poisson"),
+    ModelSpec("xgb", {"binary": _lazy("xgb_models", "XGB")}, doc="xgboost, 200 trees of depth 4"),
+    ModelSpec("xgb_count", {"count": _lazy("xgb_models", "XGBCount")}, doc="xgboost count:poisson + NB"),
+    ModelSpec(
+        "calibrated_xgb",
+        {"binary": lambda **p: _lazy("calibration", "Calibrated")(base=_lazy("xgb_models", "XGB")(), **p)},
+        defaults={"binary": {"method": "isotonic", "calib_fraction": 0.25}},
+        doc="xgb recalibrated (isotonic) on the latest quarter of training weeks",
+    ),
+    ModelSpec(
+        "ensemble",
+        {
+            "binary": lambda **p: _lazy("ensemble", "MeanEnsemble")(
+                members=[_lazy("sk_models", "Logistic")(), _lazy("xgb_models", "XGB")()], **p
+            )
+        },
+        doc="mean of logistic and xgb probabilities",
+    ),
+)
+
+ALIASES: Mapping[str, str] = {"xgboost": "xgb", "negbin": "glm_negbin", "xgboost_count": "xgb_count"}
+
+MODEL_CATALOG: Mapping[str, ModelSpec] = {
+    **{s.name: s for s in _SPECS},
+    **{alias: next(s for s in _SPECS if s.name == name) for alias, name in ALIASES.items()},
+}
+"""Every model name a config may use (canonical names and aliases) -> its spec."""
+
+
+def _spec(name: str) -> ModelSpec:
+    if name not in MODEL_CATALOG:
+        raise ValueError(f"unknown model {name!r}; expected one of {sorted(MODEL_CATALOG)}")
+    return MODEL_CATALOG[name]
+
+
+def _kind(target: str) -> str:
+    if target not in TARGET_KINDS:
+        raise ValueError(f"unknown target {target!r}; expected one of {list(TARGET_KINDS)}")
+    return TARGET_KINDS[target]
+
+
+def supports(name: str, target: str) -> bool:
+    """Return True when model ``name`` can forecast ``target`` (its kind is among the model's kinds)."""
+    return _kind(target) in _spec(name).kinds
+
+
+def model_names(kind: str | None = None) -> list[str]:
+    """Return the canonical model names (no aliases), optionally only those supporting ``kind``."""
+    return [s.name for s in _SPECS if kind is None or kind in s.kinds]
+
+
+def persistence_window(target: str, horizon: int, data_lag_weeks: int) -> tuple[str, float]:
+    """Return (window feature, threshold) for the persistence baseline of ``target`` at ``horizon``.
+
+    The window is the last ``horizon`` observed weeks (``<measure>_sum_<h>w_lag<k>``). ``civ_mass`` has no
+    per-week maximum feature, so its persistence asks for >= 10 civilians killed in the window's sum: exact
+    for h = 1, an upper bound on the mass-killing signal for longer windows.
+    """
+    spec = TARGET_SPECS[target]
+    feature = f"{spec.measure}_sum_{int(horizon)}w_lag{int(data_lag_weeks)}"
+    return feature, float(spec.threshold)
+
+
+def make_model(
+    name: str,
+    target: str,
+    horizon: int,
+    *,
+    data_lag_weeks: int | None = None,
+    seed: int | None = None,
+    **overrides: Any,
+) -> Forecaster:
+    """Return an unfitted model ``name`` for ``target`` at ``horizon`` (defaults, derived, then overrides).
+
+    Args:
+        data_lag_weeks: k of the feature names (``..._lag<k>``); default: civrisk settings.
+        seed: sets ``random_state`` on the model and on any nested models that take one.
+        overrides: settings that replace the defaults (e.g. ``n_estimators=50``; nested models take
+            scikit-learn's ``base__n_estimators=50``).
+    """
+    spec, kind = _spec(name), _kind(target)
+    if kind not in spec.kinds:
+        raise ValueError(
+            f"model {name!r} cannot forecast {target!r} ({kind} target); models for {kind} targets: "
+            f"{model_names(kind)}"
+        )
+    params: dict[str, Any] = dict(spec.defaults.get(kind, {}))
+    if spec.window:
+        if data_lag_weeks is None:
+            from civrisk.settings import get_settings
+
+            data_lag_weeks = get_settings().publication_lag_weeks
+        feature, threshold = persistence_window(target, horizon, data_lag_weeks)
+        params["window_feature"] = feature
+        if kind == "binary":
+            params["threshold"] = threshold
+    model = spec.builders[kind](**params)
+    if overrides:  # set_params also reaches nested settings, e.g. base__n_estimators
+        model.set_params(**overrides)
+    if seed is not None:
+        _seed(model, seed)
+    return model
+
+
+def _seed(model: Forecaster, seed: int) -> None:
+    """Set ``random_state`` on the model and, recursively, on nested models (``base``, ``members``)."""
+    params = model.get_params(deep=False)
+    if "random_state" in params:
+        model.set_params(random_state=seed)
+    for value in params.values():
+        nested = value if isinstance(value, list | tuple) else [value]
+        for inner in nested:
+            if isinstance(inner, Forecaster):
+                _seed(inner, seed)
