@@ -100,10 +100,19 @@ class AlertRules:
         return tuple(s for s in specs if s.value is not None)  # type: ignore[misc]
 
 
-def alert_id(region_id: str, rule: str, target: str, horizon: int, first_week: pd.Timestamp) -> str:
-    """Return the stable id of the alert opened in ``first_week``: no spaces, commas, '<' or '&' (CAP)."""
+def alert_id(
+    region_id: str, rule: str, target: str, horizon: int, first_week: pd.Timestamp, revision: int = 1
+) -> str:
+    """Return the stable id of the alert opened in ``first_week``: no spaces, commas, '<' or '&' (CAP).
+
+    An alert opened by a later revision of the week gets an ``r<revision>`` suffix, so an alert that a
+    revision cancelled and a further revision reopens does not reuse the cancelled alert's id.
+    """
     safe_region = quote(str(region_id), safe="-_.:~")
-    return f"civrisk-{safe_region}-{rule}-{target}-h{int(horizon)}-{week_label(week_monday(first_week))}"
+    suffix = "" if revision == 1 else f"r{int(revision)}"
+    return (
+        f"civrisk-{safe_region}-{rule}-{target}-h{int(horizon)}-{week_label(week_monday(first_week))}{suffix}"
+    )
 
 
 def evaluate_alerts(
@@ -116,7 +125,7 @@ def evaluate_alerts(
 
     Args:
         current_scores: this week's scores (SCORES layout: region_id, iso3, week, horizon, target, p;
-            region_name used when present).
+            region_name and revision used when present, as ``ScoreStore.scores()`` gives them).
         previous_scores: last week's scores, for the ``rise`` rule and ``p_prev`` (None or empty: none).
         open_alerts: the latest message of every open alert (:data:`OPEN_ALERT_COLUMNS`).
         rules: thresholds, hysteresis and horizons.
@@ -128,6 +137,10 @@ def evaluate_alerts(
             f"current_scores hold {len(weeks)} weeks {sorted(map(str, weeks))[:3]}; expected one"
         )
     week = pd.Timestamp(weeks[0])
+    revisions = set(current_scores["revision"]) if "revision" in current_scores.columns else {1}
+    if len(revisions) != 1:
+        raise ValueError(f"current_scores hold revisions {sorted(revisions)}; expected one publication")
+    revision = int(revisions.pop())
     present = sorted(set(cur["horizon"]) & set(rules.horizons))
     if not present:
         raise ValueError(
@@ -158,7 +171,8 @@ def evaluate_alerts(
             )
         cand = cand[[*_KEY, "iso3", "region_name", "p"]]
         cand = cand.merge(prev, on=_KEY, how="left") if prev is not None else cand.assign(p_prev=np.nan)
-        parts.append(_evaluate_rule(spec, cand, opened[opened["rule"] == spec.name], week, rules.hysteresis))
+        open_r = opened[opened["rule"] == spec.name]
+        parts.append(_evaluate_rule(spec, cand, open_r, week, revision, rules.hysteresis))
     out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=list(MESSAGE_COLUMNS))
     out["drivers"] = [drivers.get((r, h)) for r, h in zip(out["region_id"], out["horizon"], strict=True)]
     out = out.sort_values(["rule", "region_id", "target", "horizon"], kind="mergesort").reset_index(drop=True)
@@ -166,7 +180,12 @@ def evaluate_alerts(
 
 
 def _evaluate_rule(
-    spec: RuleSpec, cand: pd.DataFrame, opened: pd.DataFrame, week: pd.Timestamp, hysteresis: float
+    spec: RuleSpec,
+    cand: pd.DataFrame,
+    opened: pd.DataFrame,
+    week: pd.Timestamp,
+    revision: int,
+    hysteresis: float,
 ) -> pd.DataFrame:
     m = cand.merge(opened, on=_KEY, how="outer", suffixes=("", "_open"), indicator=True)
     m["iso3"] = m["iso3"].fillna(m["iso3_open"])
@@ -190,7 +209,7 @@ def _evaluate_rule(
         ]
     fresh["first_week"] = week
     fresh["alert_id"] = [
-        alert_id(r, spec.name, tg, h, week)
+        alert_id(r, spec.name, tg, h, week, revision)
         for r, tg, h in zip(fresh["region_id"], fresh["target"], fresh["horizon"], strict=True)
     ]
     fresh["msg_type"] = "Alert"

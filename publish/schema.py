@@ -91,9 +91,18 @@ scores = Table(
     ),
     CheckConstraint("q10 <= q50 AND q50 <= q90", name="ck_scores_quantiles_ordered"),
 )
-# The primary key serves filters by publication (and region); these serve region history and
-# per-target/horizon lookups across weeks.
+# The primary key serves filters by publication (and region); this one serves region history
+# (one region, optionally one target/horizon, across weeks).
 Index("ix_scores_region", scores.c.region_id, scores.c.target, scores.c.horizon)
+# Pages of one week in published order (target, horizon, rank) read straight off this index, no sort.
+Index(
+    "ix_scores_rank",
+    scores.c.publication_id,
+    scores.c.target,
+    scores.c.horizon,
+    scores.c.rank,
+    scores.c.region_id,
+)
 
 alerts = Table(
     "alerts",

@@ -169,22 +169,16 @@ def scores_digest(prepared: pd.DataFrame) -> str:
     """Return the sha256 of prepared scores in a canonical text form (floats written with ``repr``).
 
     Two frames with the same rows and exactly the same numbers have the same digest, whatever their
-    dtypes or row order: the store uses it to recognise a re-publication of identical scores.
+    dtypes or row order: the store uses it to recognise a re-publication of identical scores. Hashed
+    column by column (rows are in the canonical order :func:`prepare_scores` gives them).
     """
-    cols = [prepared[c].tolist() for c in STORED_COLUMNS]
     h = hashlib.sha256()
-    for row in zip(*cols, strict=True):
-        h.update("\x1f".join(_canon(v) for v in row).encode())
-        h.update(b"\n")
+    for c in STORED_COLUMNS:
+        values = prepared[c].tolist()  # Python int / float / str; str(float) is its exact repr
+        h.update(c.encode() + b"\x1e")
+        h.update("\x1f".join("\x00" if v is None or v != v else str(v) for v in values).encode())
+        h.update(b"\x1d")
     return h.hexdigest()
-
-
-def _canon(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return "" if value != value else repr(value)
-    return str(value)
 
 
 def to_records(prepared: pd.DataFrame, publication_id: int) -> list[dict[str, object]]:

@@ -145,22 +145,41 @@ def test_alert_ids_are_safe_cap_identifiers():
     assert not re.search(r"[\s,<&]", aid) and aid.endswith("-threshold-civ_any-h4-2020-W23")
 
 
-@settings(max_examples=25, deadline=None)
-@given(st.lists(st.floats(0.0, 1.0), min_size=1, max_size=8))
-def test_alert_histories_are_well_formed(ps):
-    """Any p path gives alerts that open on a crossing, hold in the band and close below it."""
+def test_an_alert_reopened_by_a_later_revision_gets_a_new_id():
+    """Revision 1 opens, revision 2 cancels, revision 3 reopens in the same week: three messages, two ids."""
+    rules = AlertRules(threshold=0.5, rise=None, mass=None, horizons=(1,))
+    r1 = evaluate_alerts(scores("2020-06-01", {"A": 0.8}).assign(revision=1), None, None, rules)
+    r2 = evaluate_alerts(scores("2020-06-01", {"A": 0.1}).assign(revision=2), None, as_open(r1), rules)
+    r3 = evaluate_alerts(scores("2020-06-01", {"A": 0.8}).assign(revision=3), None, as_open(r2), rules)
+    assert [r1["msg_type"].iloc[0], r2["msg_type"].iloc[0], r3["msg_type"].iloc[0]] == [
+        "Alert",
+        "Cancel",
+        "Alert",
+    ]
+    assert r2["alert_id"].iloc[0] == r1["alert_id"].iloc[0] == "civrisk-A-threshold-civ_any-h1-2020-W23"
+    assert r3["alert_id"].iloc[0] == "civrisk-A-threshold-civ_any-h1-2020-W23r3"
+
+
+REGIONS = ("A", "B", "C", "D", "E")
+
+
+@settings(max_examples=12, deadline=None)
+@given(st.lists(st.tuples(*[st.floats(0.0, 1.0)] * len(REGIONS)), min_size=1, max_size=8))
+def test_alert_histories_are_well_formed(weeks):
+    """Any p paths give alerts that open on a crossing, hold in the band and close below it."""
     rules = AlertRules(threshold=0.5, rise=None, mass=None, hysteresis=0.1, horizons=(1,))
     open_msgs = None
     history: dict[str, list[str]] = {}
-    for i, p in enumerate(ps):
+    for i, ps in enumerate(weeks):
         week = (pd.Timestamp("2020-06-01") + pd.Timedelta(weeks=i)).strftime("%Y-%m-%d")
-        out = evaluate_alerts(scores(week, {"A": p}), None, open_msgs, rules)
-        assert len(out) <= 1
-        was_open = open_msgs is not None and len(open_msgs) > 0
-        if not was_open:
-            assert out["msg_type"].tolist() == (["Alert"] if p >= 0.5 else [])
-        else:
-            assert out["msg_type"].tolist() == (["Update"] if p >= 0.4 else ["Cancel"])
+        out = evaluate_alerts(scores(week, dict(zip(REGIONS, ps, strict=True))), None, open_msgs, rules)
+        was_open = set() if open_msgs is None else set(open_msgs["region_id"])
+        got = dict(zip(out["region_id"], out["msg_type"], strict=True))
+        for region, p in zip(REGIONS, ps, strict=True):
+            if region in was_open:
+                assert got[region] == ("Update" if p >= 0.4 else "Cancel")
+            else:
+                assert got.get(region) == ("Alert" if p >= 0.5 else None)
         for aid, kind in zip(out["alert_id"], out["msg_type"], strict=True):
             history.setdefault(aid, []).append(kind)
         open_msgs = pd.concat([open_msgs, out]) if open_msgs is not None else out
