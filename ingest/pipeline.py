@@ -129,7 +129,11 @@ def ingest_files(
     if staged.empty:
         return IngestResult(_empty_events(), empty_quarantine(), _empty_coverage(), reports)
 
-    staged["iso3"] = staged["iso3_published"].fillna(to_iso3(staged["country"], staged["gw_code"]))
+    iso3 = staged["iso3_published"].fillna(to_iso3(staged["country"]))
+    unmatched = iso3.isna().to_numpy()
+    if unmatched.any():  # the GW code (UCDP country_id) names what the country name did not
+        iso3.loc[unmatched] = to_iso3(staged.loc[unmatched, "country"], staged.loc[unmatched, "gw_code"])
+    staged["iso3"] = iso3
     inside = points_in_country(staged["iso3"], staged["latitude"], staged["longitude"])
     # UCDP where_prec 7: at sea or in the air, outside any land polygon by definition: not checked
     ucdp = staged["source"].str.startswith("ucdp").fillna(False)
