@@ -157,6 +157,14 @@ def test_boundaries_option(tmp_path, mixed_file, shared_data) -> None:
     assert events["admin1_id"].notna().tolist() == [True, True, False]  # the third is where_prec 6
 
 
+def test_a_header_only_file_writes_empty_tables(tmp_path) -> None:
+    empty = write_ucdp_csv(tmp_path / "ged231_empty.csv", [])
+    result = invoke(empty, "--out", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    assert "rows read 0; kept 0; quarantined 0" in result.output
+    assert len(validate_events(pd.read_parquet(tmp_path / "out" / "events.parquet"))) == 0
+
+
 def test_unknown_file_and_missing_out(tmp_path) -> None:
     result = invoke(tmp_path / "nope.csv", "--out", tmp_path / "out")
     assert result.exit_code == EXIT_BAD_INPUT
