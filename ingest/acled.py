@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from ingest.layouts import Layout
-from ingest.quarantine import RAW_PREFIX, native_id, parse_codes, parse_counts, parse_dates
+from ingest.quarantine import RAW_PREFIX, native_id, parse_codes, parse_counts, parse_dates, parse_scale
 from ingest.readers import RawTable
 
 ONE_SIDED_TYPES = frozenset({"violence against civilians"})
@@ -55,6 +55,9 @@ OTHER_TYPES = frozenset(
 )
 """Event types ACLED has used (current and pre-2019 names), lower-cased. Any other type is quarantined
 as ``unknown_violence_type`` rather than guessed."""
+
+GEO_PRECISION_SCALE = (1, 3)
+"""ACLED ``geo_precision``: 1 the named place .. 3 a larger region; other values: unknown precision."""
 
 STATE_INTER = frozenset({"1", "state forces"})
 CIVILIAN_INTER = frozenset({"7", "civilians"})
@@ -107,8 +110,7 @@ def stage_acled(raw: RawTable, layout: Layout, version: str, classify: Classifie
     ids = native_id(f["event_id_cnty"])
     ids = ids.fillna(synthetic_ids(f).where(ids.isna()))
     date = parse_dates(f["event_date"], layout.date_formats)
-    coded_precision = ["time_precision", "geo_precision"]
-    precision = {c: parse_codes(f[c]) if c in f.columns else _na_int(f.index) for c in coded_precision}
+    geo_raw = _column(f, "geo_precision")
     admin2 = _column(f, "admin2")
     return pd.DataFrame(
         {
@@ -119,13 +121,13 @@ def stage_acled(raw: RawTable, layout: Layout, version: str, classify: Classifie
             "source_row": raw.source_row,
             "date_start": date,
             "date_end": date,
-            "date_precision": precision["time_precision"],
+            "date_precision": parse_codes(_column(f, "time_precision")),
             "country": f["country"].astype("string").str.strip(),
             "admin1": f["admin1"].astype("string"),
             "admin2": admin2.astype("string"),
             "latitude": parse_counts(f["latitude"]),
             "longitude": parse_counts(f["longitude"]),
-            "geo_precision": precision["geo_precision"],
+            "geo_precision": parse_scale(geo_raw, *GEO_PRECISION_SCALE),
             "violence_type": violence,
             "side_a": actor1,
             "side_b": actor2,
@@ -147,6 +149,7 @@ def stage_acled(raw: RawTable, layout: Layout, version: str, classify: Classifie
             RAW_PREFIX + "latitude": f["latitude"],
             RAW_PREFIX + "longitude": f["longitude"],
             RAW_PREFIX + "violence_type": f["event_type"],
+            RAW_PREFIX + "geo_precision": geo_raw,
         },
         index=f.index,
     ).astype({"source": "string", "source_version": "string", "source_file": "string"})

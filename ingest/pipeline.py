@@ -63,6 +63,7 @@ class IngestResult:
     quarantine: pd.DataFrame
     coverage: pd.DataFrame
     files: list[FileReport] = field(default_factory=list)
+    unknown_precision: int = 0  # kept events whose published precision code was off the source's scale
 
     @property
     def rows_read(self) -> int:
@@ -156,6 +157,7 @@ def ingest_files(
             f"ingest lost rows: read {n_read}, kept {len(kept)} + quarantined {len(quarantine)} "
             f"= {len(kept) + len(quarantine)}"
         )
+    unknown_precision = int((kept["_raw_geo_precision"].notna() & kept["geo_precision"].isna()).sum())
     events = canonical_events(kept)
     events = assign_regions(events, boundaries)
     events = events[list(EVENTS.columns)].reset_index(drop=True)
@@ -163,7 +165,7 @@ def ingest_files(
     from ingest.coverage import compute_coverage
 
     coverage = validate(compute_coverage(events, declared_coverage), COVERAGE, "ingest.coverage")
-    return IngestResult(events, quarantine, coverage, reports)
+    return IngestResult(events, quarantine, coverage, reports, unknown_precision)
 
 
 def canonical_events(kept: pd.DataFrame) -> pd.DataFrame:

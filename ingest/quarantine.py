@@ -76,6 +76,12 @@ def parse_codes(text: pd.Series) -> pd.Series:
     return whole.astype("Int64")
 
 
+def parse_scale(text: pd.Series, low: int, high: int) -> pd.Series:
+    """Return codes on a ``low..high`` scale as Int64; <NA> for anything else (an unknown precision)."""
+    codes = parse_codes(text)
+    return codes.where((codes >= low) & (codes <= high))
+
+
 def native_id(text: pd.Series) -> pd.Series:
     """Return published ids as text, with float-written ids ('15960.0', HDX) as the integer they hold."""
     ids = text.astype("string").str.strip()

@@ -68,6 +68,11 @@ def format_summary(result: IngestResult, out_dir: str | Path | None = None) -> s
         f"{level['no_location']:,}; not matched to an admin-1 region {level['unmatched']:,}"
     )
 
+    if result.unknown_precision:
+        lines.append(
+            f"precision code off the source's scale (location precision unknown) {result.unknown_precision:,}"
+        )
+
     vt = events.groupby("violence_type", observed=True).agg(
         events=("event_id", "size"),
         deaths=("deaths_best", "sum"),

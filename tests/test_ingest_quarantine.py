@@ -234,6 +234,15 @@ def test_rows_read_equal_kept_plus_quarantined_on_a_seeded_mix(tmp_path, rng) ->
     assert int(counts.get("unparseable_date", 0)) >= int(np.sum(picks == 0))
 
 
+def test_a_precision_code_off_the_scale_is_read_as_unknown(tmp_path) -> None:
+    from ingest.summary import format_summary
+
+    result = ingest_one(tmp_path, [{"where_prec": "9"}, {"where_prec": "'"}, {"where_prec": "2"}])
+    assert result.events["geo_precision"].tolist() == [pd.NA, pd.NA, 2]
+    assert result.unknown_precision == 2
+    assert "precision code off the source's scale (location precision unknown) 2" in format_summary(result)
+
+
 def test_emoji_and_lookalike_text_is_kept_as_published(tmp_path) -> None:
     side_a = "JΝΙΜ 🇲🇱"  # Greek capital Nu and Iota look like N and I
     result = ingest_one(tmp_path, [{"side_a": side_a, "adm_1": "Ségou région"}])
