@@ -1,6 +1,7 @@
 """Fit and predict time of every catalog model on a synthetic 30k x 100 feature matrix.
 
-Run: ``python benchmarks/model_fit_times.py [--rows 30000] [--features 100] [--models xgb hgb ...]``.
+Run: ``python benchmarks/model_fit_times.py [--rows 30000] [--features 100] [--models xgb hgb ...]
+[--threads 1]``.
 The default backtest refits each model ~16 times x 3 horizons x several targets on frames of this size, so
 these numbers bound its run time.
 """
@@ -8,6 +9,7 @@ these numbers bound its run time.
 from __future__ import annotations
 
 import argparse
+import os
 import time
 import warnings
 
@@ -50,20 +52,29 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=30_000)
     parser.add_argument("--features", type=int, default=100)
     parser.add_argument("--models", nargs="*", default=model_names())
+    parser.add_argument("--threads", type=int, default=None, help="override n_jobs / n_threads (default: 2)")
     args = parser.parse_args()
     X, y_binary, y_count = make_wide(args.rows, args.features)
     print(f"{len(X)} rows x {args.features} features; P(y=1) = {y_binary.mean():.2f}")
-    print(f"{'model':16s} {'target':11s} {'fit s':>7s} {'predict s':>10s}")
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; CPU s = all threads")
+    print(f"{'model':16s} {'target':11s} {'fit s':>7s} {'fit CPU s':>10s} {'predict s':>10s}")
     for name in args.models:
         for target, y in (("civ_any", y_binary), ("civ_deaths", y_count)):
             if not supports(name, target):
                 continue
             model = make_model(name, target, horizon=4, data_lag_weeks=1, seed=0)
+            if args.threads is not None:
+                threads = {
+                    k: args.threads
+                    for k in model.get_params(deep=True)
+                    if k.endswith(("n_jobs", "n_threads"))
+                }
+                model.set_params(**threads)
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 model.fit(X, y)
-                t1 = time.perf_counter()
+                t1, c1 = time.perf_counter(), time.process_time()
                 if model.kind == "binary":
                     model.predict_proba(X)
                 else:
@@ -71,7 +82,7 @@ def main() -> None:
                     model.predict_quantiles(X)
                 t2 = time.perf_counter()
             note = f"  ({len(caught)} warnings: {caught[0].message})" if caught else ""
-            print(f"{name:16s} {target:11s} {t1 - t0:7.2f} {t2 - t1:10.2f}{note}")
+            print(f"{name:16s} {target:11s} {t1 - t0:7.2f} {c1 - c0:10.2f} {t2 - t1:10.2f}{note}")
 
 
 if __name__ == "__main__":

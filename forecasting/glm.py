@@ -20,7 +20,7 @@ import statsmodels.api as sm
 from scipy.special import expit
 
 from forecasting.base import BinaryForecaster, CountForecaster, nb_dispersion
-from forecasting.sk_models import linear_preprocessor
+from forecasting.sk_models import linear_preprocessor, one_blas_thread
 
 
 def _design(model: BinaryForecaster | CountForecaster, X: pd.DataFrame, fit: bool) -> np.ndarray:
@@ -72,6 +72,10 @@ class GLMLogit(BinaryForecaster):
         self.log1p = log1p
 
     def _fit(self, X: pd.DataFrame, y: np.ndarray) -> None:
+        with one_blas_thread():
+            self._fit_one_thread(X, y)
+
+    def _fit_one_thread(self, X: pd.DataFrame, y: np.ndarray) -> None:
         self.preprocessor_ = linear_preprocessor(self.log1p)
         Z = _design(self, X, fit=True)
         start = np.zeros(Z.shape[1])
@@ -81,7 +85,8 @@ class GLMLogit(BinaryForecaster):
         self.coef_ = _coef_series(self, params)
 
     def _predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        return expit(_design(self, X, fit=False) @ self.coef_.to_numpy())
+        with one_blas_thread():
+            return expit(_design(self, X, fit=False) @ self.coef_.to_numpy())
 
 
 class GLMNegBin(CountForecaster):
@@ -94,6 +99,10 @@ class GLMNegBin(CountForecaster):
         self.log1p = log1p
 
     def _fit(self, X: pd.DataFrame, y: np.ndarray) -> None:
+        with one_blas_thread():
+            self._fit_one_thread(X, y)
+
+    def _fit_one_thread(self, X: pd.DataFrame, y: np.ndarray) -> None:
         self.preprocessor_ = linear_preprocessor(self.log1p)
         Z = _design(self, X, fit=True)
         start = np.zeros(Z.shape[1])
@@ -110,5 +119,6 @@ class GLMNegBin(CountForecaster):
         self.dispersion_ = nb_dispersion(y, np.exp(Z @ params))
 
     def _predict(self, X: pd.DataFrame) -> np.ndarray:
-        eta = _design(self, X, fit=False) @ self.coef_.to_numpy()
+        with one_blas_thread():
+            eta = _design(self, X, fit=False) @ self.coef_.to_numpy()
         return np.exp(np.minimum(eta, 50.0))  # a cap far above any count; keeps exp finite

@@ -57,7 +57,8 @@ class Logistic(BinaryForecaster):
             linear_preprocessor(self.log1p),
             LogisticRegression(C=self.C, max_iter=self.max_iter, class_weight=self.class_weight),
         )
-        self.pipeline_.fit(self._matrix(X), y.astype(int))
+        with one_blas_thread():
+            self.pipeline_.fit(self._matrix(X), y.astype(int))
 
     def _predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         return self.pipeline_.predict_proba(self._matrix(X))[:, 1]
@@ -141,6 +142,15 @@ class HGBCount(CountForecaster):
     def _predict(self, X: pd.DataFrame) -> np.ndarray:
         with _threads(self.n_threads):
             return self.estimator_.predict(self._matrix(X))
+
+
+def one_blas_thread() -> threadpool_limits:
+    """Return a context running BLAS on one thread while a linear model fits.
+
+    Its products (30k x 200) are too small to gain from threads, and on a busy 2-core machine threaded
+    OpenBLAS made the GLM fits 3-10x slower in wall time (benchmarks/model_fit_times.py).
+    """
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 def _threads(n: int | None) -> threadpool_limits:
