@@ -75,7 +75,7 @@ def panel_command(
     include events too imprecise for a sub-national region (used by civrisk features).
     """
     from civrisk.atomic import write_parquet_atomic
-    from features.panel import build_panel, build_panel_with_report, country_regions, select_source
+    from features.panel import build_panel_with_report, country_regions, select_source
     from ingest.boundaries import default_boundaries_path, load_boundaries
     from ingest.regions import neighbours, region_table
 
@@ -94,16 +94,22 @@ def panel_command(
             f"regions_{unit.value}": regions,
             f"neighbours_{unit.value}": nbrs,
         }
+        summary = _panel_summary(panel, report.summary())
         if unit is not Unit.country:
             weeks = panel["week"]
-            outputs["panel_country"] = build_panel(
+            country, country_report = build_panel_with_report(
                 ev, country_regions(regions), coverage, "country", weeks.min(), weeks.max()
+            )
+            outputs["panel_country"] = country
+            summary += (
+                f"\ncountry totals for the cty_ features: {country_report.counted} events counted "
+                f"({country_report.counted - report.counted:+d} against the {unit.value} panel)"
             )
     except (ValueError, FileNotFoundError) as err:
         typer.echo(f"civrisk panel: {err}", err=True)
         raise typer.Exit(EXIT_BAD_INPUT) from err
     written = [write_parquet_atomic(frame, out / f"{name}.parquet") for name, frame in outputs.items()]
-    typer.echo(_panel_summary(panel, report.summary()))
+    typer.echo(summary)
     typer.echo("wrote " + ", ".join(str(p) for p in written))
 
 

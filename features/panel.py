@@ -200,6 +200,11 @@ class PanelReport:
     counted: int
     covered_share: float  # share of region-weeks inside coverage
 
+    @property
+    def left_out(self) -> int:
+        """Return the number of organized-violence events not in any region-week of this panel."""
+        return self.events_in - self.not_organized - self.counted
+
     def as_dict(self) -> dict[str, object]:
         """Return the report as a plain dict (for logs and JSON)."""
         return asdict(self)
@@ -225,8 +230,14 @@ def build_panel(
     start: str | pd.Timestamp | None = None,
     end: str | pd.Timestamp | None = None,
 ) -> pd.DataFrame:
-    """Return the dense weekly panel (contract PANEL) of ``regions`` x ISO weeks; logs what is left out."""
-    return build_panel_with_report(events, regions, coverage, unit, start, end)[0]
+    """Return the dense weekly panel (contract PANEL) of ``regions`` x ISO weeks; logs what is left out.
+
+    Events left out other than non-organized violence make the log line a warning. Callers that report
+    on their own (the CLI) use build_panel_with_report instead.
+    """
+    panel, report = build_panel_with_report(events, regions, coverage, unit, start, end)
+    log.log(logging.WARNING if report.left_out else logging.INFO, "%s", report.summary())
+    return panel
 
 
 def build_panel_with_report(
@@ -276,11 +287,6 @@ def build_panel_with_report(
         covered_share=float(covered.mean()) if covered.size else 0.0,
         **report_counts,
     )
-    not_counted = report.events_in - report.counted - report.not_organized
-    if not_counted:
-        log.warning("%s", report.summary())
-    else:
-        log.info("%s", report.summary())
     return validate_panel(panel, "features.panel.build_panel"), report
 
 

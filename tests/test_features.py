@@ -32,20 +32,22 @@ def synthetic_panel(
     """Return a dense panel: ``countries`` maps iso3 -> number of regions; coverage is per country."""
     countries = countries or {"AAA": 3, "BBB": 2}
     weeks = pd.date_range(start, periods=n_weeks, freq="7D").astype("datetime64[ns]")
-    rows = []
-    for iso3, n in countries.items():
-        covered = rng.random(n_weeks) < p_covered
-        for r in range(n):
-            region = iso3 if unit == "country" else f"{iso3}-{r}"
-            frame = pd.DataFrame(
-                {"region_id": region, "unit": unit, "iso3": iso3, "week": weeks, "covered": covered}
-            )
-            for m in MEASURE_COLUMNS:
-                values = rng.poisson(rate, n_weeks).astype("float32")
-                frame[m] = np.where(covered, values, np.nan).astype("float32")
-            rows.append(frame)
-    panel = pd.concat(rows, ignore_index=True)
-    return panel.astype({"region_id": "string", "unit": "string", "iso3": "string"})
+    ids = [iso3 if unit == "country" else f"{iso3}-{r}" for iso3, n in countries.items() for r in range(n)]
+    iso3s = [iso3 for iso3, n in countries.items() for _ in range(n)]
+    by_country = {iso3: rng.random(n_weeks) < p_covered for iso3 in countries}
+    covered = np.concatenate([by_country[iso3] for iso3 in iso3s])
+    panel = pd.DataFrame(
+        {
+            "region_id": pd.array(np.repeat(ids, n_weeks), dtype="string"),
+            "unit": pd.array([unit] * len(covered), dtype="string"),
+            "iso3": pd.array(np.repeat(iso3s, n_weeks), dtype="string"),
+            "week": np.tile(weeks, len(ids)),
+            "covered": covered,
+        }
+    )
+    values = rng.poisson(rate, (len(covered), len(MEASURE_COLUMNS))).astype("float32")
+    values[~covered] = np.nan
+    return pd.concat([panel, pd.DataFrame(values, columns=list(MEASURE_COLUMNS))], axis=1)
 
 
 def _window(panel: pd.DataFrame, region: str, origin: pd.Timestamp, k: int, n: int) -> pd.DataFrame:
