@@ -192,7 +192,18 @@ def detect_layout(columns: Sequence[str], file: str | Path, forced: str | None =
     raise LayoutError(
         f"events file {name} lacks columns {missing} (looked like {nearest.label}, "
         f"{nearest.n_columns} columns expected; got {len(columns)} columns). Pass --format to force a layout."
+        + _separator_hint(columns)
     )
+
+
+def _separator_hint(columns: Sequence[str]) -> str:
+    """Return a hint when a one-column header looks split by another separator than the comma."""
+    if len(columns) != 1:
+        return ""
+    for sep, label in ((";", "semicolons"), ("\t", "tabs"), ("|", "pipes")):
+        if columns[0].count(sep) >= 2:
+            return f" The header looks separated by {label}: save the file as comma-separated CSV."
+    return ""
 
 
 def _share_present(layout: Layout, present: set[str]) -> float:

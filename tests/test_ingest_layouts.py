@@ -83,6 +83,11 @@ def test_missing_columns_name_the_file_the_nearest_layout_and_what_is_missing() 
         detect_layout(columns, Path("/data/x.csv"))
 
 
+def test_a_semicolon_separated_export_gets_a_hint() -> None:
+    with pytest.raises(LayoutError, match=re.escape("The header looks separated by semicolons: save")):
+        detect_layout([";".join(ACLED)], "acled.csv")
+
+
 def test_a_forced_layout_names_the_columns_it_lacks() -> None:
     msg = (
         "events file ged.csv lacks columns ['best_est', 'high_est', 'low_est'] required by --format "
