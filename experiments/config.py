@@ -1,0 +1,262 @@
+"""Experiment configs: typed, frozen, every default declared once here, loaded from TOML.
+
+A config says which data (an ingested events folder or raw source files), which region unit, which targets
+and horizons, which models, how to backtest (test years, refit cadence, data lag), the seed, and the
+primary metric that decides whether a newly trained model becomes the champion.
+
+Paths in a config may start with ``{shared_data}`` (the shared real-data folder from civrisk settings) or
+``{home}`` (civrisk's working folder); other relative paths are relative to the config file's folder.
+Load errors name the file, the key, what was expected and what arrived.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from civrisk.settings import get_settings
+from forecasting.metrics import DEFAULT_METRICS, greater_is_better
+from forecasting.targets import ALL_TARGETS
+
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+"""Where the shipped configs live; ``civrisk backtest sahel_admin1`` finds ``configs/sahel_admin1.toml``."""
+
+BASELINES = ("climatology", "persistence")
+"""Reference models every backtest includes, whatever the config lists (skill is measured against them)."""
+
+SOURCES = ("ucdp_ged", "ucdp_candidate", "acled")
+
+
+class ConfigError(ValueError):
+    """An experiment config file is missing, unreadable or holds a wrong key or value."""
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class DataConfig(_Frozen):
+    """Which events to read and how to aggregate them into a panel."""
+
+    events: Path | None = None
+    """An ingested events folder or parquet file (``civrisk ingest`` output); or use ``raw_files``."""
+    raw_files: tuple[Path, ...] = ()
+    """Raw UCDP/ACLED files (read as-is) to ingest on the fly when ``events`` is not given."""
+    sources: tuple[Literal["ucdp_ged", "ucdp_candidate", "acled"], ...] = ()
+    """Keep only events from these sources; empty: all."""
+    countries: tuple[str, ...] = ()
+    """ISO3 codes to model; empty: every country in the events."""
+    unit: Literal["country", "admin1", "grid"] = "admin1"
+    boundaries: Path | None = None
+    """Admin-1 polygons (GeoJSON) that define the regions when ``unit = "admin1"``."""
+    start: date | None = None
+    """First panel week (default: the first week the data covers)."""
+    end: date | None = None
+    """Last panel week (default: the last week the data covers)."""
+
+    @field_validator("countries")
+    @classmethod
+    def _iso3(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [c for c in v if len(c) != 3 or not c.isalpha() or not c.isupper()]
+        if bad:
+            raise ValueError(f"expected upper-case ISO3 codes such as 'MLI', got {bad}")
+        return v
+
+    @model_validator(mode="after")
+    def _one_input(self) -> DataConfig:
+        if (self.events is None) == (not self.raw_files):
+            raise ValueError(
+                "expected exactly one of data.events (an ingested events folder) or data.raw_files "
+                f"(source files), got events={self.events}, raw_files={list(self.raw_files)}"
+            )
+        return self
+
+
+class BacktestConfig(_Frozen):
+    """The rolling-origin protocol (docs/BACKTEST.md)."""
+
+    test_years: tuple[int, int] = (2017, 2020)
+    """First and last calendar year (inclusive) of test origins."""
+    retrain_every: int = Field(13, ge=1)
+    """Weeks between refits."""
+    data_lag_weeks: int = Field(default_factory=lambda: get_settings().publication_lag_weeks, ge=1)
+    """k: at origin t the panel holds weeks <= t - k."""
+    metrics: tuple[str, ...] = DEFAULT_METRICS
+    min_train_rows: int = Field(200, ge=1)
+    """A fold with fewer labelled training rows than this is reported and skipped, not fitted."""
+
+    @field_validator("test_years")
+    @classmethod
+    def _years(cls, v: tuple[int, int]) -> tuple[int, int]:
+        if v[0] > v[1]:
+            raise ValueError(f"expected [first, last] with first <= last, got {list(v)}")
+        return v
+
+    @property
+    def test_start(self) -> pd.Timestamp:
+        """Return the first day of the first test year."""
+        return pd.Timestamp(year=self.test_years[0], month=1, day=1)
+
+    @property
+    def test_end(self) -> pd.Timestamp:
+        """Return the last day of the last test year."""
+        return pd.Timestamp(year=self.test_years[1], month=12, day=31)
+
+
+class PrimaryMetric(_Frozen):
+    """The one backtest number that decides whether a new model replaces the champion."""
+
+    target: str = "civ_any"
+    horizon: int = 4
+    metric: str = "brier_skill_climatology"
+    subset: Literal["all", "onset"] = "all"
+
+    @property
+    def greater_is_better(self) -> bool:
+        """Return True when a higher value of the metric is better."""
+        return greater_is_better(self.metric)
+
+
+class ExperimentConfig(_Frozen):
+    """One experiment: data, targets x horizons, models, backtest protocol, seed, champion rule."""
+
+    name: str
+    data: DataConfig
+    targets: tuple[str, ...] = ALL_TARGETS
+    horizons: tuple[int, ...] = (1, 4, 12)
+    models: tuple[str, ...] = ("climatology", "persistence")
+    backtest: BacktestConfig = BacktestConfig()
+    primary: PrimaryMetric = PrimaryMetric()
+    model_params: dict[str, dict[str, Any]] = {}
+    """Per model, settings replacing the catalog's defaults (``[model_params.xgb] n_estimators = 100``)."""
+    seed: int = 20240101
+    source_path: Path | None = Field(None, exclude=True)
+    """The TOML file this config came from (not part of the experiment's identity)."""
+
+    @field_validator("targets")
+    @classmethod
+    def _targets(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [t for t in v if t not in ALL_TARGETS]
+        if unknown or not v:
+            raise ValueError(f"expected some of {list(ALL_TARGETS)}, got unknown {unknown}")
+        return v
+
+    @field_validator("horizons")
+    @classmethod
+    def _horizons(cls, v: tuple[int, ...]) -> tuple[int, ...]:
+        if not v or any(h < 1 for h in v) or len(set(v)) != len(v):
+            raise ValueError(f"expected distinct horizons >= 1 (weeks), got {list(v)}")
+        return v
+
+    @field_validator("models")
+    @classmethod
+    def _models(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        from forecasting.catalog import MODEL_CATALOG
+
+        unknown = [m for m in v if m not in MODEL_CATALOG]
+        if unknown:
+            raise ValueError(f"expected model names from {sorted(MODEL_CATALOG)}, got unknown {unknown}")
+        # canonical names (aliases such as "xgboost" -> "xgb"), baselines first and always present
+        return tuple(dict.fromkeys([*BASELINES, *(MODEL_CATALOG[m].name for m in v)]))
+
+    @model_validator(mode="after")
+    def _params_for_listed_models(self) -> ExperimentConfig:
+        unknown = sorted(set(self.model_params) - set(self.models))
+        if unknown:
+            raise ValueError(f"model_params name models {unknown} that are not in models {list(self.models)}")
+        return self
+
+    @model_validator(mode="after")
+    def _primary_in_scope(self) -> ExperimentConfig:
+        p = self.primary
+        if p.target not in self.targets or p.horizon not in self.horizons:
+            raise ValueError(
+                f"primary metric is for target {p.target!r} at horizon {p.horizon}, but the config "
+                f"forecasts targets {list(self.targets)} at horizons {list(self.horizons)}"
+            )
+        if p.metric not in self.backtest.metrics:
+            raise ValueError(
+                f"primary.metric {p.metric!r} is not among backtest.metrics {list(self.backtest.metrics)}"
+            )
+        return self
+
+    def flat_params(self) -> dict[str, str]:
+        """Return the config as ``{"data.unit": "admin1", ...}`` (MLflow params)."""
+        return _flatten(self.model_dump(mode="json"))
+
+    def fingerprint(self) -> str:
+        """Return a sha256 of the experiment's settings (the name and file location excluded)."""
+        body = self.model_dump(mode="json", exclude={"name"})
+        return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, str]:
+    out: dict[str, str] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(_flatten(value, f"{name}."))
+        elif isinstance(value, list | tuple):
+            out[name] = ",".join(str(v) for v in value)
+        else:
+            out[name] = "" if value is None else str(value)
+    return out
+
+
+def resolve_config_path(name_or_path: str | Path) -> Path:
+    """Return the TOML file for a path, or for a shipped config name such as ``sahel_admin1``."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    shipped = CONFIG_DIR / f"{path.stem}.toml"
+    if path.suffix in ("", ".toml") and path.parent == Path(".") and shipped.is_file():
+        return shipped
+    names = sorted(p.stem for p in CONFIG_DIR.glob("*.toml"))
+    raise ConfigError(f"config {name_or_path} not found: not a file, nor one of the shipped configs {names}")
+
+
+def _expand(value: str, base: Path) -> Path:
+    settings = get_settings()
+    text = value.replace("{shared_data}", str(settings.shared_data)).replace("{home}", str(settings.home))
+    path = Path(text).expanduser()
+    return path if path.is_absolute() else (base / path)
+
+
+def _expand_paths(raw: dict[str, Any], base: Path) -> dict[str, Any]:
+    data = raw.get("data")
+    if not isinstance(data, dict):
+        return raw
+    data = dict(data)
+    for key in ("events", "boundaries"):
+        if isinstance(data.get(key), str):
+            data[key] = _expand(data[key], base)
+    if isinstance(data.get("raw_files"), list):
+        data["raw_files"] = [_expand(v, base) if isinstance(v, str) else v for v in data["raw_files"]]
+    return {**raw, "data": data}
+
+
+def load_config(name_or_path: str | Path) -> ExperimentConfig:
+    """Return the experiment config in a TOML file (or a shipped config by name); raise ConfigError."""
+    path = resolve_config_path(name_or_path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config {path}: not valid TOML: {exc}") from exc
+    raw.setdefault("name", path.stem)
+    try:
+        return ExperimentConfig(**_expand_paths(raw, path.parent.resolve()), source_path=path.resolve())
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            key = ".".join(str(part) for part in err["loc"]) or "(top level)"
+            got = "nothing" if err["type"] == "missing" else repr(err.get("input"))
+            msg = err["msg"].removeprefix("Value error, ")
+            problems.append(f"key {key}: {msg} (got {got})")
+        raise ConfigError(f"config {path}: " + "; ".join(problems)) from exc

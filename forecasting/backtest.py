@@ -1,0 +1,373 @@
+"""Rolling-origin backtest: features + targets -> forecasts per fold, target, horizon and model -> metrics.
+
+The protocol is written down in docs/BACKTEST.md; the folds come from ``forecasting.splits.rolling_origins``
+and the scores from :func:`forecasting.metrics.evaluate`. Baselines (climatology, persistence) are always
+run, so every slice has its skill reference. Forecasts are made for test origins whose label is observed
+(the rest could not be scored); counts carry quantiles ``q05 .. q95`` (``q10, q50, q90`` among them).
+
+ONSET subset: rows where, as known at the origin, the region had no civilian deaths in the previous 26
+weeks: feature ``civ_deaths_sum_26w_lag{k} == 0``. Rows where that window is not fully covered (NaN) are
+not onset rows. Onset is where early warning matters most and where persistence is silent by design.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from civrisk.contracts import validate_features, validate_forecasts, validate_targets
+from forecasting.base import DegenerateTargetWarning, Forecaster, predict_p
+from forecasting.metrics import DEFAULT_METRICS, evaluate, greater_is_better
+from forecasting.splits import Fold, rolling_origins
+from forecasting.targets import TARGET_KINDS
+
+log = logging.getLogger(__name__)
+
+QUANTILE_LEVELS: tuple[float, ...] = tuple(round(0.05 * i, 2) for i in range(1, 20))
+"""Quantiles stored for count forecasts (columns q05 .. q95); CRPS is computed from them."""
+
+QUANTILE_COLUMNS: tuple[str, ...] = tuple(f"q{round(q * 100):02d}" for q in QUANTILE_LEVELS)
+
+ONSET_WEEKS = 26
+
+ModelFactory = Callable[[str, str, int], Forecaster]
+"""(model name, target, horizon) -> an unfitted model for that target's kind (default: the catalog's)."""
+
+
+def catalog_factory(
+    data_lag_weeks: int, seed: int | None = None, model_params: Mapping[str, Mapping[str, Any]] | None = None
+) -> ModelFactory:
+    """Return a factory of catalog models with the experiment's lag, seed and per-model settings."""
+    from forecasting import catalog
+
+    params = dict(model_params or {})
+
+    def make(name: str, target: str, horizon: int) -> Forecaster:
+        extra = dict(params.get(name, {}))
+        return catalog.make_model(name, target, horizon, data_lag_weeks=data_lag_weeks, seed=seed, **extra)
+
+    return make
+
+
+def onset_feature(data_lag_weeks: int) -> str:
+    """Return the feature that defines the ONSET subset (civilian deaths over the last 26 known weeks)."""
+    return f"civ_deaths_sum_{ONSET_WEEKS}w_lag{data_lag_weeks}"
+
+
+@dataclass(frozen=True)
+class BacktestResult:
+    """What a backtest produced: forecasts, scores, and how it went."""
+
+    forecasts: pd.DataFrame
+    """FORECASTS contract + ``cutoff`` (last training origin) + ``q05 .. q95`` for count targets."""
+    actuals: pd.DataFrame
+    """TARGETS rows of the test origins with an observed label, plus the boolean ``onset`` column."""
+    metrics: pd.DataFrame
+    """Tidy scores (model, target, horizon, year, subset, metric, value, n); year <NA> = all test years."""
+    timings: pd.DataFrame
+    """Per model, target and horizon: folds, fit and predict seconds, training rows."""
+    importances: pd.DataFrame
+    """Feature importances of the last fold's models that expose them (model, target, horizon, feature)."""
+    notes: tuple[str, ...]
+    """Things worth knowing that did not stop the run (degenerate training labels, skipped folds)."""
+
+    def headline(self, target: str, horizon: int, subset: str = "all") -> pd.DataFrame:
+        """Return one target x horizon's overall scores as a model x metric table."""
+        m = self.metrics
+        sel = m[
+            (m["target"] == target) & (m["horizon"] == horizon) & m["year"].isna() & (m["subset"] == subset)
+        ]
+        return sel.pivot_table(index="model", columns="metric", values="value", sort=False)
+
+
+def run_backtest(
+    features: pd.DataFrame,
+    targets: pd.DataFrame,
+    models: Sequence[str],
+    target_names: Sequence[str],
+    horizons: Sequence[int],
+    test_start: str | pd.Timestamp,
+    test_end: str | pd.Timestamp,
+    retrain_every: int,
+    data_lag_weeks: int,
+    metrics: Sequence[str] = DEFAULT_METRICS,
+    min_train_rows: int = 1,
+    seed: int | None = None,
+    model_params: Mapping[str, Mapping[str, Any]] | None = None,
+    make_model: ModelFactory | None = None,
+) -> BacktestResult:
+    """Return forecasts and metrics of every model for every target x horizon over rolling origins.
+
+    ``features`` is a FEATURES table (with ``civ_deaths_sum_26w_lag{k}`` for the onset subset) built with
+    the same ``data_lag_weeks``; ``targets`` a TARGETS table holding every target x horizon asked for.
+    Each model runs on the targets whose kind it supports (``forecasting.catalog.supports``).
+    """
+    from forecasting import catalog
+
+    make_model = make_model or catalog_factory(data_lag_weeks, seed, model_params)
+    validate_features(features, "run_backtest")
+    validate_targets(targets, "run_backtest")
+    onset_col = onset_feature(data_lag_weeks)
+    if onset_col not in features.columns:
+        raise ValueError(
+            f"features lack {onset_col!r}, which defines the onset subset; build the features with "
+            f"data_lag_weeks={data_lag_weeks} and a {ONSET_WEEKS}-week window"
+        )
+    features = features.assign(region_id=features["region_id"].astype("string")).reset_index(drop=True)
+    labels = _labels(targets, target_names, horizons)
+    weeks = pd.DatetimeIndex(features["week"].unique()).sort_values()
+
+    forecasts: list[pd.DataFrame] = []
+    timings: list[dict[str, object]] = []
+    importances: list[pd.DataFrame] = []
+    notes: list[str] = []
+    for horizon in horizons:
+        folds = list(rolling_origins(weeks, test_start, test_end, retrain_every, horizon, data_lag_weeks))
+        for target in target_names:
+            xy = _join(features, labels, target, horizon)
+            for name in (m for m in models if catalog.supports(m, target)):
+                out = _run_model(xy, folds, make_model, name, target, horizon, min_train_rows, notes)
+                forecasts.append(out.forecasts)
+                timings.append(out.timing)
+                if out.importance is not None:
+                    importances.append(out.importance)
+
+    fc = pd.concat(forecasts, ignore_index=True)
+    validate_forecasts(fc, "run_backtest")
+    actuals = _actuals(labels, features, fc, onset_col)
+    scores = score(fc, actuals, metrics)
+    return BacktestResult(
+        forecasts=fc,
+        actuals=actuals,
+        metrics=scores,
+        timings=pd.DataFrame(timings),
+        importances=pd.concat(importances, ignore_index=True) if importances else _empty_importances(),
+        notes=tuple(notes),
+    )
+
+
+def score(
+    forecasts: pd.DataFrame, actuals: pd.DataFrame, metrics: Sequence[str] = DEFAULT_METRICS
+) -> pd.DataFrame:
+    """Return overall (per horizon) and per-test-year scores, for all rows and the onset subset."""
+    overall = evaluate(forecasts, actuals, metrics, by=("horizon",), subsets=("onset",))
+    overall.insert(3, "year", pd.array([pd.NA] * len(overall), dtype="Int64"))
+    yearly = evaluate(forecasts, actuals, metrics, by=("horizon", "year"), subsets=("onset",))
+    yearly["year"] = yearly["year"].astype("Int64")
+    return pd.concat([overall, yearly], ignore_index=True)
+
+
+def selection_metric(target: str, primary_metric: str) -> str:
+    """Return the metric that picks a target's model: the primary metric for binary targets, else CRPS."""
+    return primary_metric if TARGET_KINDS[target] == "binary" else "crps"
+
+
+def select_models(
+    metrics: pd.DataFrame, primary_metric: str, subset: str = "all"
+) -> dict[tuple[str, int], str]:
+    """Return per (target, horizon) the model with the best overall backtest score (ties: first by name).
+
+    Binary targets are ranked by ``primary_metric`` (e.g. Brier skill), the count target by CRPS.
+    """
+    overall = metrics[metrics["year"].isna() & (metrics["subset"] == subset)]
+    chosen: dict[tuple[str, int], str] = {}
+    for (target, horizon), grp in overall.groupby(["target", "horizon"], sort=True):
+        name = selection_metric(str(target), primary_metric)
+        scores = grp[(grp["metric"] == name) & grp["value"].notna()].sort_values("model")
+        if scores.empty:
+            raise ValueError(f"no {name!r} scores for {target} at h={horizon}; cannot pick a model")
+        best = scores["value"].idxmax() if greater_is_better(name) else scores["value"].idxmin()
+        chosen[(str(target), int(horizon))] = str(scores.loc[best, "model"])
+    return chosen
+
+
+def primary_score(
+    metrics: pd.DataFrame, model: str, target: str, horizon: int, metric: str, subset: str
+) -> float:
+    """Return one overall backtest score (NaN when absent)."""
+    m = metrics
+    row = m[
+        (m["model"] == model)
+        & (m["target"] == target)
+        & (m["horizon"] == horizon)
+        & (m["metric"] == metric)
+        & (m["subset"] == subset)
+        & m["year"].isna()
+    ]
+    return float(row["value"].iloc[0]) if len(row) else float("nan")
+
+
+# ----------------------------------------------------------------------------------------------
+# Pieces
+# ----------------------------------------------------------------------------------------------
+
+
+def _labels(targets: pd.DataFrame, target_names: Sequence[str], horizons: Sequence[int]) -> pd.DataFrame:
+    t = targets.assign(
+        region_id=targets["region_id"].astype("string"), target=targets["target"].astype("string")
+    )
+    t = t[t["target"].isin(list(target_names)) & t["horizon"].isin(list(horizons))]
+    have = set(zip(t["target"], t["horizon"], strict=True))
+    missing = [(tg, h) for tg in target_names for h in horizons if (tg, h) not in have]
+    if missing:
+        raise ValueError(
+            f"the targets table lacks (target, horizon) pairs {missing}; build it with "
+            "forecasting.targets.build_targets for every target and horizon of the experiment"
+        )
+    unknown = [tg for tg in target_names if tg not in TARGET_KINDS]
+    if unknown:
+        raise ValueError(f"unknown targets {unknown}; expected some of {list(TARGET_KINDS)}")
+    return t[["region_id", "week", "horizon", "target", "y"]].reset_index(drop=True)
+
+
+def _join(features: pd.DataFrame, labels: pd.DataFrame, target: str, horizon: int) -> pd.DataFrame:
+    """Return the feature rows with their label ``y`` (NaN when unobserved or absent) for one target x h."""
+    lab = labels.loc[
+        (labels["target"] == target) & (labels["horizon"] == horizon), ["region_id", "week", "y"]
+    ]
+    return features.merge(lab, on=["region_id", "week"], how="left", validate="one_to_one")
+
+
+@dataclass(frozen=True)
+class _ModelRun:
+    forecasts: pd.DataFrame
+    timing: dict[str, object]
+    importance: pd.DataFrame | None
+
+
+def _run_model(
+    xy: pd.DataFrame,
+    folds: list[Fold],
+    make_model: ModelFactory,
+    name: str,
+    target: str,
+    horizon: int,
+    min_train_rows: int,
+    notes: list[str],
+) -> _ModelRun:
+    kind = TARGET_KINDS[target]
+    week = xy["week"]
+    observed = xy["y"].notna()
+    frames: list[pd.DataFrame] = []
+    fit_s = predict_s = 0.0
+    n_train = n_folds = 0
+    model: Forecaster | None = None
+    for fold in folds:
+        train = xy[observed & (week <= fold.cutoff)]
+        test = xy[observed & week.isin(fold.origins)]
+        if test.empty:
+            continue
+        if len(train) < min_train_rows:
+            notes.append(
+                f"{name} {target} h{horizon}: fold from {fold.first_origin.date()} skipped, "
+                f"{len(train)} labelled training rows < min_train_rows {min_train_rows}"
+            )
+            continue
+        model = make_model(name, target, horizon)
+        if model.kind != kind:
+            raise ValueError(
+                f"model {name!r} for target {target!r} has kind {model.kind!r}; expected {kind!r}"
+            )
+        X_train = train.drop(columns="y")
+        t0 = time.perf_counter()
+        fit_noting(
+            model, X_train, train["y"], notes, f"{name} {target} h{horizon} fold {fold.first_origin.date()}"
+        )
+        t1 = time.perf_counter()
+        X_test = test.drop(columns="y")
+        out = test[["region_id", "week"]].assign(
+            horizon=np.int64(horizon),
+            target=target,
+            model=name,
+            p=predict_p(model, X_test),
+            cutoff=fold.cutoff,
+        )
+        if kind == "count":
+            q = model.predict_quantiles(X_test, QUANTILE_LEVELS)  # type: ignore[attr-defined]
+            out = out.assign(**{c: q[:, j] for j, c in enumerate(QUANTILE_COLUMNS)})
+        predict_s += time.perf_counter() - t1
+        fit_s += t1 - t0
+        n_train += len(train)
+        n_folds += 1
+        frames.append(out)
+    timing = {
+        "model": name,
+        "target": target,
+        "horizon": horizon,
+        "folds": n_folds,
+        "fit_seconds": fit_s,
+        "predict_seconds": predict_s,
+        "train_rows": n_train,
+    }
+    importance = _importance(model, name, target, horizon) if model is not None else None
+    fc = pd.concat(frames, ignore_index=True) if frames else _empty_forecasts()
+    return _ModelRun(fc, timing, importance)
+
+
+def fit_noting(model: Forecaster, X: pd.DataFrame, y: pd.Series, notes: list[str], where: str) -> Forecaster:
+    """Fit ``model``; a degenerate-label warning becomes a note, any other warning is re-issued unchanged."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DegenerateTargetWarning)
+        model.fit(X, y)
+    for w in caught:
+        if issubclass(w.category, DegenerateTargetWarning):
+            notes.append(f"{where}: {w.message}")
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return model
+
+
+def _importance(model: Forecaster, name: str, target: str, horizon: int) -> pd.DataFrame | None:
+    """Return the share of total gain per feature for xgboost models (and wrappers of one), else None."""
+    from forecasting import xgb_models
+
+    inner = getattr(model, "inner_", model)
+    if not isinstance(inner, xgb_models.XGB | xgb_models.XGBCount) or inner.constant_ is not None:
+        return None
+    values = xgb_models.feature_importances(model)
+    return pd.DataFrame(
+        {
+            "model": name,
+            "target": target,
+            "horizon": horizon,
+            "feature": values.index.astype(str),
+            "importance": values.to_numpy(),
+        }
+    )
+
+
+def _actuals(
+    labels: pd.DataFrame, features: pd.DataFrame, forecasts: pd.DataFrame, onset_col: str
+) -> pd.DataFrame:
+    """Return the labels of forecast rows with the onset flag from the features at each origin."""
+    keys = forecasts[["region_id", "week", "horizon", "target"]].drop_duplicates()
+    act = labels.merge(keys, on=["region_id", "week", "horizon", "target"], how="inner")
+    onset = features[["region_id", "week", onset_col]]
+    act = act.merge(onset, on=["region_id", "week"], how="left", validate="many_to_one")
+    act["onset"] = (act[onset_col] == 0).fillna(False).astype(bool)
+    return act.drop(columns=onset_col)
+
+
+def _empty_forecasts() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "region_id": pd.array([], dtype="string"),
+            "week": pd.Series([], dtype="datetime64[ns]"),
+            "horizon": pd.Series([], dtype="int64"),
+            "target": pd.array([], dtype="string"),
+            "model": pd.array([], dtype="string"),
+            "p": pd.Series([], dtype="float64"),
+            "cutoff": pd.Series([], dtype="datetime64[ns]"),
+        }
+    )
+
+
+def _empty_importances() -> pd.DataFrame:
+    return pd.DataFrame(columns=["model", "target", "horizon", "feature", "importance"])

@@ -1,0 +1,89 @@
+"""Experiment configs: the shipped ones load; errors name the file, the key, expected and got."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from civrisk.settings import get_settings
+from experiments.config import CONFIG_DIR, ConfigError, load_config
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in CONFIG_DIR.glob("*.toml")))
+def test_shipped_configs_load(name: str) -> None:
+    cfg = load_config(name)
+    assert cfg.name == name
+    assert cfg.models[:2] == ("climatology", "persistence")
+    assert cfg.primary.target in cfg.targets and cfg.primary.horizon in cfg.horizons
+    assert all(p.is_absolute() for p in cfg.data.raw_files)
+    assert str(cfg.data.raw_files[0]).startswith(str(get_settings().shared_data))
+
+
+def test_sahel_config_is_the_issue_experiment() -> None:
+    cfg = load_config("sahel_admin1")
+    assert cfg.data.countries == ("MLI", "BFA", "NER") and cfg.data.unit == "admin1"
+    assert cfg.horizons == (1, 4, 12) and cfg.backtest.test_years == (2017, 2020)
+    assert cfg.backtest.retrain_every == 13
+    assert (
+        str(cfg.backtest.test_start.date()) == "2017-01-01"
+        and str(cfg.backtest.test_end.date()) == "2020-12-31"
+    )
+    params = cfg.flat_params()
+    assert params["data.countries"] == "MLI,BFA,NER" and params["backtest.retrain_every"] == "13"
+    assert "source_path" not in params
+
+
+def _write(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "exp.toml"
+    path.write_text(body, encoding="utf-8")
+    return path
+
+
+BASE = """
+name = "t"
+targets = ["civ_any"]
+horizons = [4]
+models = ["xgboost"]
+[data]
+events = "events"
+"""
+
+
+def test_relative_paths_and_aliases(tmp_path: Path) -> None:
+    cfg = load_config(_write(tmp_path, BASE))
+    assert cfg.data.events == tmp_path.resolve() / "events"
+    assert cfg.models == ("climatology", "persistence", "xgb")  # alias -> catalog name, baselines first
+    assert cfg.backtest.data_lag_weeks == get_settings().publication_lag_weeks
+    assert cfg.fingerprint() == load_config(_write(tmp_path, BASE.replace('"t"', '"other"'))).fingerprint()
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (
+            BASE + "[backtest]\nretrain_every = 0\n",
+            "key backtest.retrain_every: Input should be greater than or equal to 1 (got 0)",
+        ),
+        (BASE.replace('["civ_any"]', '["civ_anything"]'), "key targets: expected some of"),
+        (BASE.replace('["xgboost"]', '["xgboots"]'), "got unknown ['xgboots']"),
+        (BASE + "[data2]\nx = 1\n", "key data2: Extra inputs are not permitted (got {'x': 1})"),
+        (BASE.replace('events = "events"', 'unit = "admin1"'), "expected exactly one of data.events"),
+        (BASE + "[primary]\nhorizon = 12\n", "primary metric is for target 'civ_any' at horizon 12"),
+        (BASE.replace("horizons = [4]", "horizons = [4, 4]"), "key horizons: expected distinct horizons"),
+    ],
+)
+def test_errors_name_file_key_expected_and_got(tmp_path: Path, edit: str, message: str) -> None:
+    path = _write(tmp_path, edit)
+    with pytest.raises(ConfigError, match=re.escape(f"config {path}: ")) as err:
+        load_config(path)
+    assert message in str(err.value)
+
+
+def test_missing_and_broken_files(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=re.escape("config nope.toml not found: not a file, nor one of")):
+        load_config("nope.toml")
+    path = _write(tmp_path, "name = [")
+    with pytest.raises(ConfigError, match=re.escape(f"config {path}: not valid TOML")):
+        load_config(path)
