@@ -8,12 +8,14 @@ identifier is ``message_id = f"{alert_id}.{seq}"``; its ``sent`` time is the row
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, Engine, Select, func, select
+from sqlalchemy import Connection, Select, func, select
 
 from publish import schema as t
 from publish.alerts import MESSAGE_COLUMNS
@@ -49,22 +51,22 @@ ALERT_ROW_COLUMNS = (
 """Columns of every alerts frame the store returns; ``references_*`` name the previous message."""
 
 
-class _StoreLike(Protocol):
-    engine: Engine
-
-    def _write(self) -> AbstractContextManager[Connection]: ...
-
-    def _read(self) -> AbstractContextManager[Connection]: ...
-
-
 class StoreAlertError(RuntimeError):
     """Alert messages that do not continue the recorded alert histories (e.g. an Update of a closed alert)."""
 
 
-class AlertLogMixin:
-    """Alert methods of the scores store."""
+class AlertLogMixin(ABC):
+    """Alert methods of the scores store; the store supplies its transactions."""
 
-    def record_alerts(self: _StoreLike, publication_id: int, messages: pd.DataFrame) -> pd.DataFrame:
+    @abstractmethod
+    def _write(self) -> AbstractContextManager[Connection]:
+        """Return a context manager yielding a connection inside one write transaction."""
+
+    @abstractmethod
+    def _read(self) -> AbstractContextManager[Connection]:
+        """Return a context manager yielding a connection for reading."""
+
+    def record_alerts(self, publication_id: int, messages: pd.DataFrame) -> pd.DataFrame:
         """Record :func:`publish.alerts.evaluate_alerts` messages for a publication in one transaction.
 
         An ``Alert`` must start a new ``alert_id``; an ``Update`` or ``Cancel`` must continue an open one.
@@ -125,10 +127,10 @@ class AlertLogMixin:
                 )
             if rows:
                 conn.execute(t.alerts.insert(), rows)
-        return self.alerts(publication_id=publication_id)  # type: ignore[attr-defined]
+        return self.alerts(publication_id=publication_id)
 
     def alerts(
-        self: _StoreLike,
+        self,
         *,
         publication_id: int | None = None,
         alert_id: str | None = None,
@@ -163,7 +165,7 @@ class AlertLogMixin:
             raise LookupError(f"no alert with id {alert_id!r} in the store")
         return df.sort_values("seq", kind="mergesort").reset_index(drop=True)
 
-    def open_alerts(self: _StoreLike) -> pd.DataFrame:
+    def open_alerts(self) -> pd.DataFrame:
         """Return the latest message of every alert that has not been cancelled."""
         a = t.alerts.c
         last = select(a.alert_id, func.max(a.seq).label("seq")).group_by(a.alert_id).subquery()
@@ -229,7 +231,7 @@ def _alert_select() -> Select[Any]:
     )
 
 
-def _alert_frame(rows: list[Any]) -> pd.DataFrame:
+def _alert_frame(rows: Sequence[Any]) -> pd.DataFrame:
     df = pd.DataFrame([tuple(r) for r in rows], columns=list(ALERT_ROW_COLUMNS))
     for c in ("id", "seq", "publication_id", "revision", "horizon"):
         df[c] = df[c].astype("int64")

@@ -93,11 +93,11 @@ class AlertRules:
     def specs(self) -> tuple[RuleSpec, ...]:
         """Return the active rules."""
         specs = (
-            RuleSpec("threshold", "level", self.any_target, self.threshold),
-            RuleSpec("rise", "rise", self.any_target, self.rise),
-            RuleSpec("mass", "level", self.mass_target, self.mass),
+            ("threshold", "level", self.any_target, self.threshold),
+            ("rise", "rise", self.any_target, self.rise),
+            ("mass", "level", self.mass_target, self.mass),
         )
-        return tuple(s for s in specs if s.value is not None)  # type: ignore[misc]
+        return tuple(RuleSpec(n, k, t, v) for n, k, t, v in specs if v is not None)
 
 
 def alert_id(

@@ -16,10 +16,12 @@ also ABORT any UPDATE or DELETE (except moving a publication's status from ``pub
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import (
     CheckConstraint,
     Column,
+    Connection,
     Date,
     DateTime,
     Engine,
@@ -186,7 +188,7 @@ def make_engine(url: str) -> Engine:
     engine = create_engine(url, connect_args={"timeout": 30})
 
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         # Let SQLAlchemy's "begin" event emit BEGIN itself: pysqlite's implicit transactions skip it
         # before SELECTs, which would let another writer slip in between our read and our write.
         dbapi_conn.isolation_level = None
@@ -196,7 +198,7 @@ def make_engine(url: str) -> Engine:
         cur.close()
 
     @event.listens_for(engine, "begin")
-    def _on_begin(conn):  # type: ignore[no-untyped-def]
+    def _on_begin(conn: Connection) -> None:
         # Writers ask for BEGIN IMMEDIATE (take the write lock up front, so the revision number they
         # read cannot be taken by another process before they insert); readers begin DEFERRED.
         mode = "IMMEDIATE" if conn.get_execution_options().get("civrisk_write") else "DEFERRED"

@@ -168,7 +168,8 @@ class ScoreStore(AlertLogMixin):
                     "created_at": utc_now(),
                     "status": "published",
                 }
-                pub_id = conn.execute(t.publications.insert().values(**values)).inserted_primary_key[0]
+                insert = t.publications.insert().values(**values).returning(t.publications.c.id)
+                pub_id = int(conn.execute(insert).scalar_one())
                 records = to_records(prepared, pub_id)
                 for start in range(0, len(records), self.insert_batch_rows):
                     conn.execute(t.scores.insert(), records[start : start + self.insert_batch_rows])
@@ -333,7 +334,8 @@ class ScoreStore(AlertLogMixin):
                 "n": int(n),
                 "created_at": utc_now(),
             }
-            return int(conn.execute(t.verifications.insert().values(**row)).inserted_primary_key[0])
+            insert = t.verifications.insert().values(**row).returning(t.verifications.c.id)
+            return int(conn.execute(insert).scalar_one())
 
     def verifications(self, publication_id: int | None = None) -> pd.DataFrame:
         """Return recorded verifications (of one publication or all), oldest first."""

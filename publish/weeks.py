@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime
+from typing import TypeAlias
 
 import numpy as np
 import pandas as pd
 
 _LABEL = re.compile(r"^(\d{4})-W(\d{2})$")
 
-WeekLike = date | datetime | pd.Timestamp | np.datetime64 | str
+WeekLike: TypeAlias = date | datetime | pd.Timestamp | np.datetime64 | str
 
 
 def week_monday(value: WeekLike) -> date:
