@@ -75,7 +75,8 @@ def panel_command(
     include events too imprecise for a sub-national region (used by civrisk features).
     """
     from civrisk.atomic import write_parquet_atomic
-    from features.panel import build_panel_with_report, country_regions, select_source
+    from features.panel import build_panel_with_report, country_regions
+    from features.sources import select_source
     from ingest.boundaries import default_boundaries_path, load_boundaries
     from ingest.regions import neighbours, region_table
 

@@ -23,9 +23,9 @@ from features.panel import (
     iso_week_label,
     parse_iso_week,
     parse_week,
-    select_source,
     week_start,
 )
+from features.sources import select_source
 from ingest.coverage import compute_coverage
 from tests.synth import make_events
 
@@ -241,7 +241,7 @@ def test_overlapping_sources_raise(events: pd.DataFrame) -> None:
     msg = (
         "1 country windows are covered by several sources, which would count the same violence twice "
         "(MLI: ucdp_ged 2018-01-01..2020-12-27 overlaps acled 2020-01-01..2020-12-27). Build the panel "
-        "from one source: civrisk panel --source acled (or features.panel.select_source)."
+        "from one source: civrisk panel --source acled (or features.sources.select_source)."
     )
     with pytest.raises(ValueError, match=re.escape(msg)):
         build_panel(events, _regions(MLI_REGIONS), cov, "admin1")
