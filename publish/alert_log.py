@@ -72,6 +72,7 @@ class AlertLogMixin(ABC):
         An ``Alert`` must start a new ``alert_id``; an ``Update`` or ``Cancel`` must continue an open one.
         Returns the stored rows (:data:`ALERT_ROW_COLUMNS`), ready for :mod:`publish.cap`.
         """
+        publication_id = int(publication_id)
         missing = [c for c in MESSAGE_COLUMNS if c not in messages.columns]
         if missing:
             raise ValueError(f"alert messages lack columns {missing}; expected {list(MESSAGE_COLUMNS)}")
@@ -144,7 +145,7 @@ class AlertLogMixin(ABC):
         a = t.alerts.c
         stmt = _alert_select().order_by(a.created_at, a.id)
         if publication_id is not None:
-            stmt = stmt.where(a.publication_id == publication_id)
+            stmt = stmt.where(a.publication_id == int(publication_id))
         if alert_id is not None:
             stmt = stmt.where(a.alert_id == alert_id)
         if since is not None:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Select, and_, func, select
 from sqlalchemy.exc import IntegrityError
@@ -183,6 +184,7 @@ class ScoreStore(AlertLogMixin):
 
     def withdraw_publication(self, publication_id: int) -> Publication:
         """Mark a publication withdrawn (kept and readable by revision, but no longer "latest")."""
+        publication_id = int(publication_id)
         with self._write() as conn:
             current = self._publication_by_id(conn, publication_id)
             if current.status == "withdrawn":
@@ -271,8 +273,10 @@ class ScoreStore(AlertLogMixin):
             *_filters(iso3=iso3, region_id=region_id, horizon=horizon, target=target),
         )
         stmt = stmt.order_by(t.scores.c.target, t.scores.c.horizon, t.scores.c.rank, t.scores.c.region_id)
-        if limit is not None or offset:
-            stmt = stmt.limit(limit if limit is not None else -1).offset(offset)
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        if offset:
+            stmt = stmt.offset(offset)
         with self._read() as conn:
             return _scores_frame(conn.execute(stmt).all(), {pub.id: pub})
 
@@ -323,6 +327,7 @@ class ScoreStore(AlertLogMixin):
         horizon: int | None = None,
     ) -> int:
         """Record how a publication scored (e.g. Brier of civ_any h1 over ``n`` regions); return its id."""
+        publication_id = int(publication_id)
         with self._write() as conn:
             self._publication_by_id(conn, publication_id)
             row = {
@@ -342,7 +347,7 @@ class ScoreStore(AlertLogMixin):
         v = t.verifications.c
         stmt = select(*t.verifications.c).order_by(v.id)
         if publication_id is not None:
-            stmt = stmt.where(v.publication_id == publication_id)
+            stmt = stmt.where(v.publication_id == int(publication_id))
         with self._read() as conn:
             rows = conn.execute(stmt).all()
         df = pd.DataFrame([r._asdict() for r in rows], columns=[c.name for c in t.verifications.columns])
@@ -369,7 +374,8 @@ class ScoreStore(AlertLogMixin):
 
     @staticmethod
     def _publication_by_id(conn: Connection, publication_id: int) -> Publication:
-        row = conn.execute(select(t.publications).where(t.publications.c.id == publication_id)).one_or_none()
+        pid = int(publication_id)  # numpy integers would reach the driver as blobs and match nothing
+        row = conn.execute(select(t.publications).where(t.publications.c.id == pid)).one_or_none()
         if row is None:
             raise PublicationNotFound(f"no publication with id {publication_id} in the store")
         return _publication(row)
@@ -391,7 +397,9 @@ def _filters(**kw: Any) -> list[Any]:
         if value is None:
             continue
         col = t.scores.c[name]
-        values = [value] if isinstance(value, str | int) else list(value)
+        values = [value] if isinstance(value, str | int | np.integer) else list(value)
+        # numpy integers would reach the driver as blobs and silently match nothing
+        values = [int(v) if isinstance(v, np.integer) else v for v in values]
         out.append(col == values[0] if len(values) == 1 else col.in_(values))
     return out
 

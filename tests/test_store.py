@@ -44,6 +44,7 @@ def test_record_then_read_returns_the_same_numbers(store):
     assert pub.as_of == AS_OF and pub.created_at.tzinfo is UTC
     got = store.scores("2020-W23")
     validate(got, SCORES)
+    assert store.publication_by_id(got["publication_id"].iloc[0]) == pub  # a numpy int64 id works too
     merged = scores.merge(got, on=["region_id", "horizon", "target"], suffixes=("_in", "_out"))
     assert len(merged) == len(scores) == len(got)
     np.testing.assert_array_equal(merged["p_in"], merged["p_out"])
@@ -183,6 +184,7 @@ def test_filters_and_pages(store):
     assert store.count_scores("2020-W23", iso3="MLI", target=["civ_any", "civ_mass"], horizon=[1, 4]) == 40
     one = store.scores("2020-W23", region_id=["MLI-R000", "BFA-R001"], target="civ_deaths")
     assert sorted(set(one["region_id"])) == ["BFA-R001", "MLI-R000"] and one["expected"].notna().all()
+    assert len(store.scores("2020-W23", target="civ_any", horizon=np.int64(4), offset=25)) == 5
     assert store.scores("2020-W23", region_id="nowhere").empty
     validate(store.scores("2020-W23", region_id="nowhere"), SCORES)
 
