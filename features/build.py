@@ -24,7 +24,10 @@ _NAMED_GROUPS = tuple(g for g in PERPETRATOR_GROUPS if g != "other_unknown")
 
 @dataclass(frozen=True)
 class FeatureSpec:
-    """Which features to build. The defaults give 126 features (114 without neighbours or country)."""
+    """Which features to build (frozen, so one spec names one feature set).
+
+    The defaults give 126 features; 12 fewer without neighbours, 12 fewer for country-unit panels.
+    """
 
     windows: tuple[int, ...] = (1, 4, 12, 26, 52)
     sum_measures: tuple[str, ...] = (
