@@ -45,6 +45,13 @@ from features.commands import features_command, panel_command  # noqa: E402  (li
 app.command("panel")(panel_command)
 app.command("features")(features_command)
 
+# civrisk backtest / train / models: rolling-origin backtest, MLflow registry (forecasting.commands)
+from forecasting.commands import backtest_command, models_command, train_command  # noqa: E402  (light: typer only)
+
+app.command("backtest")(backtest_command)
+app.command("train")(train_command)
+app.command("models")(models_command)
+
 
 def main() -> None:
     """Entry point of the ``civrisk`` console script."""

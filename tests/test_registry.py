@@ -1,0 +1,112 @@
+"""Model registry: register bundles, move the champion only when better or forced, list, load and predict."""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from experiments.config import BacktestConfig, DataConfig, ExperimentConfig
+from forecasting.bundle import ForecastBundle, fit_bundle
+from forecasting.registry import (
+    champion_decision,
+    list_versions,
+    load_champion,
+    load_model_version,
+    primary_label,
+    register_bundle,
+)
+from tests.backtest_fixtures import Inputs, make_inputs
+from tests.mlflow_store import fresh_store
+
+CONFIG = ExperimentConfig(
+    name="synthetic",
+    data=DataConfig(events=Path("/nonexistent/events")),
+    targets=("civ_any", "civ_deaths"),
+    horizons=(1, 4),
+    models=("logistic",),
+    backtest=BacktestConfig(test_years=(2019, 2019), retrain_every=26),
+)
+LABEL = "brier_skill_climatology|civ_any|h4|all"
+DATA_END = pd.Timestamp("2019-06-24")
+
+
+def test_champion_decision_rules() -> None:
+    assert champion_decision(0.1, LABEL, None, force=False) == (True, "no champion yet")
+    assert champion_decision(0.2, LABEL, ("3", 0.1, LABEL), force=False)[0]
+    moved, why = champion_decision(0.1, LABEL, ("3", 0.2, LABEL), force=False)
+    assert not moved and why == "brier_skill_climatology 0.1000 does not beat champion v3's 0.2000"
+    assert not champion_decision(0.2, LABEL, ("3", 0.2, LABEL), force=False)[0]  # a tie is not better
+    assert champion_decision(0.1, LABEL, ("3", 0.2, LABEL), force=True) == (True, "forced (--force)")
+    # lower is better for the Brier score itself
+    brier = "brier|civ_any|h4|all"
+    assert champion_decision(0.10, brier, ("1", 0.12, brier), force=False)[0]
+    moved, why = champion_decision(0.3, LABEL, ("2", 0.1, "brier|civ_any|h4|all"), force=False)
+    assert not moved and "are not comparable" in why
+    assert not champion_decision(math.nan, LABEL, ("2", 0.1, LABEL), force=False)[0]
+    assert primary_label(CONFIG) == LABEL
+
+
+@pytest.fixture(scope="module")
+def inputs() -> Inputs:
+    return make_inputs(horizons=CONFIG.horizons, targets=CONFIG.targets)
+
+
+@pytest.fixture(scope="module")
+def bundle(inputs: Inputs) -> ForecastBundle:
+    chosen = {("civ_any", 1): "logistic", ("civ_any", 4): "logistic", ("civ_deaths", 1): "climatology"}
+    chosen[("civ_deaths", 4)] = "persistence"
+    return fit_bundle(inputs.features, inputs.targets, chosen, DATA_END, data_lag_weeks=1, seed=5)
+
+
+def test_bundle_trains_only_on_labels_observed_by_the_cutoff(inputs: Inputs, bundle: ForecastBundle) -> None:
+    # refit with every label whose window ends after the data end scrambled: the bundle must not change
+    t = inputs.targets
+    later = t["week"] + (t["horizon"] - 1) * pd.Timedelta(weeks=1) > DATA_END
+    scrambled = inputs.targets.copy()
+    scrambled.loc[later, "y"] = 1.0 - scrambled.loc[later, "y"].clip(upper=1)
+    again = fit_bundle(inputs.features, scrambled, bundle.chosen, DATA_END, data_lag_weeks=1, seed=5)
+    origin = inputs.features[inputs.features["week"] == DATA_END + pd.Timedelta(weeks=1)]
+    pd.testing.assert_frame_equal(bundle.predict(origin), again.predict(origin))
+    out = bundle.predict(origin)
+    assert set(out["target"]) == {"civ_any", "civ_deaths"} and set(out["horizon"]) == {1, 4}
+    assert out.loc[out["target"] == "civ_deaths", ["q10", "q50", "q90"]].notna().all().all()
+
+
+@pytest.mark.slow
+def test_register_champion_list_and_load(
+    inputs: Inputs, bundle: ForecastBundle, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    uri = fresh_store(tmp_path_factory, "registry")
+    with pytest.raises(LookupError, match=re.escape("registered model 'civrisk' has no 'champion' version")):
+        load_champion(uri=uri)
+    assert list_versions(uri=uri).empty
+
+    example = inputs.features[inputs.features["week"] <= DATA_END]
+    first = register_bundle(bundle, CONFIG, 0.20, "run-a", "d" * 64, example, uri=uri)
+    assert (first.version, first.champion_moved, first.reason) == ("1", True, "no champion yet")
+    worse = register_bundle(bundle, CONFIG, 0.15, "run-b", "d" * 64, example, uri=uri)
+    assert (worse.version, worse.champion_moved) == ("2", False)
+    assert worse.previous_champion == "1" and worse.previous_value == pytest.approx(0.20)
+    forced = register_bundle(bundle, CONFIG, 0.10, "run-c", "d" * 64, example, force=True, uri=uri)
+    assert (forced.version, forced.champion_moved, forced.reason) == ("3", True, "forced (--force)")
+
+    table = list_versions(uri=uri)
+    assert table["version"].tolist() == [1, 2, 3]
+    assert table["aliases"].tolist() == ["", "", "champion"]
+    assert table["primary_value"].tolist() == pytest.approx([0.20, 0.15, 0.10])
+    assert (table["primary_metric"] == LABEL).all() and (table["data_end"] == "2019-06-24").all()
+
+    champion = load_champion(uri=uri)
+    assert champion.version == "3" and champion.data_end == DATA_END
+    assert champion.tags["civrisk.backtest_run_id"] == "run-c"
+    origin = inputs.features[inputs.features["week"] == DATA_END + pd.Timedelta(weeks=1)]
+    got = champion.predict(origin)
+    expected = bundle.predict(origin)
+    assert list(got.columns) == list(expected.columns)
+    np.testing.assert_allclose(got["p"].to_numpy(), expected["p"].to_numpy())
+    assert load_model_version(1, uri=uri).version == "1"
