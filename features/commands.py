@@ -160,8 +160,10 @@ def features_command(
     frame = pd.read_parquet(panel_path)
     nb_path = panel / f"neighbours_{unit.value}.parquet"
     nbrs = pd.read_parquet(nb_path) if nb_path.is_file() else None
-    if nbrs is None:
-        typer.echo(f"note: {nb_path} not found; building without the nb_ (neighbour) features")
+    if nbrs is None or nbrs.empty:
+        why = "not found" if nbrs is None else "holds no neighbour pairs (no boundaries?)"
+        typer.echo(f"note: {nb_path} {why}; building without the nb_ (neighbour) features")
+        nbrs = None
     country = None
     if unit is not Unit.country:
         country_path = panel / "panel_country.parquet"

@@ -337,3 +337,18 @@ def test_features_cli_all_origins_and_cutoff(tmp_path: Path) -> None:
         result.exit_code == 1
         and "panel_grid.parquet not found; run civrisk panel --unit grid" in result.output
     )
+
+
+def test_features_cli_without_neighbour_pairs_leaves_out_the_nb_family(tmp_path: Path) -> None:
+    runner = CliRunner()
+    src = write_events_dir(tmp_path / "events", make_events(n_events=100, n_regions=3))
+    folder = tmp_path / "panel"
+    args = ["panel", "--events", str(src), "--unit", "admin1", "--out", str(folder)]
+    args += ["--boundaries", str(write_boxes_geojson(tmp_path / "far.geojson", 1))]  # one box: no pairs
+    assert runner.invoke(app, args).exit_code == 0
+    out = tmp_path / "f.parquet"
+    result = runner.invoke(app, ["features", "--panel", str(folder), "--unit", "admin1", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "neighbours_admin1.parquet holds no neighbour pairs" in result.output
+    columns = pd.read_parquet(out).columns
+    assert not [c for c in columns if c.startswith("nb_")] and "cty_events_sum_4w_lag1" in columns
