@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -73,6 +74,7 @@ def _mutate_after(panel: pd.DataFrame, cutoff: pd.Timestamp, rng: np.random.Gene
     return out
 
 
+@pytest.mark.slow  # ~4-5 s of CPU for 60 cases x 4 feature builds; kept in the default run
 @PROPERTY
 @given(case=panel_case())
 def test_data_after_the_cutoff_never_changes_features(case: dict) -> None:
