@@ -3,7 +3,8 @@
 Linear models (here and in ``forecasting.glm``) share :func:`linear_preprocessor`: a signed ``log1p`` (death
 and event counts are heavy-tailed; the transform is monotone, so trees would not need it), median
 imputation with a missing-value indicator per feature that had NaN in training (NaN means "not observed",
-e.g. outside coverage or never happened, which is information), and standardisation.
+e.g. outside coverage or never happened, which is information), standardisation, and clipping to the
+training range (no extrapolation under distribution shift).
 
 Gradient boosting handles NaN natively and runs ``n_threads`` OpenMP threads (HistGradientBoosting has no
 ``n_jobs``; on a busy 2-core machine more threads than cores makes it many times slower). Its built-in
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
@@ -29,33 +31,60 @@ def _signed_log1p(x: np.ndarray) -> np.ndarray:
     return np.sign(x) * np.log1p(np.abs(x))
 
 
+class ClipToTrainingRange(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
+    """Clip each column to the [min, max] it had in fit, so a linear model never extrapolates past its data.
+
+    Conflict data shift: in a 2019 Sahel test year standardised features reached 34 SD beyond the 2012-2018
+    training range, and a log-link count model turned that into predicted means 10x the largest count.
+    """
+
+    def fit(self, X: np.ndarray, y: np.ndarray | None = None) -> ClipToTrainingRange:
+        """Learn the per-column range."""
+        X = np.asarray(X, dtype="float64")
+        self.min_, self.max_ = np.nanmin(X, axis=0), np.nanmax(X, axis=0)
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        """Return X clipped to the training range."""
+        return np.clip(np.asarray(X, dtype="float64"), self.min_, self.max_)
+
+
 def linear_preprocessor(log1p: bool = True) -> Pipeline:
-    """Return an unfitted pipeline: signed log1p (optional) -> median impute + indicators -> standardise."""
+    """Return an unfitted pipeline: signed log1p (optional) -> median impute + indicators -> standardise
+    -> clip to the training range."""
     steps: list = []
     if log1p:
         steps.append(FunctionTransformer(_signed_log1p, feature_names_out="one-to-one"))
     steps += [
         SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
         StandardScaler(),
+        ClipToTrainingRange(),
     ]
     return make_pipeline(*steps)
 
 
 class Logistic(BinaryForecaster):
-    """L2-regularised logistic regression (lbfgs) on log1p-transformed, imputed, standardised features."""
+    """L2-regularised logistic regression (lbfgs) on log1p-transformed, imputed, standardised features.
 
-    def __init__(
-        self, C: float = 0.1, max_iter: int = 300, log1p: bool = True, class_weight: str | None = None
-    ):
-        self.C = C
+    The penalty is given per observation, like :class:`forecasting.glm.GLMLogit`'s: ``alpha`` minimises
+    ``mean log loss + alpha * |w|^2 / 2``, i.e. scikit-learn's ``C = 1 / (alpha * n_train)``, so one
+    setting means the same for a 3k- or a 30k-row training frame. Default 0.1: on the 2016 Sahel admin-1
+    year (trained on 2012-2015, before the shipped configs' test years) Brier and AUC improved steadily
+    from alpha = 0.001 to 0.1 and were flat up to 1 for civ_any, civ_mass and civ_any_state_allied.
+    """
+
+    def __init__(self, alpha: float = 0.1, max_iter: int = 300, log1p: bool = True):
+        self.alpha = alpha
         self.max_iter = max_iter
         self.log1p = log1p
-        self.class_weight = class_weight
 
     def _fit(self, X: pd.DataFrame, y: np.ndarray) -> None:
+        if not self.alpha > 0:
+            raise ValueError(f"Logistic: alpha must be > 0 (per-observation L2 penalty), got {self.alpha}")
+        self.C_ = 1.0 / (self.alpha * len(y))
         self.pipeline_ = make_pipeline(
-            linear_preprocessor(self.log1p),
-            LogisticRegression(C=self.C, max_iter=self.max_iter, class_weight=self.class_weight),
+            linear_preprocessor(self.log1p), LogisticRegression(C=self.C_, max_iter=self.max_iter)
         )
         with one_blas_thread():
             self.pipeline_.fit(self._matrix(X), y.astype(int))

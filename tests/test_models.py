@@ -53,7 +53,7 @@ def _new(name: str, target: str) -> Forecaster:
 
 def _lighten(model: Forecaster) -> None:
     params = model.get_params(deep=False)
-    light = {k: v for k, v in LIGHT.items() if k in params and not (k == "max_iter" and "C" in params)}
+    light = {k: v for k, v in LIGHT.items() if k in params and not (k == "max_iter" and "log1p" in params)}
     model.set_params(**light)
     for value in params.values():
         for inner in value if isinstance(value, list | tuple) else [value]:
@@ -259,7 +259,7 @@ def test_make_model_fills_persistence_window_and_seed() -> None:
     ens = make_model("ensemble", "civ_any", 4, seed=99)
     assert [m.random_state for m in ens.members if "random_state" in m.get_params()] == [99]
     cal = make_model("calibrated_xgb", "civ_any", 4, seed=5, base__n_estimators=10)
-    assert cal.get_params()["base__random_state"] == 5 and cal.method == "isotonic"
+    assert cal.get_params()["base__random_state"] == 5 and cal.method == "sigmoid"
 
 
 def test_make_model_errors() -> None:
@@ -392,3 +392,30 @@ def test_no_blanket_warning_from_fit(data: tuple) -> None:
         warnings.simplefilter("error")
         make_model("logistic", "civ_any", H).fit(data[0], data[1])
         make_model("glm_negbin", "civ_deaths", H).fit(data[0], data[2])
+
+
+def test_logistic_and_glm_logit_solve_the_same_problem(data: tuple) -> None:
+    # same per-observation penalty, same preprocessing: two solvers, one optimum
+    a = make_model("logistic", "civ_any", H, alpha=0.05).fit(data[0], data[1]).predict_proba(data[0])
+    b = make_model("glm_logit", "civ_any", H, alpha=0.05).fit(data[0], data[1]).predict_proba(data[0])
+    np.testing.assert_allclose(a, b, atol=2e-3)
+
+
+def test_linear_preprocessor_clips_to_training_range() -> None:
+    from forecasting.sk_models import linear_preprocessor
+
+    x = np.array([[0.0], [1.0], [3.0], [np.nan]])
+    pre = linear_preprocessor(log1p=False).fit(x)
+    z = pre.transform(np.array([[100.0], [-5.0]]))
+    z_train = pre.transform(x)
+    assert z[0, 0] == z_train[:, 0].max() and z[1, 0] == z_train[:, 0].min()
+    assert list(pre.get_feature_names_out(["x"])) == ["x", "missingindicator_x"]
+
+
+def test_glm_negbin_mean_fit_options(data: tuple) -> None:
+    nb = make_model("glm_negbin", "civ_deaths", H, mean_fit="negbin").fit(data[0], data[2])
+    assert nb.dispersion_ > 0 and np.isfinite(nb.predict(data[0])).all()
+    with pytest.raises(
+        ValueError, match=re.escape("GLMNegBin: mean_fit must be 'poisson' or 'negbin', got 'ols'")
+    ):
+        make_model("glm_negbin", "civ_deaths", H, mean_fit="ols").fit(data[0], data[2])
