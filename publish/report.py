@@ -136,7 +136,8 @@ def build_report_context(
             ``ingest.boundaries.load_boundaries()``); regions without one are drawn as dots.
         countries: iso3 -> country polygon (e.g. ``boundary_geometries(load_countries())``) for context.
         history: region_id, week, p: civ_any at ``horizon`` in past published weeks (``history_weeks``
-            kept); this week's score is appended when absent.
+            kept; ``target``/``horizon`` columns, if present, are filtered to civ_any at ``horizon``);
+            the last point is always this publication's score.
         drivers: region_id, feature, contribution: signed contributions to each region's score
             (e.g. SHAP values); the three largest by size are shown in words.
         alerts: this publication's alert messages (region_id, rule, horizon, msg_type).
@@ -195,7 +196,7 @@ def build_report_context(
         top=rows[:top_n],
         ranking=rows,
         previous_label=prev_label,
-        history=_history(history, rows[:history_regions], publication, history_weeks),
+        history=_history(history, rows[:history_regions], publication, history_weeks, horizon),
         skill_model=skill_model,
         skill=skill,
         reliability=reliability_curves(reliability, ANY_TARGET, skill_model),
@@ -261,7 +262,7 @@ def _previous(previous: pd.DataFrame | None, horizon: int) -> tuple[dict[str, fl
         return None, None
     prev = check_scores(previous, "previous_scores")
     part = prev[(prev["target"] == ANY_TARGET) & (prev["horizon"] == horizon)]
-    label = None
+    label = "the previous publication"
     if "week" in prev.columns and prev["week"].notna().any():
         label = week_label(pd.Timestamp(prev["week"].dropna().iloc[0]).date())
     return dict(zip(part["region_id"], part["p"], strict=True)), label
@@ -335,11 +336,12 @@ def _map(
     title = (
         f"Chance that at least one civilian is killed in organised violence within {wk}, by region ({label})"
     )
-    return build_map(frame, boundaries, countries, names, title=title, width=1000)
+    legend = f"Chance at least one civilian is killed within {wk}"
+    return build_map(frame, boundaries, countries, names, title=title, legend_title=legend, width=1000)
 
 
 def _history(
-    history: pd.DataFrame | None, rows: tuple[RegionRow, ...], pub: Publication, weeks: int
+    history: pd.DataFrame | None, rows: tuple[RegionRow, ...], pub: Publication, weeks: int, horizon: int
 ) -> tuple[Sparkline, ...]:
     if not rows:
         return ()
@@ -347,20 +349,22 @@ def _history(
     missing = [c for c in ("region_id", "week", "p") if c not in h.columns]
     if missing:
         raise ValueError(f"history lacks columns {missing}; expected region_id, week, p")
+    if "target" in h.columns:  # a store history holds every target and horizon: keep the headline one
+        h = h[h["target"].astype(str) == ANY_TARGET]
+    if "horizon" in h.columns:
+        h = h[h["horizon"] == horizon]
     now = pd.Timestamp(pub.week)
     ids = [r.region_id for r in rows]
     h = h[h["region_id"].astype(str).isin(ids)].assign(
         region_id=lambda d: d["region_id"].astype(str), week=lambda d: pd.to_datetime(d["week"])
     )
-    h = h[(h["week"] <= now) & (h["week"] > now - pd.Timedelta(weeks=weeks))].sort_values("week")
+    # this week's point is always this publication's score (the history may hold another revision)
+    h = h[(h["week"] < now) & (h["week"] > now - pd.Timedelta(weeks=weeks))].sort_values("week")
     out = []
     for r in rows:
         g = h[h["region_id"] == r.region_id]
-        w = [week_label(x.date()) for x in g["week"]]
-        v = [float(x) for x in g["p"]]
-        if not w or g["week"].iloc[-1] != now:
-            w.append(pub.week_label)
-            v.append(r.p)
+        w = [*(week_label(x.date()) for x in g["week"]), pub.week_label]
+        v = [*(float(x) for x in g["p"]), r.p]
         out.append(Sparkline(r.region_id, r.name, r.country, tuple(w), tuple(v)))
     return tuple(out)
 

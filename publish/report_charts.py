@@ -98,7 +98,7 @@ def reliability_svg(curves: Sequence[ReliabilityCurve], size: int = 300) -> str:
         return round(top + h * (1 - v), 1)
 
     label = "Reliability diagram: observed share of weeks with civilians killed against forecast probability"
-    total_h = height + 18 * len(curves)
+    total_h = height + 18 * (len(curves) + 1)
     out = [
         f'<svg id="reliability" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {size} {total_h}" '
         f'width="{size}" height="{total_h}" role="img" aria-label="{label}" '
@@ -115,8 +115,6 @@ def reliability_svg(curves: Sequence[ReliabilityCurve], size: int = 300) -> str:
         )
     out.append(
         f'<line x1="{px(0)}" y1="{py(0)}" x2="{px(1)}" y2="{py(1)}" stroke="#777" stroke-dasharray="4 3"/>'
-        f'<text x="{px(0.62)}" y="{py(0.55)}" fill="#777" transform="rotate(-45 {px(0.62)} {py(0.55)})">'
-        "perfectly reliable</text>"
         f'<text x="{left + w / 2}" y="{top + h + 28}" text-anchor="middle">forecast probability</text>'
         f'<text x="12" y="{top + h / 2}" text-anchor="middle" transform="rotate(-90 12 {top + h / 2})">'
         "observed share</text>"
@@ -145,5 +143,10 @@ def reliability_svg(curves: Sequence[ReliabilityCurve], size: int = 300) -> str:
             f'stroke-width="2"{dash_attr}/>'
             f'<text x="{left + 32}" y="{ly + 3.5}">{c.horizon}-week horizon ({sum(c.n):,} forecasts)</text>'
         )
+    ly = height + 18 * len(curves) + 4
+    out.append(
+        f'<line x1="{left}" x2="{left + 26}" y1="{ly}" y2="{ly}" stroke="#777" stroke-dasharray="4 3"/>'
+        f'<text x="{left + 32}" y="{ly + 3.5}">perfectly reliable</text>'
+    )
     out.append("</svg>")
     return "".join(out)

@@ -89,6 +89,7 @@ class MapData:
     labels: tuple[MapLabel, ...]
     title: str
     n_unlocated: int
+    legend_title: str = "Chance civilians are killed"
 
 
 def boundary_geometries(boundaries: object) -> dict[str, shapely.Geometry]:
@@ -147,6 +148,7 @@ def build_map(
     country_names: Mapping[str, str] | None = None,
     *,
     title: str = "",
+    legend_title: str = "Chance civilians are killed",
     width: int = 760,
     max_height: int = 620,
     n_markers: int = 10,
@@ -169,7 +171,7 @@ def build_map(
     if dots.any():
         boxes.append(np.array([lon[dots].min(), lat[dots].min(), lon[dots].max(), lat[dots].max()]))
     if not boxes:
-        return MapData(width, 120, (), (), (), (), title, len(ids))
+        return MapData(width, 120, (), (), (), (), title, len(ids), legend_title)
     b = np.vstack(boxes)
     x0, y0, x1, y1 = b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max()
     margin = max(x1 - x0, y1 - y0, 0.5) * 0.04
@@ -201,7 +203,9 @@ def build_map(
             continue
         labels.append(MapLabel(round(x, 1), round(y, 1), str(int(rank)), str(tip), int(rank)))
     n_unlocated = int(sum(1 for g, p in zip(has_geom, has_point, strict=True) if not g and not p))
-    return MapData(proj.width, proj.height, tuple(shapes), land, borders, tuple(labels), title, n_unlocated)
+    return MapData(
+        proj.width, proj.height, tuple(shapes), land, borders, tuple(labels), title, n_unlocated, legend_title
+    )
 
 
 def _context(
@@ -282,18 +286,18 @@ def render_map_svg(m: MapData, element_id: str = "risk-map") -> str:
                 f'fill="#8a8a8a">{escape(lab.text)}</text>'
             )
     out.append("</g>")
-    out.append(_legend(m.height + 8, m.width))
+    out.append(_legend(m.height + 8, m.width, m.legend_title))
     out.append("</svg>")
     return "".join(out)
 
 
-def _legend(top: float, width: int) -> str:
+def _legend(top: float, width: int, title: str) -> str:
     sw, gap, x = 46, 2, 6.0
     parts = [
         '<g class="legend" font-family="sans-serif" font-size="10" fill="#333" '
         f'transform="translate(0,{top})">'
     ]
-    parts.append('<text x="6" y="9" font-weight="bold">Chance civilians are killed</text>')
+    parts.append(f'<text x="6" y="9" font-weight="bold">{escape(title)}</text>')
     for colour, label in legend_items():
         parts.append(
             f'<rect x="{x}" y="15" width="{sw}" height="12" fill="{colour}" stroke="#999" '

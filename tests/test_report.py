@@ -369,6 +369,7 @@ def test_history_sparklines_for_the_top_regions():
     ctx, html = html_of(history_regions=3)
     assert [s.region_id for s in ctx.history] == [r.region_id for r in ctx.ranking[:3]]
     assert all(len(s.values) == 26 and s.weeks[-1] == "2020-W23" for s in ctx.history)
+    assert [s.values[-1] for s in ctx.history] == [r.p for r in ctx.ranking[:3]]
     assert html.count('class="spark"') == 3
     ctx = build_report_context(**{**synthetic_inputs(), "history": None})  # type: ignore[arg-type]
     assert all(s.values == (r.p,) for s, r in zip(ctx.history, ctx.ranking, strict=False))
@@ -438,3 +439,26 @@ def test_thousand_regions_render_quickly():
     elapsed = time.perf_counter() - start
     assert elapsed < 3.0, f"render_report took {elapsed:.2f} s for 1,000 regions"
     assert html.count("<path data-region=") == 1000 and html.count('class="region-row"') == 50
+
+
+def test_minimal_inputs_render_with_every_section_saying_what_is_missing():
+    kwargs = synthetic_inputs()
+    only_any = kwargs["scores"][kwargs["scores"]["target"] == "civ_any"]
+    ctx = build_report_context(only_any, kwargs["publication"], kwargs["regions"])  # type: ignore[arg-type]
+    html = render_report(ctx)
+    assert all(f'id="{s}"' in html for s in SECTION_IDS)
+    row = ctx.ranking[0]
+    assert row.p_mass is None and row.deaths is None and row.groups == () and row.drivers == ()
+    assert "No freshness information came with this publication" in html
+    assert not any("mass-casualty" in s for s in ctx.summary)
+    assert ctx.map.land == () and len(ctx.history) == 8
+
+
+def test_history_from_the_store_is_filtered_to_the_headline_target_and_horizon():
+    kwargs = synthetic_inputs()
+    h = kwargs["history"].assign(target="civ_any", horizon=4)
+    noise = h.assign(target="civ_mass", p=0.999)
+    other_h = h.assign(horizon=1, p=0.001)
+    ctx = build_report_context(**{**kwargs, "history": pd.concat([h, noise, other_h])})  # type: ignore[arg-type]
+    assert all(0.001 not in s.values and 0.999 not in s.values for s in ctx.history)
+    assert all(len(s.values) == 26 for s in ctx.history)
