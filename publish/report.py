@@ -23,7 +23,7 @@ from civrisk.atomic import write_text_atomic
 from ingest.countries import iso3_name
 from publish.alerts import AlertRules
 from publish.report_charts import ReliabilityCurve, Sparkline, reliability_svg, sparkline_svg
-from publish.report_map import NO_SCORE_COLOUR, WITHHELD_FILL, MapData, build_map, render_map_svg, risk_colour
+from publish.report_map import NO_SCORE_COLOUR, WITHHELD_FILL, MapData, build_map, render_map_svg
 from publish.report_skill import SkillRow, Verification, reliability_curves, skill_rows, verification_table
 from publish.report_summary import summary_lines
 from publish.report_table import ANY_TARGET, RegionRow, alert_labels, check_scores, ranked_rows
@@ -60,7 +60,7 @@ class Header:
 
 @dataclass(frozen=True)
 class FreshnessRow:
-    """How recent one source's data are for one country; stale countries' scores are withheld."""
+    """How recent one source's data are for one country; ``withheld``: all the country's sources are stale."""
 
     iso3: str
     country: str
@@ -69,6 +69,7 @@ class FreshnessRow:
     last_date: str
     weeks_since: int | None
     stale: bool
+    withheld: bool
 
 
 @dataclass(frozen=True)
@@ -148,7 +149,7 @@ def build_report_context(
         verification: past published weeks scored against outcomes (week, metric, value [, target, horizon]);
             metrics brier, hits, misses, false_alarms are named in words.
         freshness: source, iso3, last_date, stale: per source and country, the last event date; regions of
-            countries with any stale row are withheld from the map and the ranking.
+            countries whose every source is stale are withheld from the map and the ranking.
         horizon: weeks ahead the map and ranking show (a target covers weeks t .. t+horizon-1).
         rules: alert rules; ``rules.threshold`` is the level the summary counts against.
         top_n: rows of the main table (the full ranking sits in a collapsed section).
@@ -165,12 +166,12 @@ def build_report_context(
     country = _country_names(set(reg["iso3"]) | set(s["iso3"]))
     names = dict(zip(reg["region_id"], reg["name"], strict=True))
     fresh = _freshness(freshness, publication, country)
-    stale = {f.iso3 for f in fresh or () if f.stale}
+    stale = {f.iso3 for f in fresh or () if f.withheld}
     prev_p, prev_label = _previous(previous_scores, horizon)
     rows = ranked_rows(
         s, horizon, names, country, stale, prev_p, drivers, alert_labels(alerts), n_drivers=top_n
     )
-    p_head = dict(zip(head["region_id"], head["p"], strict=True))
+    p_head = {r: p for r, p in zip(head["region_id"], head["p"], strict=True) if not math.isnan(p)}
     skill_model, skill = skill_rows(backtest_metrics, ANY_TARGET, backtest_model, publication.model_name)
     withheld = tuple(sorted(country.get(c, c) for c in stale & set(reg["iso3"])))
     n_no_score = int(
@@ -187,7 +188,7 @@ def build_report_context(
         horizon_text=weeks_text(horizon),
         horizons=tuple(sorted(set(s.loc[s["target"] == ANY_TARGET, "horizon"]))),
         threshold=rules.threshold,
-        map=_map(reg, rows, p_head, stale, boundaries, countries, country, horizon, publication.week_label),
+        map=_map(reg, rows, stale, boundaries, countries, country, horizon, publication.week_label),
         n_regions=len(reg),
         n_scored=len(p_head),
         n_withheld=int(reg["iso3"].isin(stale).sum()),
@@ -271,37 +272,42 @@ def _previous(previous: pd.DataFrame | None, horizon: int) -> tuple[dict[str, fl
 def _freshness(
     freshness: pd.DataFrame | None, pub: Publication, country: dict[str, str]
 ) -> tuple[FreshnessRow, ...] | None:
+    """Return one row per (source, country), withheld and stale first.
+
+    A country is withheld when all its sources are stale: one current source keeps its scores.
+    """
     if freshness is None:
         return None
     missing = [c for c in ("source", "iso3", "last_date", "stale") if c not in freshness.columns]
     if missing:
         raise ValueError(f"freshness lacks columns {missing}; expected source, iso3, last_date, stale")
+    codes = freshness["iso3"].astype(str)
+    names = {**_country_names(set(codes) - set(country)), **country}
+    all_stale = freshness["stale"].astype(bool).groupby(codes.to_numpy()).all()
     ref = pd.Timestamp(pub.week)
     out = []
-    for src, iso, last, stale in zip(
-        freshness["source"], freshness["iso3"], freshness["last_date"], freshness["stale"], strict=True
+    for src, code, last, stale in zip(
+        freshness["source"], codes, freshness["last_date"], freshness["stale"], strict=True
     ):
-        last_ts = pd.Timestamp(last) if pd.notna(last) else None
-        weeks = None if last_ts is None else int((ref - last_ts.tz_localize(None)).days // 7)
-        code = str(iso)
+        last_ts = pd.Timestamp(last).tz_localize(None) if pd.notna(last) else None
         out.append(
             FreshnessRow(
-                code,
-                country.get(code) or str(iso3_name(pd.Series([code])).iloc[0] or code),
-                str(src),
-                SOURCE_LABELS.get(str(src), str(src)),
-                "never" if last_ts is None else f"{last_ts:%Y-%m-%d}",
-                weeks,
-                bool(stale),
+                iso3=code,
+                country=names[code],
+                source=str(src),
+                source_label=SOURCE_LABELS.get(str(src), str(src)),
+                last_date="never" if last_ts is None else f"{last_ts:%Y-%m-%d}",
+                weeks_since=None if last_ts is None else int((ref - last_ts).days // 7),
+                stale=bool(stale),
+                withheld=bool(all_stale[code]),
             )
         )
-    return tuple(sorted(out, key=lambda f: (not f.stale, -(f.weeks_since or 0), f.country, f.source)))
+    return tuple(sorted(out, key=lambda f: (not f.withheld, not f.stale, -(f.weeks_since or 0), f.country)))
 
 
 def _map(
     reg: pd.DataFrame,
     rows: tuple[RegionRow, ...],
-    p_head: Mapping[str, float],
     stale: set[str],
     boundaries: Mapping[str, shapely.Geometry] | None,
     countries: Mapping[str, shapely.Geometry] | None,
@@ -320,8 +326,7 @@ def _map(
             titles.append(f"{where}: score withheld, the data for {country.get(iso, iso)} are out of date")
             ranks.append(pd.NA)
         elif row is None:
-            p = p_head.get(rid)
-            fills.append(NO_SCORE_COLOUR if p is None or math.isnan(p) else risk_colour(p))
+            fills.append(NO_SCORE_COLOUR)
             titles.append(f"{where}: no score this week (no data; not zero risk)")
             ranks.append(pd.NA)
         else:

@@ -29,6 +29,8 @@ RISK_COLOURS: tuple[str, ...] = ("#ffffb2", "#fed976", "#feb24c", "#fd8d3c", "#f
 
 NO_SCORE_COLOUR = "#d4d4d4"
 WITHHELD_FILL = "url(#withheld)"
+MIN_PX = 3.0
+"""Regions smaller than this many pixels in both directions are drawn as dots so their colour shows."""
 _DARK_FROM = 5  # classes from here on take white text
 
 
@@ -179,13 +181,25 @@ def build_map(
     proj = _Projection(bounds, width, max_height, pad=6)
 
     region_d = iter(_paths(drawn_geoms, proj))
+    # a polygon under MIN_PX across would be an invisible speck: it is drawn as a dot instead
+    geo = np.asarray(drawn_geoms, dtype=object)
+    extent = shapely.bounds(geo) if len(geo) else np.empty((0, 4))
+    tiny = iter(
+        ((extent[:, 2] - extent[:, 0]) * proj.kx * proj.scale < MIN_PX)
+        & ((extent[:, 3] - extent[:, 1]) * proj.scale < MIN_PX)
+    )
     shapes = []
     anchors: dict[str, tuple[float, float]] = {}
     cols = zip(ids, regions["fill"], regions["title"], has_geom, has_point, lon, lat, strict=True)
     for rid, fill, tip, geom_ok, point_ok, x, y in cols:
         if geom_ok:
             d = next(region_d)
-            shapes.append(MapShape(rid, d, str(fill), str(tip)))
+            if next(tiny) or not d:
+                pt = shapely.point_on_surface(geometries[rid])
+                ((cx, cy),) = proj.xy(np.array([[pt.x, pt.y]]))
+                shapes.append(MapShape(rid, "", str(fill), str(tip), round(cx, 1), round(cy, 1), 3.5))
+            else:
+                shapes.append(MapShape(rid, d, str(fill), str(tip)))
         elif point_ok:
             ((cx, cy),) = proj.xy(np.array([[x, y]]))
             shapes.append(MapShape(rid, "", str(fill), str(tip), round(cx, 1), round(cy, 1), 3.5))

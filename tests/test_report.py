@@ -462,3 +462,35 @@ def test_history_from_the_store_is_filtered_to_the_headline_target_and_horizon()
     ctx = build_report_context(**{**kwargs, "history": pd.concat([h, noise, other_h])})  # type: ignore[arg-type]
     assert all(0.001 not in s.values and 0.999 not in s.values for s in ctx.history)
     assert all(len(s.values) == 26 for s in ctx.history)
+
+
+def test_specks_are_drawn_as_dots_so_their_colour_shows():
+    kwargs = synthetic_inputs()
+    rid = kwargs["regions"]["region_id"].iloc[5]
+    x, y = kwargs["regions"].loc[5, ["lon", "lat"]]
+    kwargs["boundaries"][rid] = shapely.box(x - 0.001, y - 0.001, x + 0.001, y + 0.001)
+    ctx, _ = html_of(**kwargs)
+    speck = next(s for s in ctx.map.shapes if s.region_id == rid)
+    assert speck.d == "" and speck.r > 0
+    assert sum(1 for s in ctx.map.shapes if s.d) == 11
+
+
+def test_a_country_is_withheld_only_when_all_its_sources_are_stale():
+    kwargs = synthetic_inputs()
+    extra = pd.DataFrame(
+        {"source": ["ucdp_candidate", "acled"], "iso3": ["MLI", "SSD"], "last_date": [None, "2019-01-07"]}
+    ).assign(stale=True)
+    kwargs["freshness"] = pd.concat([kwargs["freshness"], extra], ignore_index=True)
+    ctx, html = html_of(**kwargs)
+    assert ctx.withheld_countries == () and {r.iso3 for r in ctx.ranking} == {"MLI", "BFA", "NER"}
+    mali = [f for f in ctx.freshness if f.iso3 == "MLI"]
+    assert {(f.source, f.stale, f.withheld, f.last_date) for f in mali} == {
+        ("acled", False, False, "2020-05-30"),
+        ("ucdp_candidate", True, False, "never"),
+    }
+    assert "stale (other sources current)" in html
+    ssd = next(f for f in ctx.freshness if f.iso3 == "SSD")
+    assert (
+        ssd.withheld and ssd.country == "South Sudan" and ssd.weeks_since == 73
+    )  # 2019-01-07 .. 2020-06-01 is 511 days
+    assert ctx.freshness[0] is ssd  # withheld countries come first
