@@ -112,6 +112,14 @@ def _wide(s: pd.DataFrame, target: str, horizon: int | None, column: str = "p") 
     return dict(zip(part["region_id"], part[column].astype("float64"), strict=True))
 
 
+def _change_class(change: float | None) -> str:
+    """Return "up", "down", "flat" (under half a point either way) or "new" (no score last week)."""
+    if change is None:
+        return "new"
+    points = round(change * 100)
+    return "up" if points > 0 else "down" if points < 0 else "flat"
+
+
 def _expected_counts(s: pd.DataFrame, horizon: int) -> dict[str, float]:
     """Return region_id -> expected civilian deaths (``expected``, else ``p``: for counts they agree)."""
     part = s[(s["target"] == DEATHS_TARGET) & (s["horizon"] == horizon)]
@@ -199,15 +207,6 @@ def ranked_rows(
         p = head[r]
         prev = None if previous is None else previous.get(r)
         change = None if prev is None or math.isnan(prev) else p - prev
-        cls = (
-            "new"
-            if change is None
-            else "up"
-            if round(change * 100) > 0
-            else "down"
-            if round(change * 100) < 0
-            else "flat"
-        )
         g = sorted(
             (
                 GroupRisk(k, GROUP_LABELS[k], GROUP_SHORT[k], v[r])
@@ -233,7 +232,7 @@ def ranked_rows(
                 deaths_q90=_num(q90.get(r)),
                 change=change,
                 change_text=fmt_points(change),
-                change_class=cls,
+                change_class=_change_class(change),
                 groups=tuple(g),
                 drivers=why.get(r, ()),
                 alerts=alerts.get(r, ()),

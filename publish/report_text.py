@@ -148,7 +148,8 @@ def fmt_points(delta: float | None) -> str:
     pts = round(delta * 100)
     if pts == 0:
         return "● 0 pts"
-    return f"▲ +{pts} pts" if pts > 0 else f"▼ −{-pts} pts"
+    unit = "pt" if abs(pts) == 1 else "pts"
+    return f"▲ +{pts} {unit}" if pts > 0 else f"▼ −{-pts} {unit}"
 
 
 def fmt_count(x: float | None) -> str:
