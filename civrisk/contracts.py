@@ -290,14 +290,14 @@ def _at(where: str) -> str:
 def validate_events(df: pd.DataFrame, where: str = "") -> pd.DataFrame:
     """Return ``df`` if it is a canonical events table; raise ContractError otherwise."""
     validate(df, EVENTS, where)
-    bad = sorted(set(df["violence_type"].dropna()) - set(VIOLENCE_TYPES))
+    bad = sorted(set(df["violence_type"].dropna().unique()) - set(VIOLENCE_TYPES))
     if bad:
         raise ContractError(
             f"events table{_at(where)}: unknown violence_type values {bad}; expected one of "
             f"{list(VIOLENCE_TYPES)}"
         )
     for col in ("side_a_class", "side_b_class", "perpetrator_class"):
-        unknown = sorted(set(df[col].dropna()) - set(ACTOR_CLASSES))
+        unknown = sorted(set(df[col].dropna().unique()) - set(ACTOR_CLASSES))
         if unknown:
             raise ContractError(
                 f"events table{_at(where)}: column {col} has unknown actor classes {unknown}; "
