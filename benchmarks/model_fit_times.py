@@ -16,6 +16,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from forecasting.base import Forecaster
 from forecasting.catalog import make_model, model_names, supports
 
 
@@ -47,6 +48,16 @@ def make_wide(
     return X, (y_count >= 1).astype("float64"), y_count
 
 
+def set_threads(model: Forecaster, n: int) -> None:
+    """Set ``n_jobs`` / ``n_threads`` on the model and on nested models (``base``, ``members``)."""
+    params = model.get_params(deep=False)
+    model.set_params(**{k: n for k in ("n_jobs", "n_threads") if k in params})
+    for value in params.values():
+        for inner in value if isinstance(value, list | tuple) else [value]:
+            if isinstance(inner, Forecaster):
+                set_threads(inner, n)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=30_000)
@@ -64,12 +75,7 @@ def main() -> None:
                 continue
             model = make_model(name, target, horizon=4, data_lag_weeks=1, seed=0)
             if args.threads is not None:
-                threads = {
-                    k: args.threads
-                    for k in model.get_params(deep=True)
-                    if k.endswith(("n_jobs", "n_threads"))
-                }
-                model.set_params(**threads)
+                set_threads(model, args.threads)
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 t0, c0 = time.perf_counter(), time.process_time()
