@@ -178,8 +178,8 @@ TARGETS = Contract(
     name="targets",
     columns={
         "region_id": "string",
-        "week": "datetime",  # forecast origin: the last week whose data may be used
-        "horizon": "int",  # weeks ahead; the target covers weeks week+1 .. week+horizon
+        "week": "datetime",  # forecast origin: Monday of the publication week (data up to week - k)
+        "horizon": "int",  # weeks ahead; the target covers weeks week .. week+horizon-1
         "target": "string",
         "y": "float",  # NaN when any target week is outside coverage
     },
