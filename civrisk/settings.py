@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -68,9 +69,23 @@ class Settings(BaseSettings):
     country_boundaries: Path | None = None
     """Natural Earth admin-0 TopoJSON (world-atlas countries-50m.json); default: the shared copy."""
 
+    drop_dir: Path | None = None
+    """Folder ``civrisk weekly`` picks new event files up from (docs/OPERATIONS.md); default: home / drop."""
+
+    weekly_fetch: Literal["ucdp-candidate"] | None = None
+    """Download source ``civrisk weekly`` also checks each cycle: ``ucdp-candidate`` (the newest monthly UCDP
+    Candidate release, via ``ingest.fetch``); unset: only the drop folder."""
+
+    weekly_run_at: str = "Mon 06:00"
+    """When ``civrisk weekly --loop`` runs a cycle (UTC, weekday and HH:MM); ``--every`` steps from it."""
+
     def resolved_db_url(self) -> str:
         """Return the scores-store URL, defaulting to SQLite under ``home``."""
         return self.db_url or f"sqlite:///{(self.home / 'scores.db').resolve()}"
+
+    def resolved_drop_dir(self) -> Path:
+        """Return the weekly drop folder, defaulting to ``home / "drop"``."""
+        return self.drop_dir or self.home / "drop"
 
     def resolved_downloads_dir(self) -> Path:
         """Return the download cache folder, defaulting to ``home / "downloads"``."""
