@@ -1,0 +1,460 @@
+"""The incremental events store: new event files merged, file by file, into one canonical events folder.
+
+The folder (``settings.home / "events"``) holds what ``civrisk ingest`` writes, so ``civrisk panel --events``
+reads it unchanged, plus a manifest:
+
+- ``events.parquet``: canonical events, one row per ``event_id`` (the newest release of each event);
+- ``quarantine.csv``: every row any ingested file had rejected, with its file name and the file's SHA-256;
+- ``coverage.csv``: recomputed from the merged events each time; declared windows are kept;
+- ``manifest.json``: the ingested files keyed by SHA-256 (name, path, size, release, row counts, time), the
+  boundaries events were placed with, and the SHA-256 of each of the three tables above.
+
+Rules (docs/OPERATIONS.md):
+
+1. A file is known by its SHA-256: adding the same bytes again, under any name, changes nothing.
+2. An event already in the store is **superseded** by the same ``event_id`` in a file ingested later,
+   unless that file's release is older than the stored row's. Releases are comparable within a scheme:
+   UCDP Candidate (``v23_0_10`` = data to October 2023; ``v26_01_26_06`` = to June 2026) by the month their
+   data end, GED yearly releases (``23.1``) by number. Anything else (``acled-export``,
+   ``ucdp-explorer-export``, ``ucdp-candidate-reduced``) is not comparable: the later file wins. A row
+   older than the stored one is ignored. Both counts go into the delta and the manifest.
+3. A call is all-or-nothing: every new version is written to a temporary file beside its target and the
+   temporaries are renamed only after all four are complete, the manifest last. A failure before the
+   renames leaves the previous store untouched; a crash between renames is caught when the store is next
+   opened, because the tables no longer match the digests in the manifest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+from filelock import FileLock, Timeout
+
+from civrisk.atomic import atomic_path
+from civrisk.contracts import COVERAGE, EVENTS, QUARANTINE, validate, validate_events
+from civrisk.settings import Settings, get_settings
+from ingest.pipeline import COVERAGE_FILE, EVENTS_FILE, QUARANTINE_FILE
+
+if TYPE_CHECKING:
+    from ingest.boundaries import Boundaries
+
+MANIFEST_FILE = "manifest.json"
+MANIFEST_FORMAT = 1
+DATA_FILES = (EVENTS_FILE, QUARANTINE_FILE, COVERAGE_FILE)
+LOCK_TIMEOUT_S = 600.0
+"""How long add_files waits for another writer of the same store before giving up."""
+
+_COUNTED = ("source", "source_version", "rows_read", "kept", "quarantined", "added", "superseded", "stale")
+_CANDIDATE_MONTHLY = re.compile(r"^v(\d{2})_0_(\d{1,2})$")
+_CANDIDATE_CUMULATIVE = re.compile(r"^v\d{2}_\d{2}_(\d{2})_(\d{2})$")
+_GED_YEARLY = re.compile(r"^(\d{2})\.(\d+)$")
+
+
+class EventStoreError(RuntimeError):
+    """The events store is missing, inconsistent or busy; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class FileDelta:
+    """What adding one file did: ingested with its row counts, or skipped as already ingested."""
+
+    name: str
+    sha256: str
+    status: str  # "ingested" | "already ingested"
+    source: str = ""
+    source_version: str = ""
+    rows_read: int = 0
+    kept: int = 0
+    quarantined: int = 0
+    added: int = 0  # events new to the store
+    superseded: int = 0  # stored rows this file replaced with a newer release
+    stale: int = 0  # rows of this file ignored: the store holds a newer release of the event
+    first_ingested: str = ""  # already ingested: when, and under which name
+
+    def line(self) -> str:
+        """Return one line saying what happened to the file."""
+        if self.status != "ingested":
+            return f"{self.name}: already ingested ({self.first_ingested}), sha256 {self.sha256[:12]}"
+        return (
+            f"{self.name}: {self.source} {self.source_version}, {self.rows_read:,} rows read, "
+            f"{self.kept:,} kept, {self.quarantined:,} quarantined; {self.added:,} new events, "
+            f"{self.superseded:,} superseded older releases, {self.stale:,} ignored (store holds newer)"
+        )
+
+
+@dataclass(frozen=True)
+class IngestDelta:
+    """What one ``add_files`` call changed in the store."""
+
+    store: Path
+    files: tuple[FileDelta, ...]
+    events_before: int
+    events_after: int
+    quarantine_after: int = 0
+    coverage_rows: int = 0
+    written: bool = False
+
+    @property
+    def ingested(self) -> tuple[FileDelta, ...]:
+        """Return the files that were new to the store."""
+        return tuple(f for f in self.files if f.status == "ingested")
+
+    @property
+    def skipped(self) -> tuple[FileDelta, ...]:
+        """Return the files that were already ingested."""
+        return tuple(f for f in self.files if f.status != "ingested")
+
+    def total(self, what: str) -> int:
+        """Return the sum of one count (``added``, ``superseded``, ``stale``, ``quarantined``) over files."""
+        return int(sum(getattr(f, what) for f in self.files))
+
+    def lines(self) -> list[str]:
+        """Return the delta as plain-text lines: one per new file, one for the skipped ones, totals."""
+        out = [
+            f"events store {self.store}: {len(self.ingested)} new files, {len(self.skipped)} already ingested"
+        ]
+        out += [f"  {f.line()}" for f in self.ingested]
+        if self.skipped:
+            names = [f.name for f in self.skipped]
+            shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+            out.append(f"  skipped (same SHA-256 already ingested): {shown}")
+        if self.written:
+            out.append(
+                f"  events {self.events_before:,} -> {self.events_after:,} (+{self.total('added'):,} new, "
+                f"{self.total('superseded'):,} superseded, {self.total('stale'):,} older rows ignored); "
+                f"quarantine {self.quarantine_after:,} rows; coverage {self.coverage_rows:,} source-countries"
+            )
+        else:
+            out.append(f"  nothing new: store unchanged ({self.events_after:,} events)")
+        return out
+
+
+@dataclass(frozen=True)
+class StoreTables:
+    """The store as read from disk (empty tables and an empty manifest when it does not exist yet)."""
+
+    events: pd.DataFrame
+    quarantine: pd.DataFrame
+    coverage: pd.DataFrame
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+
+def events_dir(settings: Settings | None = None) -> Path:
+    """Return the store folder, ``settings.home / "events"``."""
+    return (settings or get_settings()).home / "events"
+
+
+def file_sha256(path: str | Path) -> str:
+    """Return the SHA-256 hex digest of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_manifest(folder: str | Path) -> dict[str, Any]:
+    """Return the store's manifest, or an empty one (no files) when the store does not exist yet."""
+    path = Path(folder) / MANIFEST_FILE
+    if not path.is_file():
+        return {"format": MANIFEST_FORMAT, "files": {}, "outputs": {}, "boundaries": None}
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise EventStoreError(f"{path} is not valid JSON ({exc}); see docs/OPERATIONS.md, 'Recover'") from exc
+    if manifest.get("format") != MANIFEST_FORMAT:
+        raise EventStoreError(
+            f"{path}: manifest format {manifest.get('format')!r}, expected {MANIFEST_FORMAT}; this civrisk "
+            "cannot read the store (rebuild it, docs/OPERATIONS.md 'Recover')"
+        )
+    return manifest
+
+
+def load_store(folder: str | Path) -> StoreTables:
+    """Return the store's tables after checking them against the manifest's digests."""
+    folder = Path(folder)
+    manifest = read_manifest(folder)
+    present = [name for name in DATA_FILES if (folder / name).is_file()]
+    if not manifest["outputs"]:
+        if present:
+            raise EventStoreError(
+                f"{folder} holds {present} but no {MANIFEST_FILE}: it was not written by the events store "
+                f"(perhaps by `civrisk ingest --out {folder}`). Move the folder aside and put its source "
+                "files in the drop folder so the store ingests them itself."
+            )
+        quarantine = _empty(QUARANTINE, {"file_sha256": "string"})
+        return StoreTables(_empty(EVENTS), quarantine, _empty(COVERAGE), manifest)
+    for name in DATA_FILES:
+        want = manifest["outputs"].get(name, {})
+        path = folder / name
+        got = _fingerprint(path) if path.is_file() else {"sha256": "missing", "bytes": 0}
+        if got["sha256"] != want.get("sha256"):
+            raise EventStoreError(
+                f"events store {folder} is inconsistent: {name} has sha256 {got['sha256'][:12]} "
+                f"({got['bytes']:,} bytes), the manifest expects {str(want.get('sha256'))[:12]} "
+                f"({want.get('bytes', 0):,} bytes). A write was interrupted between renames or the file "
+                "was edited by hand. Rebuild the store (docs/OPERATIONS.md, 'Recover')."
+            )
+    events = validate_events(pd.read_parquet(folder / EVENTS_FILE), str(folder / EVENTS_FILE))
+    text = {"source_file": "string", "reason": "string", "detail": "string", "file_sha256": "string"}
+    quarantine = pd.read_csv(folder / QUARANTINE_FILE, dtype={**text, "source_row": "int64"})
+    coverage = pd.read_csv(
+        folder / COVERAGE_FILE, dtype={"source": "string", "iso3": "string", "declared": "bool"}
+    )
+    for col in ("first_date", "last_date"):
+        coverage[col] = pd.to_datetime(coverage[col], format="%Y-%m-%d").astype("datetime64[ns]")
+    validate(quarantine, QUARANTINE, str(folder / QUARANTINE_FILE))
+    validate(coverage, COVERAGE, str(folder / COVERAGE_FILE))
+    return StoreTables(events, quarantine, coverage, manifest)
+
+
+def add_files(
+    paths: Sequence[str | Path],
+    settings: Settings | None = None,
+    *,
+    declared_coverage: pd.DataFrame | None = None,
+    now: datetime | None = None,
+) -> IngestDelta:
+    """Ingest the files not yet in the store, in the order given, and write the merged store atomically.
+
+    ``declared_coverage`` (source, iso3, first_date, last_date) adds or replaces declared windows. Raises
+    the ingest errors (unreadable file, missing columns) naming the file; then nothing is written.
+    """
+    settings = settings or get_settings()
+    folder = events_dir(settings)
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = (now or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="seconds")
+    try:
+        with FileLock(folder / ".store.lock", timeout=LOCK_TIMEOUT_S):
+            return _add_locked(folder, [Path(p) for p in paths], settings, declared_coverage, stamp)
+    except Timeout as exc:
+        raise EventStoreError(
+            f"events store {folder} is busy: another process held {folder / '.store.lock'} for "
+            f"{LOCK_TIMEOUT_S:.0f} s. Check for a stuck `civrisk weekly` (docs/OPERATIONS.md)."
+        ) from exc
+
+
+def _add_locked(
+    folder: Path, paths: list[Path], settings: Settings, declared: pd.DataFrame | None, stamp: str
+) -> IngestDelta:
+    from ingest.pipeline import ingest_files
+
+    store = load_store(folder)
+    manifest = store.manifest
+    known: dict[str, dict[str, Any]] = dict(manifest["files"])
+    events, before = store.events, len(store.events)
+    quarantine_parts, deltas = [store.quarantine], []
+    regions, boundaries_id = None, None
+    for path in paths:
+        if not path.is_file():
+            raise FileNotFoundError(f"events file {path} does not exist")
+        sha = file_sha256(path)
+        if sha in known:
+            first = known[sha]
+            deltas.append(FileDelta(path.name, sha, "already ingested", first_ingested=_when(first)))
+            continue
+        if boundaries_id is None:
+            regions, boundaries_id = _boundaries(settings, manifest.get("boundaries"), folder)
+        result = ingest_files([path], boundaries=regions)
+        report = result.files[0]
+        events, added, superseded, stale = merge_release(events, result.events)
+        quarantine_parts.append(result.quarantine.assign(file_sha256=sha).astype({"file_sha256": "string"}))
+        delta = FileDelta(
+            path.name,
+            sha,
+            "ingested",
+            report.source,
+            report.source_version,
+            result.rows_read,
+            len(result.events),
+            len(result.quarantine),
+            added,
+            superseded,
+            stale,
+        )
+        deltas.append(delta)
+        known[sha] = {
+            "name": path.name,
+            "path": str(path.resolve()),
+            "bytes": path.stat().st_size,
+            "ingested_at": stamp,
+            "seq": len(known) + 1,
+            "layout": report.layout,
+            **{
+                k: getattr(delta, k) for k in ("source", "source_version", "rows_read", "kept", "quarantined")
+            },
+            **{k: getattr(delta, k) for k in ("added", "superseded", "stale")},
+        }
+    if not any(d.status == "ingested" for d in deltas) and declared is None:
+        return IngestDelta(folder, tuple(deltas), before, before, len(store.quarantine), len(store.coverage))
+
+    from ingest.coverage import compute_coverage
+
+    events = validate_events(events.reset_index(drop=True), "ingest.event_store (merged)")
+    quarantine = pd.concat([q for q in quarantine_parts if len(q)] or [store.quarantine], ignore_index=True)
+    coverage = compute_coverage(events, _declared_windows(store.coverage, declared))
+    manifest = {
+        "format": MANIFEST_FORMAT,
+        "updated_at": stamp,
+        "boundaries": boundaries_id or manifest.get("boundaries"),
+        "files": known,
+        "outputs": {},
+    }
+    _write_store(folder, events, quarantine, coverage, manifest)
+    return IngestDelta(
+        folder, tuple(deltas), before, len(events), len(quarantine), len(coverage), written=True
+    )
+
+
+def merge_release(stored: pd.DataFrame, incoming: pd.DataFrame) -> tuple[pd.DataFrame, int, int, int]:
+    """Return (merged events, added, superseded, stale): ``incoming`` merged over ``stored`` by event_id.
+
+    An incoming row replaces the stored row of its event unless its release is older (module rule 2).
+    """
+    pos = pd.Index(stored["event_id"]).get_indexer(incoming["event_id"])
+    common = pos >= 0
+    older = np.zeros(len(incoming), dtype=bool)
+    if common.any():
+        older[common] = release_is_older(
+            incoming["source"].to_numpy(dtype=object)[common],
+            incoming["source_version"].to_numpy(dtype=object)[common],
+            stored["source_version"].to_numpy(dtype=object)[pos[common]],
+        )
+    stale, replace = common & older, common & ~older
+    kept = stored.drop(index=stored.index[pos[replace]])
+    fresh = incoming.loc[~stale]
+    parts = [p for p in (kept, fresh) if len(p)] or [stored]
+    merged = pd.concat(parts, ignore_index=True)
+    return merged, int((~common).sum()), int(replace.sum()), int(stale.sum())
+
+
+def release_rank(source: str, version: str) -> tuple[str, int] | None:
+    """Return (scheme, rank) ordering a source's releases, or None when the version is not comparable."""
+    version = str(version)
+    if source == "ucdp_candidate":
+        match = _CANDIDATE_MONTHLY.match(version) or _CANDIDATE_CUMULATIVE.match(version)
+        if match:  # both say up to which month their data run: that orders them
+            return "ucdp_candidate", int(match.group(1)) * 100 + int(match.group(2))
+    if source == "ucdp_ged":
+        match = _GED_YEARLY.match(version)
+        if match:
+            return "ucdp_ged", int(match.group(1)) * 1000 + int(match.group(2))
+    return None
+
+
+def release_is_older(sources: np.ndarray, new: np.ndarray, old: np.ndarray) -> np.ndarray:
+    """Return, per row, True when release ``new`` is comparable with and older than release ``old``."""
+    ranks: dict[tuple[str, str], tuple[str, int] | None] = {}
+
+    def rank(source: str, version: str) -> tuple[str, int] | None:
+        if (source, version) not in ranks:
+            ranks[(source, version)] = release_rank(source, version)
+        return ranks[(source, version)]
+
+    out = np.zeros(len(new), dtype=bool)
+    for i, (source, a, b) in enumerate(zip(sources, new, old, strict=True)):
+        if a == b:
+            continue
+        ra, rb = rank(source, a), rank(source, b)
+        out[i] = ra is not None and rb is not None and ra[0] == rb[0] and ra[1] < rb[1]
+    return out
+
+
+def _declared_windows(coverage: pd.DataFrame, extra: pd.DataFrame | None) -> pd.DataFrame | None:
+    """Return the store's declared windows with ``extra`` added (a new window replaces an old one)."""
+    cols = ["source", "iso3", "first_date", "last_date"]
+    kept = coverage.loc[coverage["declared"].astype(bool), cols]
+    if extra is not None:
+        from ingest.coverage import validate_declared
+
+        extra = validate_declared(extra)
+        old = kept.set_index(["source", "iso3"]).index.isin(extra.set_index(["source", "iso3"]).index)
+        kept = pd.concat([kept[~old], extra], ignore_index=True)
+    return kept.reset_index(drop=True) if len(kept) else None
+
+
+def _boundaries(settings: Settings, stored: dict[str, str] | None, folder: Path) -> tuple[Any, dict]:
+    """Return (admin-1 boundaries or None, their identity); refuse boundaries other than the store's."""
+    from ingest.boundaries import DEFAULT_ADMIN1_FILE, load_boundaries
+
+    path = settings.boundaries or settings.shared_data / "boundaries" / DEFAULT_ADMIN1_FILE
+    regions: Boundaries | None = None
+    ident = {"path": "", "sha256": "none"}
+    if settings.boundaries is not None or path.is_file():
+        regions = load_boundaries(
+            path,
+            settings.boundary_id_property,
+            settings.boundary_name_property,
+            settings.boundary_iso3_property,
+        )
+        ident = {"path": str(path), "sha256": file_sha256(path)}
+    if stored and stored.get("sha256") != ident["sha256"]:
+        raise EventStoreError(
+            f"events store {folder} placed its events with admin-1 boundaries {stored.get('path') or 'none'} "
+            f"(sha256 {str(stored.get('sha256'))[:12]}), but this run has {ident['path'] or 'none'} "
+            f"(sha256 {ident['sha256'][:12]}); mixing them would give regions two meanings. Set "
+            "CIVRISK_BOUNDARIES back, or rebuild the store with the new file (docs/OPERATIONS.md, 'Recover')."
+        )
+    return regions, ident
+
+
+def _write_store(
+    folder: Path, events: pd.DataFrame, quarantine: pd.DataFrame, coverage: pd.DataFrame, manifest: dict
+) -> None:
+    """Write the three tables and the manifest: temporaries first, renames after, the manifest last."""
+    with ExitStack() as stack:
+        # ExitStack renames in reverse order of entry: the manifest, entered first, is renamed last
+        tmp_manifest = stack.enter_context(atomic_path(folder / MANIFEST_FILE))
+        tmp = {name: stack.enter_context(atomic_path(folder / name)) for name in DATA_FILES}
+        events.to_parquet(tmp[EVENTS_FILE], index=False)
+        quarantine.to_csv(tmp[QUARANTINE_FILE], index=False)
+        coverage.to_csv(tmp[COVERAGE_FILE], index=False, date_format="%Y-%m-%d")
+        manifest["outputs"] = {name: _fingerprint(tmp[name]) for name in DATA_FILES}
+        manifest["outputs"][EVENTS_FILE]["rows"] = len(events)
+        manifest["outputs"][QUARANTINE_FILE]["rows"] = len(quarantine)
+        tmp_manifest.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+
+
+def _fingerprint(path: Path) -> dict[str, Any]:
+    return {"sha256": file_sha256(path), "bytes": path.stat().st_size}
+
+
+def _when(entry: dict[str, Any]) -> str:
+    return f"{entry.get('ingested_at', '?')} as {entry.get('name', '?')}"
+
+
+def _empty(contract: Any, extra: dict[str, str] | None = None) -> pd.DataFrame:
+    kinds = {"string": "string", "int": "Int64", "float": "float64", "bool": "bool"}
+    kinds["datetime"] = "datetime64[ns]"
+    dtypes = {c: kinds[k] for c, k in contract.columns.items()} | (extra or {})
+    if contract is QUARANTINE:
+        dtypes["source_row"] = "int64"
+    return pd.DataFrame({c: pd.Series(dtype=d) for c, d in dtypes.items()})
+
+
+__all__ = [
+    "DATA_FILES",
+    "MANIFEST_FILE",
+    "EventStoreError",
+    "FileDelta",
+    "IngestDelta",
+    "StoreTables",
+    "add_files",
+    "events_dir",
+    "file_sha256",
+    "load_store",
+    "merge_release",
+    "read_manifest",
+    "release_is_older",
+    "release_rank",
+]
