@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -36,7 +35,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pandas as pd
 from filelock import FileLock, Timeout
 
@@ -44,6 +42,7 @@ from civrisk.atomic import atomic_path
 from civrisk.contracts import COVERAGE, EVENTS, QUARANTINE, validate, validate_events
 from civrisk.settings import Settings, get_settings
 from ingest.pipeline import COVERAGE_FILE, EVENTS_FILE, QUARANTINE_FILE
+from ingest.releases import merge_release
 
 if TYPE_CHECKING:
     from ingest.boundaries import Boundaries
@@ -55,9 +54,6 @@ LOCK_TIMEOUT_S = 600.0
 """How long add_files waits for another writer of the same store before giving up."""
 
 _COUNTED = ("source", "source_version", "rows_read", "kept", "quarantined", "added", "superseded", "stale")
-_CANDIDATE_MONTHLY = re.compile(r"^v(\d{2})_0_(\d{1,2})$")
-_CANDIDATE_CUMULATIVE = re.compile(r"^v\d{2}_\d{2}_(\d{2})_(\d{2})$")
-_GED_YEARLY = re.compile(r"^(\d{2})\.(\d+)$")
 
 
 class EventStoreError(RuntimeError):
@@ -316,60 +312,6 @@ def _add_locked(
     )
 
 
-def merge_release(stored: pd.DataFrame, incoming: pd.DataFrame) -> tuple[pd.DataFrame, int, int, int]:
-    """Return (merged events, added, superseded, stale): ``incoming`` merged over ``stored`` by event_id.
-
-    An incoming row replaces the stored row of its event unless its release is older (module rule 2).
-    """
-    pos = pd.Index(stored["event_id"]).get_indexer(incoming["event_id"])
-    common = pos >= 0
-    older = np.zeros(len(incoming), dtype=bool)
-    if common.any():
-        older[common] = release_is_older(
-            incoming["source"].to_numpy(dtype=object)[common],
-            incoming["source_version"].to_numpy(dtype=object)[common],
-            stored["source_version"].to_numpy(dtype=object)[pos[common]],
-        )
-    stale, replace = common & older, common & ~older
-    kept = stored.drop(index=stored.index[pos[replace]])
-    fresh = incoming.loc[~stale]
-    parts = [p for p in (kept, fresh) if len(p)] or [stored]
-    merged = pd.concat(parts, ignore_index=True)
-    return merged, int((~common).sum()), int(replace.sum()), int(stale.sum())
-
-
-def release_rank(source: str, version: str) -> tuple[str, int] | None:
-    """Return (scheme, rank) ordering a source's releases, or None when the version is not comparable."""
-    version = str(version)
-    if source == "ucdp_candidate":
-        match = _CANDIDATE_MONTHLY.match(version) or _CANDIDATE_CUMULATIVE.match(version)
-        if match:  # both say up to which month their data run: that orders them
-            return "ucdp_candidate", int(match.group(1)) * 100 + int(match.group(2))
-    if source == "ucdp_ged":
-        match = _GED_YEARLY.match(version)
-        if match:
-            return "ucdp_ged", int(match.group(1)) * 1000 + int(match.group(2))
-    return None
-
-
-def release_is_older(sources: np.ndarray, new: np.ndarray, old: np.ndarray) -> np.ndarray:
-    """Return, per row, True when release ``new`` is comparable with and older than release ``old``."""
-    ranks: dict[tuple[str, str], tuple[str, int] | None] = {}
-
-    def rank(source: str, version: str) -> tuple[str, int] | None:
-        if (source, version) not in ranks:
-            ranks[(source, version)] = release_rank(source, version)
-        return ranks[(source, version)]
-
-    out = np.zeros(len(new), dtype=bool)
-    for i, (source, a, b) in enumerate(zip(sources, new, old, strict=True)):
-        if a == b:
-            continue
-        ra, rb = rank(source, a), rank(source, b)
-        out[i] = ra is not None and rb is not None and ra[0] == rb[0] and ra[1] < rb[1]
-    return out
-
-
 def _declared_windows(coverage: pd.DataFrame, extra: pd.DataFrame | None) -> pd.DataFrame | None:
     """Return the store's declared windows with ``extra`` added (a new window replaces an old one)."""
     cols = ["source", "iso3", "first_date", "last_date"]
@@ -453,8 +395,5 @@ __all__ = [
     "events_dir",
     "file_sha256",
     "load_store",
-    "merge_release",
     "read_manifest",
-    "release_is_older",
-    "release_rank",
 ]

@@ -24,12 +24,10 @@ from ingest.event_store import (
     events_dir,
     file_sha256,
     load_store,
-    merge_release,
     read_manifest,
-    release_is_older,
-    release_rank,
 )
 from ingest.layouts import LayoutError
+from ingest.releases import merge_release, release_is_older, release_rank
 from tests.test_ingest_quarantine import write_ucdp_csv
 
 NOW = datetime(2024, 3, 4, 6, 0, tzinfo=UTC)
