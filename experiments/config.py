@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import tomllib
 from datetime import date
 from pathlib import Path
@@ -22,14 +23,12 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from civrisk.settings import get_settings
+from forecasting.backtest import BASELINES
 from forecasting.metrics import DEFAULT_METRICS, greater_is_better
 from forecasting.targets import ALL_TARGETS
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 """Where the shipped configs live; ``civrisk backtest sahel_admin1`` finds ``configs/sahel_admin1.toml``."""
-
-BASELINES = ("climatology", "persistence")
-"""Reference models every backtest includes, whatever the config lists (skill is measured against them)."""
 
 SOURCES = ("ucdp_ged", "ucdp_candidate", "acled")
 
@@ -91,6 +90,8 @@ class BacktestConfig(_Frozen):
     metrics: tuple[str, ...] = DEFAULT_METRICS
     min_train_rows: int = Field(200, ge=1)
     """A fold with fewer labelled training rows than this is reported and skipped, not fitted."""
+    n_jobs: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
+    """Processes running target x horizon units in parallel (default: one per CPU); scores do not change."""
 
     @field_validator("test_years")
     @classmethod
@@ -192,8 +193,8 @@ class ExperimentConfig(_Frozen):
         return _flatten(self.model_dump(mode="json"))
 
     def fingerprint(self) -> str:
-        """Return a sha256 of the experiment's settings (the name and file location excluded)."""
-        body = self.model_dump(mode="json", exclude={"name"})
+        """Return a sha256 of the settings that decide the results (not the name, file or process count)."""
+        body = self.model_dump(mode="json", exclude={"name": True, "backtest": {"n_jobs"}})
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 

@@ -37,6 +37,9 @@ QUANTILE_COLUMNS: tuple[str, ...] = tuple(f"q{round(q * 100):02d}" for q in QUAN
 
 ONSET_WEEKS = 26
 
+BASELINES = ("climatology", "persistence")
+"""Reference models every backtest runs, whatever the config lists: each skill score needs them."""
+
 ModelFactory = Callable[[str, str, int], Forecaster]
 """(model name, target, horizon) -> an unfitted model for that target's kind (default: the catalog's)."""
 
@@ -102,16 +105,20 @@ def run_backtest(
     seed: int | None = None,
     model_params: Mapping[str, Mapping[str, Any]] | None = None,
     make_model: ModelFactory | None = None,
+    n_jobs: int = 1,
 ) -> BacktestResult:
     """Return forecasts and metrics of every model for every target x horizon over rolling origins.
 
     ``features`` is a FEATURES table (with ``civ_deaths_sum_26w_lag{k}`` for the onset subset) built with
     the same ``data_lag_weeks``; ``targets`` a TARGETS table holding every target x horizon asked for.
-    Each model runs on the targets whose kind it supports (``forecasting.catalog.supports``).
+    Each model runs on the targets whose kind it supports (``forecasting.catalog.supports``); the
+    baselines run whatever ``models`` says. ``n_jobs > 1`` runs target x horizon units in that many
+    processes, each model single-threaded (results do not depend on ``n_jobs``).
     """
     from forecasting import catalog
 
     make_model = make_model or catalog_factory(data_lag_weeks, seed, model_params)
+    models = tuple(dict.fromkeys([*BASELINES, *models]))
     validate_features(features, "run_backtest")
     validate_targets(targets, "run_backtest")
     onset_col = onset_feature(data_lag_weeks)
@@ -124,22 +131,29 @@ def run_backtest(
     labels = _labels(targets, target_names, horizons)
     weeks = pd.DatetimeIndex(features["week"].unique()).sort_values()
 
-    forecasts: list[pd.DataFrame] = []
-    timings: list[dict[str, object]] = []
-    importances: list[pd.DataFrame] = []
-    notes: list[str] = []
+    units = []
     for horizon in horizons:
         folds = list(rolling_origins(weeks, test_start, test_end, retrain_every, horizon, data_lag_weeks))
         for target in target_names:
-            xy = _join(features, labels, target, horizon)
-            for name in (m for m in models if catalog.supports(m, target)):
-                out = _run_model(xy, folds, make_model, name, target, horizon, min_train_rows, notes)
-                forecasts.append(out.forecasts)
-                timings.append(out.timing)
-                if out.importance is not None:
-                    importances.append(out.importance)
+            names = [m for m in models if catalog.supports(m, target)]
+            units.append((_join(features, labels, target, horizon), folds, names, target, horizon))
+    if n_jobs > 1:
+        from joblib import Parallel, delayed
 
-    fc = pd.concat(forecasts, ignore_index=True)
+        single = _single_threaded(make_model)
+        runs = Parallel(n_jobs=n_jobs, backend="loky")(
+            delayed(_run_unit)(xy, folds, single, names, target, h, min_train_rows)
+            for xy, folds, names, target, h in units
+        )
+    else:
+        runs = [
+            _run_unit(xy, folds, make_model, names, target, h, min_train_rows)
+            for xy, folds, names, target, h in units
+        ]
+    done = [run for unit_runs in runs for run in unit_runs]
+    importances = [r.importance for r in done if r.importance is not None]
+
+    fc = pd.concat([r.forecasts for r in done], ignore_index=True)
     validate_forecasts(fc, "run_backtest")
     actuals = _actuals(labels, features, fc, onset_col)
     scores = score(fc, actuals, metrics)
@@ -147,9 +161,9 @@ def run_backtest(
         forecasts=fc,
         actuals=actuals,
         metrics=scores,
-        timings=pd.DataFrame(timings),
+        timings=pd.DataFrame([r.timing for r in done]),
         importances=pd.concat(importances, ignore_index=True) if importances else _empty_importances(),
-        notes=tuple(notes),
+        notes=tuple(note for r in done for note in r.notes),
     )
 
 
@@ -240,6 +254,41 @@ class _ModelRun:
     forecasts: pd.DataFrame
     timing: dict[str, object]
     importance: pd.DataFrame | None
+    notes: list[str]
+
+
+def _run_unit(
+    xy: pd.DataFrame,
+    folds: list[Fold],
+    make_model: ModelFactory,
+    names: Sequence[str],
+    target: str,
+    horizon: int,
+    min_train_rows: int,
+) -> list[_ModelRun]:
+    """Return the runs of every model on one target x horizon (one unit of parallel work)."""
+    return [_run_model(xy, folds, make_model, name, target, horizon, min_train_rows) for name in names]
+
+
+def _single_threaded(make_model: ModelFactory) -> ModelFactory:
+    """Return a factory whose models (and nested models) use one thread, for process-parallel runs."""
+
+    def make(name: str, target: str, horizon: int) -> Forecaster:
+        model = make_model(name, target, horizon)
+        _set_threads(model)
+        return model
+
+    return make
+
+
+def _set_threads(model: Forecaster) -> None:
+    params = model.get_params(deep=False)
+    if "n_jobs" in params:
+        model.set_params(n_jobs=1)
+    for value in params.values():
+        for inner in value if isinstance(value, list | tuple) else [value]:
+            if isinstance(inner, Forecaster):
+                _set_threads(inner)
 
 
 def _run_model(
@@ -250,9 +299,9 @@ def _run_model(
     target: str,
     horizon: int,
     min_train_rows: int,
-    notes: list[str],
 ) -> _ModelRun:
     kind = TARGET_KINDS[target]
+    notes: list[str] = []
     week = xy["week"]
     observed = xy["y"].notna()
     frames: list[pd.DataFrame] = []
@@ -308,7 +357,7 @@ def _run_model(
     }
     importance = _importance(model, name, target, horizon) if model is not None else None
     fc = pd.concat(frames, ignore_index=True) if frames else _empty_forecasts()
-    return _ModelRun(fc, timing, importance)
+    return _ModelRun(fc, timing, importance, notes)
 
 
 def fit_noting(model: Forecaster, X: pd.DataFrame, y: pd.Series, notes: list[str], where: str) -> Forecaster:

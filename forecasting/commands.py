@@ -60,6 +60,7 @@ def _run(cfg: ExperimentConfig, inputs: Inputs) -> BacktestResult:
         min_train_rows=b.min_train_rows,
         seed=cfg.seed,
         model_params=cfg.model_params,
+        n_jobs=b.n_jobs,
     )
 
 

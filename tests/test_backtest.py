@@ -143,3 +143,16 @@ def test_errors_name_the_missing_piece(inputs: Inputs) -> None:
         run_backtest(feats, inputs.targets, MODELS, TARGETS, HORIZONS, *TEST, 26, 1)
     with pytest.raises(ValueError, match=re.escape("lacks (target, horizon) pairs [('civ_any', 12)")):
         run_backtest(inputs.features, inputs.targets, MODELS, TARGETS, (1, 12), *TEST, 26, 1)
+
+
+def test_parallel_run_gives_the_same_forecasts(inputs: Inputs, result: BacktestResult) -> None:
+    par = run_backtest(
+        inputs.features, inputs.targets, MODELS, TARGETS, HORIZONS, *TEST, 26, 1, seed=3, n_jobs=2
+    )
+    pd.testing.assert_frame_equal(par.forecasts, result.forecasts)
+    pd.testing.assert_frame_equal(par.metrics, result.metrics)
+
+
+def test_baselines_always_run(inputs: Inputs) -> None:
+    only = run_backtest(inputs.features, inputs.targets, ["logistic"], ["civ_any"], [1], *TEST, 52, 1)
+    assert set(only.forecasts["model"]) == {"climatology", "persistence", "logistic"}
