@@ -79,6 +79,16 @@ class Settings(BaseSettings):
     weekly_run_at: str = "Mon 06:00"
     """When ``civrisk weekly --loop`` runs a cycle (UTC, weekday and HH:MM); ``--every`` steps from it."""
 
+    api_key_pepper: str | None = None
+    """Secret key of the HMAC-SHA256 that API keys are stored under (serve/auth.py); keep it outside the
+    database (environment, secrets manager). Changing it invalidates every API key."""
+
+    serve_host: str = "127.0.0.1"
+    """Address ``civrisk serve`` listens on (loopback by default; put a TLS proxy in front to expose it)."""
+
+    serve_port: int = 8000
+    """Port ``civrisk serve`` listens on."""
+
     def resolved_db_url(self) -> str:
         """Return the scores-store URL, defaulting to SQLite under ``home``."""
         return self.db_url or f"sqlite:///{(self.home / 'scores.db').resolve()}"
