@@ -52,6 +52,19 @@ app.command("backtest")(backtest_command)
 app.command("train")(train_command)
 app.command("models")(models_command)
 
+# civrisk weekly [--today DATE] [--loop --every 7d]: the unattended weekly cycle (publish.weekly_command)
+from publish.weekly_command import weekly_command  # noqa: E402  (light: typer only)
+
+app.command("weekly")(weekly_command)
+
+
+# civrisk serve / apikey create|list|revoke / webhooks deliver: HTTP API and alert webhooks (serve.commands)
+from serve.commands import apikey_app, serve_command, webhooks_app  # noqa: E402  (light: typer only)
+
+app.command("serve")(serve_command)
+app.add_typer(apikey_app, name="apikey")
+app.add_typer(webhooks_app, name="webhooks")
+
 
 def main() -> None:
     """Entry point of the ``civrisk`` console script."""

@@ -1,0 +1,99 @@
+"""What has been published, held in memory: every publication by week, reloaded only when it changes.
+
+Each lookup runs one tiny query (the count, largest id and number of withdrawn rows of ``publications``)
+and reloads the publication list only when that changed (a new revision, a new week, a withdrawal).
+So "latest revision of week W" costs no join over the publications per request, and the answer is never
+stale: a revision published a moment ago is seen by the next request.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy import case, func, select
+
+from publish import schema as t
+from publish.store import Publication, PublicationNotFound, ScoreStore
+from publish.weeks import week_label
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Publications at one moment: all revisions by week and the latest published one of each week."""
+
+    version: tuple[Any, ...]
+    by_week: dict[date, tuple[Publication, ...]]
+    latest: dict[date, Publication]
+    by_id: dict[int, Publication]
+
+    def publication(self, week: date, revision: int | None = None) -> Publication:
+        """Return the latest published revision of ``week`` or revision ``revision``.
+
+        Raises PublicationNotFound with a message that names the week and points to ``/v1/weeks``.
+        """
+        if revision is None:
+            pub = self.latest.get(week)
+            if pub is None:
+                why = "has only withdrawn revisions" if week in self.by_week else "was never published"
+                raise PublicationNotFound(
+                    f"week {week_label(week)} {why}; GET /v1/weeks lists the published weeks and revisions"
+                )
+            return pub
+        for pub in self.by_week.get(week, ()):
+            if pub.revision == revision:
+                return pub
+        revs = [p.revision for p in self.by_week.get(week, ())]
+        known = f"its revisions are {revs}" if revs else "it was never published"
+        raise PublicationNotFound(
+            f"week {week_label(week)} has no revision {revision} ({known}); GET /v1/weeks lists the "
+            "published weeks and revisions"
+        )
+
+    def latest_week(self) -> Publication:
+        """Return the latest publication of the most recent published week; PublicationNotFound if none."""
+        pub = self.latest[max(self.latest)] if self.latest else None
+        if pub is None:
+            raise PublicationNotFound("nothing has been published yet; run `civrisk publish` first")
+        return pub
+
+
+class Catalog:
+    """Publication lookups for the API, backed by ``store`` and a change-checked snapshot."""
+
+    def __init__(self, store: ScoreStore) -> None:
+        self.store = store
+        self._snapshot: Snapshot | None = None
+        self._lock = threading.Lock()
+        p = t.publications.c
+        self._version_stmt = select(
+            func.count(), func.max(p.id), func.sum(case((p.status == "withdrawn", 1), else_=0))
+        )
+
+    def snapshot(self) -> Snapshot:
+        """Return the current snapshot, reloading it if the publications table changed."""
+        with self.store.engine.connect() as conn:
+            version = tuple(conn.execute(self._version_stmt).one())
+        snap = self._snapshot
+        if snap is not None and snap.version == version:
+            return snap
+        with self._lock:
+            pubs = self.store.publications()
+            by_week: dict[date, list[Publication]] = {}
+            for pub in pubs:
+                by_week.setdefault(pub.week, []).append(pub)
+            latest = {}
+            for week, revs in by_week.items():
+                published = [p for p in revs if p.status == "published"]
+                if published:
+                    latest[week] = max(published, key=lambda p: p.revision)
+            snap = Snapshot(
+                version=version,
+                by_week={w: tuple(v) for w, v in sorted(by_week.items())},
+                latest=dict(sorted(latest.items())),
+                by_id={p.id: p for p in pubs},
+            )
+            self._snapshot = snap
+        return snap

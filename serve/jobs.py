@@ -1,0 +1,156 @@
+"""Background ``civrisk publish`` runs for ``POST /v1/publish``: the model never runs inside a request.
+
+:func:`start_job` starts the command as a child process (its output goes to a log file under
+``<home>/jobs/``), records it in ``publish_jobs`` and returns at once; a daemon thread waits for the
+process and records its exit status. One run at a time: a second request while one is running gets the
+running job back (409). If the API process dies first, the child keeps running (it is in its own session)
+and the job is marked failed the next time it is read, with a note that its end was not observed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import threading
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import Engine, select
+
+from publish.weeks import utc_now
+from serve import tables as st
+
+log = logging.getLogger(__name__)
+
+
+class JobRunning(RuntimeError):
+    """A publish job is already running; ``job`` is it."""
+
+    def __init__(self, job: Job) -> None:
+        super().__init__(
+            f"publish job {job.job_id} is still running (started {job.started_at:%Y-%m-%d %H:%M} UTC)"
+        )
+        self.job = job
+
+
+@dataclass(frozen=True)
+class Job:
+    """One recorded publish run."""
+
+    job_id: str
+    status: str
+    week_label: str | None
+    command: list[str]
+    pid: int | None
+    returncode: int | None
+    log_path: str
+    started_at: datetime
+    finished_at: datetime | None
+
+
+_start_lock = threading.Lock()
+
+
+def start_job(engine: Engine, argv: list[str], week_label: str | None, log_dir: Path) -> Job:
+    """Start ``argv`` in the background, record it and return the job; JobRunning if one is running."""
+    with _start_lock:
+        running = [j for j in list_jobs(engine) if j.status == "running"]
+        if running:
+            raise JobRunning(running[-1])
+        job_id = uuid.uuid4().hex
+        log_dir.mkdir(parents=True, exist_ok=True)
+        log_path = log_dir / f"publish-{job_id}.log"
+        with open(log_path, "wb") as out:
+            proc = subprocess.Popen(  # noqa: S603 (argv is built by the app, not taken from the request)
+                argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+            )
+        with st.writing(engine) as conn:
+            conn.execute(
+                st.publish_jobs.insert().values(
+                    id=job_id,
+                    week_label=week_label,
+                    command=json.dumps(argv),
+                    status="running",
+                    pid=proc.pid,
+                    log_path=str(log_path),
+                    started_at=utc_now(),
+                )
+            )
+    threading.Thread(target=_wait, args=(engine, job_id, proc), name=f"publish-{job_id}", daemon=True).start()
+    log.info("publish job %s started (pid %d), log %s", job_id, proc.pid, log_path)
+    return get_job(engine, job_id)
+
+
+def _wait(engine: Engine, job_id: str, proc: subprocess.Popen[bytes]) -> None:
+    code = proc.wait()
+    with st.writing(engine) as conn:
+        conn.execute(
+            st.publish_jobs.update()
+            .where(st.publish_jobs.c.id == job_id)
+            .values(status="succeeded" if code == 0 else "failed", returncode=code, finished_at=utc_now())
+        )
+    log.info("publish job %s finished with exit code %d", job_id, code)
+
+
+def get_job(engine: Engine, job_id: str) -> Job:
+    """Return job ``job_id``; LookupError if unknown."""
+    with engine.connect() as conn:
+        row = conn.execute(select(st.publish_jobs).where(st.publish_jobs.c.id == job_id)).one_or_none()
+    if row is None:
+        raise LookupError(f"no publish job {job_id!r}; POST /v1/publish starts one")
+    return _reconcile(engine, _job(row))
+
+
+def list_jobs(engine: Engine) -> list[Job]:
+    """Return every recorded job, oldest first."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(st.publish_jobs).order_by(st.publish_jobs.c.started_at)).all()
+    return [_reconcile(engine, _job(r)) for r in rows]
+
+
+def _reconcile(engine: Engine, job: Job) -> Job:
+    """Mark a 'running' job whose process is gone (its waiter died with an API process) as failed."""
+    if job.status != "running" or job.pid is None or _alive(job.pid):
+        return job
+    with st.writing(engine) as conn:
+        conn.execute(
+            st.publish_jobs.update()
+            .where(st.publish_jobs.c.id == job.job_id, st.publish_jobs.c.status == "running")
+            .values(status="failed", finished_at=utc_now())
+        )
+    with open(job.log_path, "a", encoding="utf-8") as out:
+        out.write(
+            "\n[civrisk serve] the process ended while no API process watched it; exit status unknown\n"
+        )
+    return get_job(engine, job.job_id)
+
+
+def _alive(pid: int) -> bool:
+    # A child of this process that just ended stays a zombie (kill(0) succeeds) until its waiter thread
+    # reaps it and records the real exit code; a child of a dead API process is reaped by init.
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _job(row: object) -> Job:
+    m = row._mapping  # type: ignore[attr-defined]
+    return Job(
+        job_id=m["id"],
+        status=m["status"],
+        week_label=m["week_label"],
+        command=json.loads(m["command"]),
+        pid=m["pid"],
+        returncode=m["returncode"],
+        log_path=m["log_path"],
+        started_at=m["started_at"],
+        finished_at=m["finished_at"],
+    )

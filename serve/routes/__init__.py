@@ -1,0 +1,1 @@
+"""One router per resource (weeks, scores, regions, alerts, reports, health, admin)."""

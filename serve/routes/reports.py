@@ -1,0 +1,161 @@
+"""GET /v1/reports/{week} (the planner report, HTML) and /v1/exports/{week}.csv|.geojson (HXL CSV, GeoJSON).
+
+The weekly job writes each publication's files under ``<home>/publications/<week>/r<revision>/``. The
+report is served from there (it needs the model run's context, so the API does not render one). An export
+is served from there too when present; otherwise it is built from the store's scores of that
+publication (an immutable input) and kept in a small in-process cache.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import Path as PathParam
+from fastapi.responses import FileResponse, Response
+
+from civrisk.settings import Settings
+from publish.exports import hxl_tags, scores_geojson, wide_scores
+from publish.store import Publication, PublicationNotFound
+from serve.cap_messages import RegionGeometries
+from serve.deps import AUTH_RESPONSES, CatalogDep, ReadScope, SettingsDep, StoreDep
+from serve.responses import not_found
+from serve.schemas import WEEK_PATTERN, ErrorOut, WeekValue, parse_week_label
+
+CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
+GEOJSON_MEDIA_TYPE = "application/geo+json"
+REPORT_FILE, CSV_FILE, GEOJSON_FILE = "report.html", "scores.csv", "scores.geojson"
+
+WeekPath = Annotated[WeekValue, PathParam(pattern=WEEK_PATTERN, description="ISO week label, e.g. 2020-W23")]
+Revision = Annotated[int | None, Query(ge=1, le=1_000_000, description="default: the latest revision")]
+NOT_FOUND = {404: {"model": ErrorOut, "description": "the week, revision or file does not exist"}}
+
+
+def publication_dir(settings: Settings, pub: Publication) -> Path:
+    """Return the folder the weekly job writes a publication's files to."""
+    return settings.home / "publications" / pub.week_label / f"r{pub.revision}"
+
+
+class ExportCache:
+    """Exports built from the store, by (publication id, kind); a few whole weeks at most."""
+
+    def __init__(self, size: int = 8) -> None:
+        self._items: OrderedDict[tuple[int, str], bytes] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[int, str], build: Callable[[], bytes]) -> bytes:
+        """Return the cached bytes of ``key``, building them once."""
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        data = build()
+        with self._lock:
+            self._items[key] = data
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+        return data
+
+
+router = APIRouter(prefix="/v1", tags=["reports"], dependencies=[ReadScope], responses=AUTH_RESPONSES)
+
+
+def _publication(catalog: CatalogDep, week: str, revision: int | None) -> Publication:
+    try:
+        return catalog.snapshot().publication(parse_week_label(week), revision)
+    except PublicationNotFound as exc:
+        raise not_found(exc) from None
+
+
+@router.get(
+    "/reports/{week}",
+    summary="The weekly planner report (HTML)",
+    response_class=Response,
+    responses={200: {"content": {"text/html": {"schema": {"type": "string"}}}}, **NOT_FOUND},
+)
+def get_report(
+    week: WeekPath, catalog: CatalogDep, settings: SettingsDep, revision: Revision = None
+) -> Response:
+    """Return the report the weekly job rendered for the week's latest (or given) revision."""
+    pub = _publication(catalog, week, revision)
+    path = publication_dir(settings, pub) / REPORT_FILE
+    if not path.is_file():
+        raise HTTPException(
+            404,
+            f"no report was rendered for {pub.week_label} revision {pub.revision} (the weekly job writes "
+            f"{REPORT_FILE} beside the scores); GET /v1/exports/{pub.week_label}.csv has its scores",
+        )
+    return FileResponse(path, media_type="text/html; charset=utf-8")
+
+
+@router.get(
+    "/exports/{week}.csv",
+    summary="Scores of one publication as HXL-tagged CSV",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}, **NOT_FOUND},
+)
+def export_csv(  # type: ignore[no-untyped-def]
+    week: WeekPath,
+    request: Request,
+    catalog: CatalogDep,
+    store: StoreDep,
+    settings: SettingsDep,
+    revision: Revision = None,
+):
+    """Return one row per region with a column per target and horizon, and an HXL hashtag row."""
+    pub = _publication(catalog, week, revision)
+    path = publication_dir(settings, pub) / CSV_FILE
+    if path.is_file():
+        return FileResponse(
+            path, media_type=CSV_MEDIA_TYPE, filename=f"civrisk-{pub.week_label}-r{pub.revision}.csv"
+        )
+
+    def build() -> bytes:
+        wide = wide_scores(store.scores(pub.week, pub.revision), pub)
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(wide.columns)
+        writer.writerow(hxl_tags(list(wide.columns)))
+        wide.to_csv(buf, header=False, index=False, lineterminator="\n")
+        return buf.getvalue().encode("utf-8")
+
+    data = request.app.state.exports.get((pub.id, "csv"), build)
+    disposition = f'attachment; filename="civrisk-{pub.week_label}-r{pub.revision}.csv"'
+    return Response(data, media_type=CSV_MEDIA_TYPE, headers={"Content-Disposition": disposition})
+
+
+@router.get(
+    "/exports/{week}.geojson",
+    summary="Scores of one publication as a GeoJSON FeatureCollection",
+    response_class=Response,
+    responses={200: {"content": {GEOJSON_MEDIA_TYPE: {"schema": {"type": "object"}}}}, **NOT_FOUND},
+)
+def export_geojson(  # type: ignore[no-untyped-def]
+    week: WeekPath,
+    request: Request,
+    catalog: CatalogDep,
+    store: StoreDep,
+    settings: SettingsDep,
+    revision: Revision = None,
+):
+    """Return one Feature per region (polygon when boundaries are configured) with the wide scores."""
+    pub = _publication(catalog, week, revision)
+    path = publication_dir(settings, pub) / GEOJSON_FILE
+    if path.is_file():
+        return FileResponse(path, media_type=GEOJSON_MEDIA_TYPE)
+    geometries: RegionGeometries = request.app.state.geometries
+
+    def build() -> bytes:
+        doc = scores_geojson(store.scores(pub.week, pub.revision), pub, geometries.get())
+        return json.dumps(doc, ensure_ascii=False, allow_nan=False).encode("utf-8")
+
+    data = request.app.state.exports.get((pub.id, "geojson"), build)
+    return Response(data, media_type=GEOJSON_MEDIA_TYPE)

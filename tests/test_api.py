@@ -1,0 +1,349 @@
+"""The HTTP API over a store filled with seeded synthetic publications: every route, its errors and files."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+import time
+from datetime import timedelta
+
+import numpy as np
+import pytest
+from lxml import etree
+
+from civrisk.settings import Settings
+from serve.routes.reports import publication_dir
+from tests.api_fixtures import WEEKS, open_api, publish_week
+
+CAP_XSD = Settings().shared_data.parent / "schemas" / "CAP-v1.2.xsd"
+
+
+@pytest.fixture()
+def api(tmp_path):
+    yield from open_api(tmp_path)
+
+
+def test_weeks_lists_every_revision_and_the_latest(api):
+    r = api.get("/v1/weeks")
+    assert r.status_code == 200
+    items = r.json()["items"]
+    assert [w["week_label"] for w in items] == ["2020-W23", "2020-W24", "2020-W25"]
+    last = items[-1]
+    assert last["latest_revision"] == 2
+    assert [(p["revision"], p["latest"]) for p in last["revisions"]] == [(1, False), (2, True)]
+    assert last["revisions"][1]["data_fingerprint"] == "fp-2b"
+
+
+def test_scores_pages_cover_the_latest_revision_exactly(api):
+    expected = api.store.scores("2020-W25")  # latest revision (2)
+    got, offset, seen_offsets = [], 0, []
+    while offset is not None:
+        page = api.get(f"/v1/scores?week=2020-W25&limit=50&offset={offset}").json()
+        assert page["publication"] == {
+            "id": api.pubs[-1].id,
+            "week_label": "2020-W25",
+            "revision": 2,
+            "latest": True,
+        }
+        assert page["total"] == len(expected) == 144
+        seen_offsets.append(offset)
+        got.extend(page["items"])
+        offset = page["next_offset"]
+    assert seen_offsets == [0, 50, 100]
+    assert [(s["region_id"], s["target"], s["horizon"]) for s in got] == list(
+        zip(expected["region_id"], expected["target"], expected["horizon"], strict=True)
+    )
+    np.testing.assert_array_equal([s["p"] for s in got], expected["p"].to_numpy())
+    counts = expected.dropna(subset=["q90"])
+    assert [s["q90"] for s in got if s["q90"] is not None] == counts["q90"].tolist()
+    # default week = the latest published week; past the end = an empty page
+    assert api.get("/v1/scores?limit=5").json()["items"] == got[:5]
+    beyond = api.get("/v1/scores?offset=1000").json()
+    assert beyond["items"] == [] and beyond["next_offset"] is None and beyond["total"] == 144
+
+
+def test_scores_of_an_older_revision_and_filters(api):
+    rev1 = api.get("/v1/scores?week=2020-W25&revision=1&limit=1000").json()
+    assert rev1["publication"]["revision"] == 1 and rev1["publication"]["latest"] is False
+    np.testing.assert_array_equal(
+        [s["p"] for s in rev1["items"]], api.store.scores("2020-W25", 1)["p"].to_numpy()
+    )
+    url = "/v1/scores?week=2020-W23&country=MLI&country=NER&target=civ_any&horizon=1&limit=1000"
+    page = api.get(url).json()
+    want = api.store.scores("2020-W23", iso3=["MLI", "NER"], target="civ_any", horizon=1)
+    assert page["total"] == len(want) == 8
+    assert [s["region_id"] for s in page["items"]] == want["region_id"].tolist()
+    assert [s["rank"] for s in page["items"]] == sorted(s["rank"] for s in page["items"])
+    one = api.get("/v1/scores?region=BFA-R001&target=civ_deaths").json()
+    assert {(s["region_id"], s["target"]) for s in one["items"]} == {("BFA-R001", "civ_deaths")}
+    assert all(s["expected"] == s["p"] and s["q10"] <= s["q50"] <= s["q90"] for s in one["items"])
+
+
+@pytest.mark.parametrize(
+    ("url", "param", "why"),
+    [
+        ("/v1/scores?week=2020-23", "week", "expected an ISO week label like '2020-W23'"),
+        ("/v1/scores?week=2020-W60", "week", "week '2020-W60': ISO year 2020 has no week 60"),
+        ("/v1/scores?limit=1001", "limit", "less than or equal to 1000"),
+        ("/v1/scores?offset=-1", "offset", "greater than or equal to 0"),
+        ("/v1/scores?target=civ_anything", "target", "'civ_any'"),
+        ("/v1/scores?country=mli", "country", "String should match pattern"),
+        ("/v1/exports/2020-W99.csv", "week", "ISO year 2020 has no week 99"),
+        ("/v1/alerts?since=yesterday", "since", "valid datetime"),
+    ],
+)
+def test_bad_parameters_get_422_naming_the_parameter_and_why(api, url, param, why):
+    r = api.get(url)
+    assert r.status_code == 422
+    [err] = r.json()["detail"]
+    assert err["loc"][-1] == param or err["loc"][-2] == param
+    assert why in err["msg"]
+
+
+@pytest.mark.parametrize(
+    ("url", "detail"),
+    [
+        ("/v1/scores?week=2021-W23", "week 2021-W23 was never published; GET /v1/weeks lists"),
+        (
+            "/v1/scores?week=2020-W25&revision=3",
+            "week 2020-W25 has no revision 3 (its revisions are [1, 2]); GET /v1/weeks",
+        ),
+        ("/v1/regions/XYZ-R999", "region 'XYZ-R999' has no scores in any published week; GET /v1/weeks"),
+        ("/v1/regions/XYZ-R999/history", "region 'XYZ-R999' has no scores in any published week"),
+        ("/v1/alerts/civrisk-nope", "no alert or alert message 'civrisk-nope'; GET /v1/alerts lists"),
+        ("/v1/alerts/civrisk-nope.3.cap", "no alert or alert message 'civrisk-nope.3'"),
+        ("/v1/reports/2019-W01", "week 2019-W01 was never published; GET /v1/weeks"),
+        ("/v1/exports/2019-W01.geojson", "week 2019-W01 was never published"),
+    ],
+)
+def test_unknown_things_get_404_with_a_detail_naming_them(api, url, detail):
+    r = api.get(url)
+    assert r.status_code == 404
+    assert detail in r.json()["detail"]
+    assert "/v1/weeks" in r.json()["detail"]
+
+
+def test_region_latest_scores_and_history_match_the_store(api):
+    r = api.get("/v1/regions/MLI-R000").json()
+    assert r["publication"]["week_label"] == "2020-W25" and r["publication"]["revision"] == 2
+    assert (r["iso3"], r["region_name"]) == ("MLI", "Région 0")
+    want = api.store.scores("2020-W25", region_id="MLI-R000")
+    assert len(r["scores"]) == len(want) == 12
+    assert sorted(s["p"] for s in r["scores"]) == sorted(want["p"])
+    h = api.get("/v1/regions/MLI-R000/history?target=civ_any&horizon=1").json()
+    hist = api.store.region_history("MLI-R000", target="civ_any", horizon=1)
+    assert [p["week_label"] for p in h["items"]] == ["2020-W23", "2020-W24", "2020-W25"]
+    assert [p["revision"] for p in h["items"]] == [1, 1, 2]
+    np.testing.assert_array_equal([p["p"] for p in h["items"]], hist["p"].to_numpy())
+    everything = api.get("/v1/regions/MLI-R000/history").json()["items"]
+    assert len(everything) == 3 * 12
+
+
+def test_a_new_week_and_a_withdrawal_show_up_at_the_next_request(api):
+    # a later week scores only 6 of the 12 regions: a dropped region is served from the week that scored it
+    pub = publish_week(api.store, "2020-06-22", seed=7, fingerprint="fp-3", n_regions=6)
+    assert api.get("/v1/scores").json()["publication"]["week_label"] == "2020-W26"
+    dropped = api.get("/v1/regions/NER-R011").json()
+    assert dropped["publication"]["week_label"] == "2020-W25"
+    assert api.get("/v1/regions/MLI-R000").json()["publication"]["week_label"] == "2020-W26"
+    api.store.withdraw_publication(api.pubs[-1].id)  # 2020-W25 revision 2
+    weeks = {w["week_label"]: w for w in api.get("/v1/weeks").json()["items"]}
+    assert weeks["2020-W25"]["latest_revision"] == 1
+    assert weeks["2020-W25"]["revisions"][1]["status"] == "withdrawn"
+    assert api.get("/v1/scores?week=2020-W25").json()["publication"]["revision"] == 1
+    assert api.get("/v1/scores?week=2020-W25&revision=2").json()["publication"]["revision"] == 2
+    assert api.get("/healthz").json()["latest_week"] == pub.week_label
+
+
+def test_alerts_since_and_paging(api):
+    all_rows = api.store.alerts()
+    page = api.get("/v1/alerts?limit=1000").json()
+    assert page["total"] == len(all_rows) > 0
+    assert [a["message_id"] for a in page["items"]] == all_rows["message_id"].tolist()
+    first = api.get("/v1/alerts?limit=3").json()
+    assert first["next_offset"] == 3 and len(first["items"]) == 3
+    later = (all_rows["sent"].max() + timedelta(seconds=1)).isoformat()
+    assert api.get("/v1/alerts", params={"since": later}).json()["items"] == []
+    earlier = (all_rows["sent"].min() - timedelta(seconds=1)).isoformat()
+    assert api.get("/v1/alerts", params={"since": earlier}).json()["total"] == len(all_rows)
+    msg = page["items"][0]
+    assert msg["cap_url"] == f"/v1/alerts/{msg['message_id']}.cap"
+    assert all(d["p"] >= 0 for d in msg["drivers"])
+
+
+def test_one_alert_and_its_messages(api):
+    rows = api.store.alerts()
+    updated = rows[rows["seq"] > 1]["alert_id"].iloc[0]
+    a = api.get(f"/v1/alerts/{updated}").json()
+    history = api.store.alert_history(updated)
+    assert [m["seq"] for m in a["messages"]] == history["seq"].tolist()
+    assert a["open"] == (history["msg_type"].iloc[-1] != "Cancel")
+    assert a["messages"][1]["references_message_id"] == a["messages"][0]["message_id"]
+    # a message id gives its alert too
+    assert api.get(f"/v1/alerts/{updated}.2").json()["alert_id"] == updated
+
+
+@pytest.mark.skipif(not CAP_XSD.is_file(), reason=f"CAP schema {CAP_XSD} is absent")
+def test_cap_of_a_message_and_of_an_alert_validates_against_the_cap_schema(api):
+    schema = etree.XMLSchema(etree.parse(str(CAP_XSD)))
+    rows = api.store.alerts()
+    updated = rows[rows["seq"] > 1]["alert_id"].iloc[0]
+    ns = {"cap": "urn:oasis:names:tc:emergency:cap:1.2"}
+    for ident, want in (
+        (f"{updated}.1", f"{updated}.1"),
+        (updated, api.store.alert_history(updated)["message_id"].iloc[-1]),
+    ):
+        r = api.get(f"/v1/alerts/{ident}.cap")
+        assert r.status_code == 200 and r.headers["content-type"] == "application/cap+xml"
+        doc = etree.fromstring(r.content)
+        schema.assertValid(doc)
+        assert doc.findtext("cap:identifier", namespaces=ns) == want
+        geocode = doc.find("cap:info/cap:area/cap:geocode", ns)
+        assert (
+            geocode.findtext("cap:value", namespaces=ns)
+            == rows.set_index("alert_id").loc[updated, "region_id"].iloc[0]
+        )
+
+
+def test_csv_export_is_hxl_tagged_and_served_from_the_publication_folder_when_written(api):
+    r = api.get("/v1/exports/2020-W25.csv")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    lines = list(csv.reader(io.StringIO(r.text)))
+    header, tags, data = lines[0], lines[1], lines[2:]
+    assert header[:2] == ["region_id", "iso3"] and tags[0] == "#adm1+code"
+    assert "#indicator+num+prob+civ_any+h1" in tags
+    assert len(data) == 12 and {row[header.index("revision")] for row in data} == {"2"}
+    p_col = header.index("p_civ_any_h1")
+    want = api.store.scores("2020-W25", target="civ_any", horizon=1).set_index("region_id")["p"]
+    assert {row[0]: float(row[p_col]) for row in data} == want.to_dict()
+    # the weekly job's file wins when it exists
+    folder = publication_dir(api.settings, api.pubs[-1])
+    folder.mkdir(parents=True)
+    (folder / "scores.csv").write_text("region_id\n#adm1+code\nX\n", encoding="utf-8")
+    assert api.get("/v1/exports/2020-W25.csv").text == "region_id\n#adm1+code\nX\n"
+    assert api.get("/v1/exports/2020-W25.csv?revision=1").text != "region_id\n#adm1+code\nX\n"
+
+
+def test_report_is_served_from_the_publication_folder(api):
+    assert api.get("/v1/reports/2020-W25").status_code == 404
+    folder = publication_dir(api.settings, api.pubs[0])
+    folder.mkdir(parents=True)
+    (folder / "report.html").write_text("<!doctype html><title>2020-W23</title>", encoding="utf-8")
+    r = api.get("/v1/reports/2020-W23")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    assert "<title>2020-W23</title>" in r.text
+    assert api.get("/v1/reports/2020-W23?revision=2").status_code == 404
+
+
+def test_geojson_export_uses_configured_boundaries(tmp_path):
+    square = [[[-4.0, 14.0], [-3.0, 14.0], [-3.0, 15.0], [-4.0, 15.0], [-4.0, 14.0]]]
+    features = [
+        {
+            "type": "Feature",
+            "properties": {"adm1_pcode": "MLI-R000", "adm1_name": "Région 0", "iso3": "MLI"},
+            "geometry": {"type": "Polygon", "coordinates": square},
+        }
+    ]
+    path = tmp_path / "adm1.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}), encoding="utf-8")
+    for api in open_api(tmp_path / "api"):
+        api.client.app.state.settings = api.settings.model_copy(update={"boundaries": path})
+        api.client.app.state.geometries.settings = api.client.app.state.settings
+        doc = api.get("/v1/exports/2020-W24.geojson").json()
+        assert doc["type"] == "FeatureCollection" and doc["civrisk"]["week_label"] == "2020-W24"
+        by_id = {f["id"]: f for f in doc["features"]}
+        assert len(by_id) == 12
+        assert by_id["MLI-R000"]["geometry"]["type"] == "Polygon"
+        assert by_id["MLI-R000"]["properties"]["geometry_source"] == "polygon"
+        assert by_id["BFA-R001"]["geometry"] is None
+        rows = api.store.alerts()
+        mli = rows[rows["region_id"] == "MLI-R000"]
+        if not mli.empty:  # the CAP area carries the polygon too
+            xml = api.get(f"/v1/alerts/{mli['message_id'].iloc[0]}.cap").text
+            polygon = etree.fromstring(xml.encode()).findtext(".//{*}polygon")
+            assert "14.0000,-4.0000" in polygon and "15.0000,-3.0000" in polygon
+
+
+def test_health_needs_no_key_and_reports_age(tmp_path):
+    for api in open_api(tmp_path, fill=False):
+        r = api.get("/healthz", key=None)
+        assert r.status_code == 200 and r.json()["status"] == "empty"
+        publish_week(api.store, WEEKS[0], seed=0, fingerprint="fp")
+        h = api.get("/healthz", key=None).json()
+        assert h["status"] == "ok" and h["store_reachable"] is True and h["latest_week"] == "2020-W23"
+        assert 0 <= h["latest_publication_age_days"] < 0.01
+        assert api.get("/v1/scores", key=None).status_code == 401
+
+
+def test_openapi_schema_is_served(api):
+    spec = api.get("/openapi.json", key=None).json()
+    assert spec["openapi"].startswith("3.")
+    assert {"/v1/scores", "/v1/alerts/{alert_id}.cap", "/v1/exports/{week}.csv", "/healthz"} <= set(
+        spec["paths"]
+    )
+    assert "HTTPBearer" in spec["components"]["securitySchemes"]
+
+
+def test_webhook_subscriptions(api):
+    body = {"url": "http://127.0.0.1:9/hook", "secret": "s" * 32, "formats": ["cap", "json"]}
+    r = api.client.post("/v1/webhooks", json=body, headers=api.auth("admin"))
+    assert r.status_code == 201
+    hook = r.json()
+    assert hook["formats"] == ["json", "cap"] and hook["active"] is True and "secret" not in hook
+    assert "s" * 32 not in r.text
+    listed = api.get("/v1/webhooks", key="admin").json()["items"]
+    assert [h["id"] for h in listed] == [hook["id"]]
+    assert api.client.delete(f"/v1/webhooks/{hook['id']}", headers=api.auth("admin")).status_code == 204
+    assert api.get("/v1/webhooks", key="admin").json()["items"][0]["active"] is False
+    assert api.client.delete("/v1/webhooks/999", headers=api.auth("admin")).status_code == 404
+    bad = api.client.post("/v1/webhooks", json={**body, "url": "ftp://x"}, headers=api.auth("admin"))
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["body", "url"]
+    short = api.client.post("/v1/webhooks", json={**body, "secret": "short"}, headers=api.auth("admin"))
+    assert short.status_code == 422 and short.json()["detail"][0]["loc"] == ["body", "secret"]
+
+
+def _wait_for(api, job_id, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = api.get(f"/v1/publish/{job_id}", key="admin").json()
+        if job["status"] != "running":
+            return job
+        time.sleep(0.05)
+    raise AssertionError(f"publish job {job_id} still running after {timeout} s")
+
+
+def test_publish_starts_a_background_job_and_returns_202(tmp_path):
+    marker = tmp_path / "ran.txt"
+    script = (
+        "import sys, time; time.sleep(0.4); open(sys.argv[1], 'w').write(sys.argv[2]); "
+        "print('published', sys.argv[2])"
+    )
+
+    def argv(week):
+        return [sys.executable, "-c", script, str(marker), week or "default"]
+
+    for api in open_api(tmp_path / "api", publish_argv=argv):
+        t0 = time.monotonic()
+        r = api.client.post("/v1/publish", json={"week": "2020-W26"}, headers=api.auth("admin"))
+        assert r.status_code == 202 and time.monotonic() - t0 < 0.4  # returned before the job finished
+        job = r.json()
+        assert job["status"] == "running" and job["week_label"] == "2020-W26"
+        again = api.client.post("/v1/publish", json={}, headers=api.auth("admin"))
+        assert again.status_code == 409 and job["job_id"] in again.json()["detail"]
+        done = _wait_for(api, job["job_id"])
+        assert done["status"] == "succeeded" and done["returncode"] == 0 and done["finished_at"]
+        assert marker.read_text() == "2020-W26"
+        log_file = api.settings.home / "jobs" / f"publish-{job['job_id']}.log"
+        assert "published 2020-W26" in log_file.read_text()
+        bad = api.client.post("/v1/publish", json={"week": "2020-W60"}, headers=api.auth("admin"))
+        assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["body", "week"]
+        assert api.get("/v1/publish/nope", key="admin").status_code == 404
+
+
+def test_a_failing_publish_job_is_reported_failed(tmp_path):
+    for api in open_api(tmp_path, publish_argv=lambda week: [sys.executable, "-c", "raise SystemExit(3)"]):
+        job = api.client.post("/v1/publish", headers=api.auth("admin")).json()
+        done = _wait_for(api, job["job_id"])
+        assert done["status"] == "failed" and done["returncode"] == 3
