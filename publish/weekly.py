@@ -31,11 +31,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from filelock import FileLock, Timeout
 
 from civrisk.settings import Settings, get_settings
 from publish.weeks import week_label
+
+if TYPE_CHECKING:
+    from publish.publication import PublishResult
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -278,26 +282,47 @@ def ingest_step(settings: Settings) -> list[str]:
 
 
 def publish_step(settings: Settings, week: date) -> list[str]:
-    """Publish ``week`` with the champion model; return report lines."""
+    """Publish ``week`` with the champion model from the events store; return report lines."""
     from ingest.event_store import events_dir
+    from publish import publication
 
     try:
-        result = _publish_week(week, events_dir=events_dir(settings), settings=settings)
+        result = publication.publish_week(
+            week_label(week), events_dir=events_dir(settings), settings=settings
+        )
     except LookupError as exc:
-        if "champion" not in str(exc):
-            raise
+        if type(exc) is not LookupError or "'champion'" not in str(exc):
+            raise  # e.g. ModelConfigError: a registered model whose config cannot be recovered
         raise LookupError(
             f"no champion model is registered as {settings.registered_model_name!r}: run "
             "`civrisk train CONFIG --register` (or `civrisk demo`) first, then run the cycle again "
             f"({exc})"
         ) from exc
-    return [str(result)]
+    return publish_lines(result)
 
 
-def _publish_week(week: date, *, events_dir: Path, settings: Settings) -> object:
-    from publish.publication import publish_week
-
-    return publish_week(week, events_dir=events_dir, settings=settings)
+def publish_lines(result: PublishResult) -> list[str]:
+    """Return report lines for a publication run: revision, model, scores, withheld countries, alerts."""
+    pub = result.publication
+    if result.created:
+        state = "new revision"
+    else:
+        state = "already published with this model and data, nothing recorded"
+        state += " (its missing files were written again)" if result.rebuilt else ""
+    as_of = pub.as_of.date().isoformat()
+    lines = [
+        f"{pub.week_label} revision {pub.revision}: {state}",
+        f"model {pub.model_name} v{pub.model_version}, {pub.n_scores:,} scores, data as of {as_of}",
+        f"files in {result.folder}",
+    ]
+    if result.withheld:
+        lines.append(f"withheld (data stale at the cut-off): {', '.join(result.withheld)}")
+    if result.no_score:
+        lines.append(f"{len(result.no_score)} regions of fresh countries got no score (see notes)")
+    alerts = result.alerts
+    kinds = alerts["msg_type"].value_counts() if len(alerts) and "msg_type" in alerts.columns else {}
+    lines.append("alert messages: " + (", ".join(f"{n} {k}" for k, n in kinds.items()) or "none"))
+    return lines + [f"note: {note}" for note in result.notes]
 
 
 def verify_step(settings: Settings, week: date) -> list[str]:
@@ -312,8 +337,10 @@ def deliver_step(settings: Settings) -> list[str]:
     """Deliver queued alert messages to registered webhooks (retrying failed ones); return report lines."""
     from publish.store import ScoreStore
     from serve import webhooks
+    from serve.tables import create_serve_schema
 
     with ScoreStore(settings.resolved_db_url()) as store:
+        create_serve_schema(store.engine)  # webhook tables exist once `civrisk serve` ran; not before
         got = webhooks.deliver_pending(store, settings)
     line = (
         f"webhooks: {got.queued} queued, {got.delivered} delivered, {got.failed_attempts} failed attempts, "
