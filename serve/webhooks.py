@@ -13,13 +13,15 @@ deliver``, e.g. from cron):
 
    A 2xx answer delivers it. Anything else (refused connection, timeout, 5xx, 4xx) is a failed attempt:
    retried at once up to ``retries_in_run`` times (0.5 s, 1 s, ...), then left pending with
-   ``next_attempt_at = now + backoff_base_s * 2^(attempts-1)`` (capped), and the rest of that receiver's
-   queue waits for the next run, so a receiver that is down costs one short timeout per run and never
-   blocks publication. After ``max_attempts`` failed attempts a delivery is marked ``failed``.
+   ``next_attempt_at = now + backoff_base_s * 2^(attempts-1)`` (capped). The rest of that receiver's
+   queue waits behind it (messages arrive in order), so a receiver that is down costs one short timeout
+   per due run and never blocks publication. After ``max_attempts`` failed attempts a delivery is marked
+   ``failed``.
 3. **Log.** Every attempt is a row of ``webhook_attempts`` (status code or error, duration).
 
-A delivery is claimed with a conditional UPDATE (a lease) before it is sent, so two deliverers running at
-once do not send it twice. Receivers check signatures with :func:`verify_signature`.
+A delivery is claimed with a conditional UPDATE (a lease) before it is sent; a run that finds a receiver's
+next delivery claimed leaves that receiver to the run that claimed it, so two deliverers running at once
+neither send a message twice nor out of order. Receivers check signatures with :func:`verify_signature`.
 """
 
 from __future__ import annotations
@@ -263,10 +265,10 @@ def deliver_pending(
     now = now or utc_now()
     d, w = st.webhook_deliveries.c, st.webhooks.c
     with engine.connect() as conn:
-        due = conn.execute(
+        queue = conn.execute(
             select(st.webhook_deliveries, w.url, w.secret)
             .join(st.webhooks, w.id == d.webhook_id)
-            .where(d.status == "pending", d.next_attempt_at <= now, w.active == 1)
+            .where(d.status == "pending", w.active == 1)
             .order_by(d.webhook_id, d.alert_row_id, d.format)
         ).all()
     rows_by_pub: dict[int, dict[int, dict[str, Any]]] = {}
@@ -274,11 +276,15 @@ def deliver_pending(
     delivered = failed = gave_up = 0
     blocked: set[int] = set()
     with httpx.Client(timeout=policy.timeout_s, follow_redirects=False) as client:
-        for dl in due:
+        for dl in queue:
             if dl.webhook_id in blocked:
                 continue
+            if dl.next_attempt_at > now:  # backing off (or claimed by another run): its queue waits
+                blocked.add(dl.webhook_id)
+                continue
             if not _claim(engine, dl.id, now, policy):
-                continue  # another deliverer took it
+                blocked.add(dl.webhook_id)  # another run is delivering this receiver's queue
+                continue
             row = _alert_row(store, rows_by_pub, dl.alert_row_id)
             body = _body(dl.format, dl.id, row, geometries, cap_config)
             ok, attempts = False, int(dl.attempts)
