@@ -12,7 +12,11 @@ import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from civrisk import __version__
 from civrisk.settings import Settings, get_settings
@@ -20,6 +24,7 @@ from publish.store import ScoreStore
 from serve.auth import KeyVerifier
 from serve.cap_messages import RegionGeometries
 from serve.catalog import Catalog
+from serve.deps import reject_unknown_query
 from serve.queries import ScoreQueries
 from serve.routes import admin, alerts, health, regions, reports, scores, weeks
 from serve.routes.reports import ExportCache
@@ -72,10 +77,33 @@ def create_app(
             "key (`Authorization: Bearer crk_...`); admin routes need scope `admin`. See docs/API.md."
         ),
         lifespan=lifespan,
+        dependencies=[Depends(reject_unknown_query)],
     )
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     for module in (health, weeks, scores, regions, alerts, reports, admin):
         app.include_router(module.router)
     return app
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """FastAPI's HTTP error response, except that a 405 lists every method of the path in ``Allow``.
+
+    (Starlette's own 405 names only the methods of the first route that matched the path, and FastAPI
+    has one route per method.)
+    """
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code != 405:
+        return await http_exception_handler(request, exc)
+    path = request.scope["path"]
+    methods = sorted(
+        {
+            m
+            for r in request.app.routes
+            if isinstance(r, APIRoute) and r.path_regex.match(path)
+            for m in r.methods
+        }
+    )
+    return JSONResponse({"detail": exc.detail}, status_code=405, headers={"Allow": ", ".join(methods)})
 
 
 def app_from_env() -> FastAPI:

@@ -5,6 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from civrisk.settings import Settings
@@ -47,6 +50,44 @@ def _require(needed: str):  # type: ignore[no-untyped-def]
         return scope
 
     return check
+
+
+_KNOWN_QUERY: dict[int, frozenset[str]] = {}
+
+
+def reject_unknown_query(request: Request) -> None:
+    """Refuse query parameters a route does not take (422): a mistyped filter must not pass silently.
+
+    Without this, ``/v1/scores?contry=MLI`` would answer every country's scores as if filtered.
+    """
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute):
+        return
+    known = _KNOWN_QUERY.get(id(route))
+    if known is None:
+        known = frozenset(_query_names(route.dependant))
+        _KNOWN_QUERY[id(route)] = known
+    unknown = [k for k in request.query_params if k not in known]
+    if unknown:
+        takes = f"it takes {sorted(known)}" if known else "it takes none"
+        raise RequestValidationError(
+            [
+                {
+                    "type": "extra_forbidden",
+                    "loc": ("query", name),
+                    "msg": f"unknown query parameter {name!r} for {route.path}; {takes}",
+                    "input": request.query_params[name],
+                }
+                for name in dict.fromkeys(unknown)
+            ]
+        )
+
+
+def _query_names(dependant: Dependant) -> set[str]:
+    names = {p.alias for p in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
 
 
 StoreDep = Annotated[ScoreStore, Depends(get_store)]

@@ -5,23 +5,23 @@ from __future__ import annotations
 import json
 import math
 import re
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi.exceptions import RequestValidationError
-from pydantic import AfterValidator, AnyHttpUrl, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AnyHttpUrl, BaseModel, ConfigDict, Field, WithJsonSchema
 
 from publish.store import Publication
 from publish.weeks import week_label, week_monday
 
-WEEK_PATTERN = r"^\d{4}-W\d{2}$"
+WEEK_PATTERN = r"^[1-9]\d{3}-W(0[1-9]|[1-4]\d|5[0-3])$"
+"""ISO week labels "2020-W23": years 1000-9999, weeks 01-53 (week 53 exists only in long ISO years)."""
 
 
 def parse_week_label(value: str) -> date:
     """Return the Monday of ISO week label ``value`` ("2020-W23"); ValueError that says why otherwise."""
     if not re.match(WEEK_PATTERN, value):
         raise ValueError(
-            f"expected an ISO week label like '2020-W23' (year, '-W', two-digit week); got {value!r}"
+            f"expected an ISO week label like '2020-W23' (year 1000-9999, '-W', week 01-53); got {value!r}"
         )
     return week_monday(value)
 
@@ -31,13 +31,35 @@ def _check_week(value: str) -> str:
     return value
 
 
-WeekValue = Annotated[str, AfterValidator(_check_week)]
-"""An ISO week label checked to name a real ISO week (give the pattern in Query/Path/Field)."""
 WeekLabel = Annotated[
     str,
-    Field(pattern=WEEK_PATTERN, examples=["2020-W23"], description="ISO week label, e.g. 2020-W23"),
     AfterValidator(_check_week),
+    WithJsonSchema({"type": "string", "pattern": WEEK_PATTERN, "examples": ["2020-W23"]}),
 ]
+"""An ISO week label, checked to name a real ISO week; the error says what was expected and what came."""
+
+
+def _parse_time(value: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(
+            f"expected an ISO 8601 time like '2020-06-01T06:30:00Z' or '2020-06-01'; got {value!r}"
+        ) from None
+    if parsed.tzinfo is not None:
+        try:
+            parsed = parsed.astimezone(UTC)
+        except OverflowError:  # e.g. year 1 with a positive UTC offset
+            raise ValueError(f"time {value!r} is out of range") from None
+    return parsed.replace(tzinfo=None)
+
+
+IsoTime = Annotated[
+    str,
+    AfterValidator(_parse_time),
+    WithJsonSchema({"type": "string", "format": "date-time", "examples": ["2020-06-01T06:30:00Z"]}),
+]
+"""An ISO 8601 time given as text (not a number), returned as naive UTC; no offset means UTC."""
 
 
 class ErrorOut(BaseModel):
@@ -343,8 +365,3 @@ def _num(value: Any) -> float | None:
         return None
     f = float(value) if _present(value) else math.nan
     return None if math.isnan(f) else f
-
-
-def invalid(where: str, name: str, value: Any, msg: str) -> RequestValidationError:
-    """Return a 422 in FastAPI's standard layout naming parameter ``name`` (``where``: query, path, body)."""
-    return RequestValidationError([{"type": "value_error", "loc": (where, name), "msg": msg, "input": value}])

@@ -85,13 +85,20 @@ def test_scores_of_an_older_revision_and_filters(api):
     ("url", "param", "why"),
     [
         ("/v1/scores?week=2020-23", "week", "expected an ISO week label like '2020-W23'"),
-        ("/v1/scores?week=2020-W60", "week", "week '2020-W60': ISO year 2020 has no week 60"),
+        ("/v1/scores?week=2020-W60", "week", "(year 1000-9999, '-W', week 01-53); got '2020-W60'"),
+        ("/v1/scores?week=2021-W53", "week", "week '2021-W53': ISO year 2021 has no week 53"),
+        ("/v1/scores?contry=MLI", "contry", "unknown query parameter 'contry' for /v1/scores; it takes ["),
         ("/v1/scores?limit=1001", "limit", "less than or equal to 1000"),
         ("/v1/scores?offset=-1", "offset", "greater than or equal to 0"),
         ("/v1/scores?target=civ_anything", "target", "'civ_any'"),
         ("/v1/scores?country=mli", "country", "String should match pattern"),
-        ("/v1/exports/2020-W99.csv", "week", "ISO year 2020 has no week 99"),
-        ("/v1/alerts?since=yesterday", "since", "valid datetime"),
+        ("/v1/exports/2021-W53.csv", "week", "ISO year 2021 has no week 53"),
+        ("/v1/alerts?since=yesterday", "since", "expected an ISO 8601 time like '2020-06-01T06:30:00Z'"),
+        (
+            "/v1/alerts?since=0001-01-01T00:00:00%2B05:00",
+            "since",
+            "time '0001-01-01T00:00:00+05:00' is out of range",
+        ),
     ],
 )
 def test_bad_parameters_get_422_naming_the_parameter_and_why(api, url, param, why):

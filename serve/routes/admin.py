@@ -7,6 +7,7 @@ it went (the full output is in the job's log file on the server).
 
 from __future__ import annotations
 
+from datetime import UTC
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Request
@@ -18,7 +19,12 @@ from serve.jobs import Job, JobRunning
 from serve.responses import model_response, not_found
 from serve.schemas import ErrorOut, PublishJobOut, PublishRequest, WebhookCreate, WebhookOut, WebhooksOut
 
-router = APIRouter(prefix="/v1", tags=["admin"], dependencies=[AdminScope], responses=AUTH_RESPONSES)
+router = APIRouter(
+    prefix="/v1",
+    tags=["admin"],
+    dependencies=[AdminScope],
+    responses={**AUTH_RESPONSES, 400: {"model": ErrorOut, "description": "the body is not valid JSON"}},
+)
 
 
 def _webhook_out(hook: webhooks.Webhook) -> WebhookOut:
@@ -28,7 +34,7 @@ def _webhook_out(hook: webhooks.Webhook) -> WebhookOut:
         formats=list(hook.formats),
         description=hook.description,
         active=hook.active,
-        created_at=hook.created_at,
+        created_at=hook.created_at.replace(tzinfo=UTC),
     )
 
 
@@ -40,8 +46,8 @@ def _job_out(job: Job) -> PublishJobOut:
         command=job.command,
         pid=job.pid,
         returncode=job.returncode,
-        started_at=job.started_at,
-        finished_at=job.finished_at,
+        started_at=job.started_at.replace(tzinfo=UTC),
+        finished_at=job.finished_at.replace(tzinfo=UTC) if job.finished_at else None,
         status_url=f"/v1/publish/{job.job_id}",
     )
 
@@ -66,7 +72,7 @@ def list_webhooks(store: StoreDep):  # type: ignore[no-untyped-def]
     responses={404: {"model": ErrorOut, "description": "no such subscription"}},
     summary="Stop a subscription",
 )
-def delete_webhook(webhook_id: int, store: StoreDep) -> Response:
+def delete_webhook(webhook_id: Annotated[int, Path(ge=1, le=2_147_483_647)], store: StoreDep) -> Response:
     """Deactivate a subscription; its delivery log is kept."""
     try:
         webhooks.deactivate_webhook(store.engine, webhook_id)

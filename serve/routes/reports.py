@@ -27,13 +27,13 @@ from publish.store import Publication, PublicationNotFound
 from serve.cap_messages import RegionGeometries
 from serve.deps import AUTH_RESPONSES, CatalogDep, ReadScope, SettingsDep, StoreDep
 from serve.responses import not_found
-from serve.schemas import WEEK_PATTERN, ErrorOut, WeekValue, parse_week_label
+from serve.schemas import ErrorOut, WeekLabel, parse_week_label
 
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
 GEOJSON_MEDIA_TYPE = "application/geo+json"
 REPORT_FILE, CSV_FILE, GEOJSON_FILE = "report.html", "scores.csv", "scores.geojson"
 
-WeekPath = Annotated[WeekValue, PathParam(pattern=WEEK_PATTERN, description="ISO week label, e.g. 2020-W23")]
+WeekPath = Annotated[WeekLabel, PathParam(description="ISO week label, e.g. 2020-W23")]
 Revision = Annotated[int | None, Query(ge=1, le=1_000_000, description="default: the latest revision")]
 NOT_FOUND = {404: {"model": ErrorOut, "description": "the week, revision or file does not exist"}}
 

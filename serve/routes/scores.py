@@ -11,7 +11,7 @@ from publish.store import PublicationNotFound
 from serve.deps import AUTH_RESPONSES, CatalogDep, ReadScope
 from serve.queries import ScoreFilter, ScoreQueries
 from serve.responses import model_response, not_found
-from serve.schemas import WEEK_PATTERN, ErrorOut, PublicationRef, ScoresPage, WeekValue, parse_week_label
+from serve.schemas import ErrorOut, PublicationRef, ScoresPage, WeekLabel, parse_week_label
 
 MAX_LIMIT = 1000
 MAX_OFFSET = 1_000_000_000  # beyond any publication; keeps the value inside SQL integer range
@@ -31,10 +31,8 @@ def list_scores(  # type: ignore[no-untyped-def]
     request: Request,
     catalog: CatalogDep,
     week: Annotated[
-        WeekValue | None,
-        Query(
-            pattern=WEEK_PATTERN, description="ISO week, e.g. 2020-W23; default: the latest published week"
-        ),
+        WeekLabel | None,
+        Query(description="ISO week, e.g. 2020-W23; default: the latest published week"),
     ] = None,
     revision: Annotated[int | None, Query(ge=1, le=1_000_000, description="default: latest revision")] = None,
     country: Annotated[
