@@ -1,5 +1,7 @@
 """The unattended weekly cycle: new data in, this week's scores out, past weeks verified, alerts delivered.
 
+This module holds the cycle, its lock and its report; what each step does is in ``publish.weekly_steps``.
+
 ``run_weekly_cycle(settings, today)`` runs, under one non-blocking lock (``home / "weekly.lock"``):
 
 1. **fetch** (only when ``CIVRISK_WEEKLY_FETCH`` is set): the newest UCDP Candidate monthly release into the
@@ -31,27 +33,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from filelock import FileLock, Timeout
 
 from civrisk.settings import Settings, get_settings
+from publish import weekly_steps as steps
 from publish.weeks import week_label
-
-if TYPE_CHECKING:
-    from publish.publication import PublishResult
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_LOCKED = 75  # sysexits.h EX_TEMPFAIL: try again later
 LOCK_FILE = "weekly.lock"
 OWNER_FILE = "weekly.lock.owner"
-EVENT_SUFFIXES = (".csv", ".csv.gz", ".zip", ".parquet")
-SETTLE_SECONDS = 60.0
-"""A drop file modified more recently than this may still be being copied in: it waits for the next cycle."""
-CANDIDATE_MONTHS_BACK = (1, 2, 3)
-"""Candidate monthly releases tried, newest first: UCDP publishes month M's release during month M+1."""
 STEPS = ("fetch", "ingest", "publish", "verify", "deliver")
+"""The steps, in order; what each does is in publish.weekly_steps."""
 NEEDS_DATA = ("publish", "verify")
 
 Echo = Callable[[str], None]
@@ -171,11 +166,11 @@ def run_weekly_cycle(
 
 def _run(report: CycleReport, settings: Settings, echo: Echo | None) -> None:
     actions: dict[str, Callable[[], list[str]]] = {
-        "fetch": lambda: fetch_step(settings, report.today),
-        "ingest": lambda: ingest_step(settings),
-        "publish": lambda: publish_step(settings, report.week),
-        "verify": lambda: verify_step(settings, report.week),
-        "deliver": lambda: deliver_step(settings),
+        "fetch": lambda: steps.fetch_step(settings, report.today),
+        "ingest": lambda: steps.ingest_step(settings),
+        "publish": lambda: steps.publish_step(settings, report.week),
+        "verify": lambda: steps.verify_step(settings, report.week),
+        "deliver": lambda: steps.deliver_step(settings),
     }
     for step in report.steps:
         data_failed = [s.name for s in report.steps[:2] if s.status == "failed"]
@@ -200,7 +195,8 @@ def _attempt(step: StepResult, action: Callable[[], list[str]]) -> None:
     # KeyboardInterrupt/SystemExit (not Exception) still stop the cycle.
     except Exception as exc:  # noqa: BLE001
         step.status = "failed"
-        step.error = f"{type(exc).__name__}: {exc}"
+        step.lines = exc.lines if isinstance(exc, steps.StepFailed) else []
+        step.error = str(exc) if isinstance(exc, steps.StepFailed) else f"{type(exc).__name__}: {exc}"
         step.traceback = traceback.format_exc()
     step.seconds = time.perf_counter() - t0
 
@@ -213,137 +209,3 @@ def _locked_message(home: Path) -> str:
         "exits without doing anything. The lock is released when that process ends, even if it crashes; "
         "run again after it finishes."
     )
-
-
-# -- steps -------------------------------------------------------------------------------------------
-
-
-def fetch_step(settings: Settings, today: date) -> list[str]:
-    """Fetch the newest published UCDP Candidate monthly release into the drop folder; return report lines."""
-    from rich.console import Console
-
-    from ingest.fetch import FetchError, candidate_release, fetch_release
-
-    if settings.weekly_fetch != "ucdp-candidate":
-        raise ValueError(
-            f"CIVRISK_WEEKLY_FETCH={settings.weekly_fetch!r}: expected 'ucdp-candidate' or unset"
-        )
-    drop = settings.resolved_drop_dir()
-    drop.mkdir(parents=True, exist_ok=True)
-    lines, errors = [], []
-    for back in CANDIDATE_MONTHS_BACK:
-        year, month = divmod(today.year * 12 + today.month - 1 - back, 12)
-        version = f"{year % 100:02d}.0.{month + 1}"
-        try:
-            got = fetch_release(
-                candidate_release(version, settings.ucdp_base_url), drop, console=Console(stderr=True)
-            )
-        except FetchError as exc:
-            errors.append(f"{version}: {exc}")
-            lines.append(f"UCDP Candidate {version}: not available ({str(exc).split('. ')[0]})")
-            continue
-        how = "already cached" if got.from_cache else "downloaded"
-        lines.append(
-            f"UCDP Candidate {version}: {how} {got.path} ({got.size:,} bytes, sha256 {got.sha256[:12]})"
-        )
-        return lines
-    raise FetchError("no UCDP Candidate release could be fetched:\n" + "\n".join(errors))
-
-
-def drop_files(drop: Path, now: float | None = None) -> tuple[list[Path], list[Path]]:
-    """Return (event files ready to ingest, files still settling) in the drop folder, oldest first.
-
-    Hidden files, ``*.part``/``*.tmp`` and download records (``*.json``) are not event files. A file
-    modified less than SETTLE_SECONDS ago may still be being copied in and waits for the next cycle.
-    """
-    now = time.time() if now is None else now
-    ready, settling = [], []
-    for path in sorted(drop.iterdir(), key=lambda p: (p.stat().st_mtime, p.name)) if drop.is_dir() else []:
-        name = path.name.lower()
-        if not path.is_file() or name.startswith(".") or not name.endswith(EVENT_SUFFIXES):
-            continue
-        (settling if now - path.stat().st_mtime < SETTLE_SECONDS else ready).append(path)
-    return ready, settling
-
-
-def ingest_step(settings: Settings) -> list[str]:
-    """Add the drop folder's new event files to the events store; return report lines."""
-    from ingest.event_store import add_files
-
-    drop = settings.resolved_drop_dir()
-    drop.mkdir(parents=True, exist_ok=True)
-    ready, settling = drop_files(drop)
-    lines = [f"drop folder {drop}: {len(ready)} event files"]
-    lines += [
-        f"{p.name}: modified under {SETTLE_SECONDS:.0f} s ago, left for the next cycle" for p in settling
-    ]
-    delta = add_files(ready, settings)
-    return lines + delta.lines()
-
-
-def publish_step(settings: Settings, week: date) -> list[str]:
-    """Publish ``week`` with the champion model from the events store; return report lines."""
-    from ingest.event_store import events_dir
-    from publish import publication
-
-    try:
-        result = publication.publish_week(
-            week_label(week), events_dir=events_dir(settings), settings=settings
-        )
-    except LookupError as exc:
-        if type(exc) is not LookupError or "'champion'" not in str(exc):
-            raise  # e.g. ModelConfigError: a registered model whose config cannot be recovered
-        raise LookupError(
-            f"no champion model is registered as {settings.registered_model_name!r}: run "
-            "`civrisk train CONFIG --register` (or `civrisk demo`) first, then run the cycle again "
-            f"({exc})"
-        ) from exc
-    return publish_lines(result)
-
-
-def publish_lines(result: PublishResult) -> list[str]:
-    """Return report lines for a publication run: revision, model, scores, withheld countries, alerts."""
-    pub = result.publication
-    if result.created:
-        state = "new revision"
-    else:
-        state = "already published with this model and data, nothing recorded"
-        state += " (its missing files were written again)" if result.rebuilt else ""
-    as_of = pub.as_of.date().isoformat()
-    lines = [
-        f"{pub.week_label} revision {pub.revision}: {state}",
-        f"model {pub.model_name} v{pub.model_version}, {pub.n_scores:,} scores, data as of {as_of}",
-        f"files in {result.folder}",
-    ]
-    if result.withheld:
-        lines.append(f"withheld (data stale at the cut-off): {', '.join(result.withheld)}")
-    if result.no_score:
-        lines.append(f"{len(result.no_score)} regions of fresh countries got no score (see notes)")
-    alerts = result.alerts
-    kinds = alerts["msg_type"].value_counts() if len(alerts) and "msg_type" in alerts.columns else {}
-    lines.append("alert messages: " + (", ".join(f"{n} {k}" for k, n in kinds.items()) or "none"))
-    return lines + [f"note: {note}" for note in result.notes]
-
-
-def verify_step(settings: Settings, week: date) -> list[str]:
-    """Verify each published week whose longest horizon has passed and that has no verification yet."""
-    from publish import verify
-
-    result = verify.verify_week(week, settings=settings)
-    return [str(result)]
-
-
-def deliver_step(settings: Settings) -> list[str]:
-    """Deliver queued alert messages to registered webhooks (retrying failed ones); return report lines."""
-    from publish.store import ScoreStore
-    from serve import webhooks
-    from serve.tables import create_serve_schema
-
-    with ScoreStore(settings.resolved_db_url()) as store:
-        create_serve_schema(store.engine)  # webhook tables exist once `civrisk serve` ran; not before
-        got = webhooks.deliver_pending(store, settings)
-    line = (
-        f"webhooks: {got.queued} queued, {got.delivered} delivered, {got.failed_attempts} failed attempts, "
-        f"{got.gave_up} given up, {got.pending} pending"
-    )
-    return [line]

@@ -12,22 +12,19 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 
+import pandas as pd
 import pytest
 from filelock import FileLock
 from typer.testing import CliRunner
 
 import publish.weekly as weekly
+import publish.weekly_steps as steps
 from civrisk.settings import Settings, get_settings
 from ingest.event_store import events_dir, load_store
-from publish.weekly import (
-    EXIT_LOCKED,
-    CycleLocked,
-    CycleReport,
-    drop_files,
-    publication_week,
-    run_weekly_cycle,
-)
+from publish.store import ScoreStore
+from publish.weekly import EXIT_LOCKED, CycleLocked, CycleReport, publication_week, run_weekly_cycle
 from publish.weekly_command import next_run, parse_every, parse_run_at, run_loop
+from publish.weekly_steps import drop_files
 from tests.test_ingest_quarantine import write_ucdp_csv
 
 TODAY = date(2024, 3, 6)  # a Wednesday
@@ -52,30 +49,60 @@ class Calls(SimpleNamespace):
     """Fake publish, verify and deliver that record their arguments."""
 
 
+def fake_result(week_label: str, created: bool = True, **kw: object) -> SimpleNamespace:
+    """Return what publish_week returns, with the fields the report reads."""
+    pub = SimpleNamespace(
+        week_label=week_label,
+        revision=1,
+        model_name="civrisk",
+        model_version="3",
+        n_scores=1200,
+        as_of=datetime(2024, 3, 4, tzinfo=UTC),
+    )
+    fields = {"withheld": (), "no_score": (), "notes": (), "folder": Path("pubs"), "rebuilt": False}
+    fields["alerts"] = pd.DataFrame({"msg_type": ["Alert", "Alert", "Update"]})
+    return SimpleNamespace(publication=pub, created=created, **(fields | kw))
+
+
 @pytest.fixture()
 def calls(monkeypatch) -> Calls:
-    record = Calls(publish=[], verify=[], deliver=0, publish_error=None, verify_error=None)
+    record = Calls(publish=[], verify=[], deliver=[], publish_error=None, verify_errors={})
 
     def publish_week(week, as_of=None, model_version=None, events_dir=None, settings=None):
-        record.publish.append((week, events_dir))
+        record.publish.append((week, events_dir, settings))
         if record.publish_error:
             raise record.publish_error
-        return f"published {week}"
+        return fake_result(week)
 
-    def verify_step(settings, week):
-        record.verify.append(week)
-        if record.verify_error:
-            raise record.verify_error
-        return [f"verified up to {week}"]
+    def verify_week(week, revision=None, events_dir=None, settings=None, rules=None):
+        record.verify.append((week, revision, events_dir))
+        error = record.verify_errors.get(week)
+        if error:
+            raise error
+        table = pd.DataFrame(
+            {"target": ["civ_any"], "horizon": [1], "metric": ["brier"], "value": [0.1], "n": [3]}
+        )
+        return SimpleNamespace(table=table, recorded=True)
 
-    def deliver_step(settings):
-        record.deliver += 1
-        return ["webhooks: 0 queued"]
+    def deliver_pending(store, settings=None, policy=None, **kw):
+        record.deliver.append(store.url)
+        return SimpleNamespace(queued=2, delivered=1, failed_attempts=3, gave_up=0, pending=1)
 
-    monkeypatch.setattr(weekly, "_publish_week", publish_week, raising=False)
-    monkeypatch.setattr(weekly, "verify_step", verify_step)
-    monkeypatch.setattr(weekly, "deliver_step", deliver_step)
+    monkeypatch.setattr("publish.publication.publish_week", publish_week)
+    monkeypatch.setattr("publish.verify.verify_week", verify_week)
+    monkeypatch.setattr("serve.webhooks.deliver_pending", deliver_pending)
     return record
+
+
+def record_weeks(settings: Settings, mondays: list[date], horizons: tuple[int, ...] = (1, 4)) -> list:
+    """Record a synthetic publication for each Monday in the settings' scores store."""
+    from tests.synth_scores import make_scores
+
+    with ScoreStore(settings.resolved_db_url()) as store:
+        return [
+            store.record_publication(m, make_scores(3, str(m), horizons), "civrisk", "3", "fp", m)
+            for m in mondays
+        ]
 
 
 def test_publication_week_is_the_monday_of_today() -> None:
@@ -115,22 +142,34 @@ def test_a_cycle_ingests_the_drop_folder_and_publishes_the_week_of_today(setting
     report = run_weekly_cycle(settings, TODAY, echo=echoed.append)
     assert report.exit_code == 0, report.lines()
     assert [s.status for s in report.steps] == ["skipped", "ok", "ok", "ok", "ok"]
-    assert calls.publish == [(MONDAY, events_dir(settings))]
-    assert calls.verify == [MONDAY] and calls.deliver == 1
+    assert calls.publish == [("2024-W10", events_dir(settings), settings)]
+    assert calls.verify == [] and calls.deliver == [settings.resolved_db_url()]
+    assert report.step("verify").lines == [
+        "nothing due: every published week whose windows have passed is verified"
+    ]
     assert len(load_store(events_dir(settings)).events) == 1
     text = "\n".join(report.lines())
     assert "publication week 2024-W10 (Monday 2024-03-04), today 2024-03-06" in text
     assert "ged231_a.csv: ucdp_ged 23.1, 2 rows read, 1 kept, 1 quarantined" in text
-    assert "published 2024-03-04" in text
+    assert report.step("publish").lines == [
+        "2024-W10 revision 1: new revision",
+        "model civrisk v3, 1,200 scores, data as of 2024-03-04",
+        "files in pubs",
+        "alert messages: 2 Alert, 1 Update",
+    ]
+    assert report.step("deliver").lines == [
+        "webhooks: 2 queued, 1 delivered, 3 failed attempts, 0 given up, 1 pending"
+    ]
     assert echoed[0] == report.header() and echoed[-1] == report.footer()
     assert report.footer().startswith("cycle ok in ")
 
     again = run_weekly_cycle(settings, TODAY)
     assert "  skipped (same SHA-256 already ingested): ged231_a.csv" in again.step("ingest").lines
-    assert calls.publish[-1] == (MONDAY, events_dir(settings))
+    assert [c[0] for c in calls.publish] == ["2024-W10", "2024-W10"]
 
 
 def test_no_champion_fails_publish_with_the_fix_and_the_other_steps_still_run(settings, calls) -> None:
+    record_weeks(settings, [date(2024, 1, 29)])  # horizons 1 and 4: its windows ended with 2024-W08
     calls.publish_error = LookupError(
         "registered model 'civrisk' has no 'champion' version; train and register one with civrisk train"
     )
@@ -139,7 +178,8 @@ def test_no_champion_fails_publish_with_the_fix_and_the_other_steps_still_run(se
     error = report.step("publish").error
     assert error.startswith("LookupError: no champion model is registered as 'civrisk': run ")
     assert "`civrisk train CONFIG --register` (or `civrisk demo`)" in error
-    assert report.step("ingest").status == "ok" and calls.verify == [MONDAY] and calls.deliver == 1
+    assert report.step("ingest").status == "ok" and len(calls.deliver) == 1
+    assert calls.verify == [("2024-W05", 1, events_dir(settings))]
     assert report.footer().startswith("cycle FAILED in publish after ")
     assert any(line.startswith("    error: LookupError: no champion") for line in report.lines())
 
@@ -154,16 +194,51 @@ def test_a_failed_ingest_stops_publish_and_verify_but_alerts_are_still_delivered
     assert "broken.csv" in report.step("ingest").error
     assert [report.step(s).status for s in ("publish", "verify", "deliver")] == ["not run", "not run", "ok"]
     assert report.step("publish").lines == ["not run: ingest failed, so the events store may lack data"]
-    assert calls.publish == [] and calls.verify == [] and calls.deliver == 1
+    assert calls.publish == [] and calls.verify == [] and len(calls.deliver) == 1
     assert not (events_dir(settings) / "events.parquet").exists()  # the good file waits with the bad one
 
 
-def test_a_failed_verify_is_reported_and_deliver_still_runs(settings, calls) -> None:
-    calls.verify_error = RuntimeError("verification data missing")
+def test_verify_takes_every_due_unverified_week_and_reports_each(settings, calls) -> None:
+    from publish.verify import NotYetVerifiable
+
+    pubs = record_weeks(settings, [date(2024, 1, 15) + timedelta(weeks=i) for i in range(5)])  # W03..W07
+    with ScoreStore(settings.resolved_db_url()) as store:
+        store.record_verification(pubs[1].id, "brier", 0.2, 3, target="civ_any", horizon=1)  # W04 verified
+    calls.verify_errors = {
+        "2024-W05": NotYetVerifiable("MLI: 2024-W08 (data until 2024-02-18)"),
+        "2024-W06": RuntimeError("panel build failed"),
+    }
     report = run_weekly_cycle(settings, TODAY)
-    assert report.failed == ["verify"] and calls.deliver == 1
-    assert report.step("verify").error == "RuntimeError: verification data missing"
-    assert "RuntimeError: verification data missing" in report.step("verify").traceback
+    # due at 2024-W10 with a 1-week lag: origins up to 2024-W06 (windows t..t+3 end by 2024-W09)
+    assert [c[0] for c in calls.verify] == ["2024-W03", "2024-W05", "2024-W06"]
+    assert report.failed == ["verify"] and len(calls.deliver) == 1
+    step = report.step("verify")
+    assert step.lines == [
+        "2024-W03 r1: recorded 1 scores: civ_any h1 brier 0.100 (n 3)",
+        "2024-W05 r1: waiting for data (MLI: 2024-W08 (data until 2024-02-18))",
+    ]
+    assert step.error == "1 of 3 weeks failed to verify:\n2024-W06 r1: RuntimeError: panel build failed"
+    assert "    2024-W06 r1: RuntimeError: panel build failed" in report.lines()
+
+
+def test_due_for_verification_waits_for_the_longest_horizon_and_the_lag(settings) -> None:
+    from publish.weekly_steps import due_for_verification
+
+    record_weeks(settings, [date(2024, 1, 1), date(2024, 1, 8)], horizons=(1, 2, 8))
+    record_weeks(settings, [date(2024, 1, 15)], horizons=(1,))
+    with ScoreStore(settings.resolved_db_url()) as store:
+        # h=8 from 2024-01-01 covers 2024-W01..W08; with lag 1 due at W09 (2024-02-26)
+        assert [p.week_label for p in due_for_verification(store, date(2024, 2, 19), 1)] == ["2024-W03"]
+        assert [p.week_label for p in due_for_verification(store, date(2024, 2, 26), 1)] == [
+            "2024-W01",
+            "2024-W03",
+        ]
+        assert [p.week_label for p in due_for_verification(store, date(2024, 2, 12), 5)] == []
+        assert [p.week_label for p in due_for_verification(store, date(2024, 2, 19), 5)] == ["2024-W03"]
+        assert [p.week_label for p in due_for_verification(store, date(2024, 3, 4), 2)] == [
+            "2024-W01",
+            "2024-W03",
+        ]
 
 
 def test_fetch_takes_the_newest_published_candidate_release(settings, calls, monkeypatch) -> None:
@@ -214,14 +289,14 @@ def test_a_failed_fetch_stops_publishing(settings, calls, monkeypatch) -> None:
 
 def test_an_overlapping_cycle_exits_at_once_with_the_holder_named(settings, calls, monkeypatch) -> None:
     entered, release = threading.Event(), threading.Event()
-    real_ingest = weekly.ingest_step
+    real_ingest = steps.ingest_step
 
     def slow_ingest(s):
         entered.set()
         release.wait(10)
         return real_ingest(s)
 
-    monkeypatch.setattr(weekly, "ingest_step", slow_ingest)
+    monkeypatch.setattr(steps, "ingest_step", slow_ingest)
     first: list[CycleReport] = []
     thread = threading.Thread(target=lambda: first.append(run_weekly_cycle(settings, TODAY)))
     thread.start()
@@ -235,8 +310,8 @@ def test_an_overlapping_cycle_exits_at_once_with_the_holder_named(settings, call
         release.set()
         thread.join(20)
     assert first and first[0].exit_code == 0
-    assert calls.publish == [(MONDAY, events_dir(settings))]  # only the first cycle published
-    monkeypatch.setattr(weekly, "ingest_step", real_ingest)
+    assert len(calls.publish) == 1  # only the first cycle published
+    monkeypatch.setattr(steps, "ingest_step", real_ingest)
     assert run_weekly_cycle(settings, TODAY).exit_code == 0  # the lock was released
 
 
@@ -272,7 +347,7 @@ def test_the_command_prints_the_report_and_exits_1_on_a_failed_step(cli_env, cal
     assert result.exit_code == 1
     assert "publication week 2024-W10 (Monday 2024-03-04)" in result.output
     assert "[FAILED] publish" in result.output and "civrisk train CONFIG --register" in result.output
-    assert calls.publish[0][0] == MONDAY
+    assert calls.publish[0][0] == "2024-W10"
 
 
 @pytest.mark.parametrize(
