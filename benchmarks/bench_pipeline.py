@@ -7,6 +7,7 @@ files are generated once and cached under ``benchmarks/out/`` (gitignored).
     python -m benchmarks.bench_pipeline                 # 1x and 10x
     python -m benchmarks.bench_pipeline --sizes 1       # full size only
     python -m benchmarks.bench_pipeline --sizes 1 --profile   # also cProfile each stage, print hot spots
+    python -m benchmarks.bench_pipeline --sizes 1 --repeat 3  # best of 3 per stage on a busy machine
 
 Targets: full size end-to-end <= 30 s and <= 3 GiB peak; 10x end-to-end <= 5 min.
 """
@@ -106,8 +107,14 @@ def run_stage(args: list[str], log: Path, profile: Path | None = None) -> tuple[
     return seconds, cpu, usage.ru_maxrss * 1024, proc.returncode  # Linux reports ru_maxrss in KiB
 
 
-def bench(multiple: int, shared_data: Path, seed: int, profile: bool, regenerate: bool) -> list[StageResult]:
-    """Run the three stages on the ``multiple`` x input; return one StageResult per stage run."""
+def bench(
+    multiple: int, shared_data: Path, seed: int, profile: bool, regenerate: bool, repeat: int = 1
+) -> list[StageResult]:
+    """Run the three stages on the ``multiple`` x input; return one StageResult per stage.
+
+    With ``repeat`` > 1 each stage runs that many times and keeps its fastest wall time (best-of-N, the
+    usual way to read through other load on the machine); peak RSS is the largest seen.
+    """
     source = synthetic_input(multiple, shared_data, seed, regenerate)
     work = OUT / f"run_{multiple}x"
     if work.exists():
@@ -118,14 +125,22 @@ def bench(multiple: int, shared_data: Path, seed: int, profile: bool, regenerate
     for stage, args, output in stage_commands(source, work, boundaries):
         prof = work / f"{stage}.prof" if profile else None
         log = work / f"{stage}.log"
-        seconds, cpu, peak, code = run_stage(args, log, prof)
+        runs = []
+        for _ in range(max(repeat, 1)):
+            seconds, cpu, peak, code = run_stage(args, log, prof)
+            runs.append((seconds, cpu, peak, code))
+            print(
+                f"  {multiple}x {stage:<8} {seconds:7.1f} s wall {cpu:7.1f} s CPU  peak {peak / GIB:5.2f} GiB"
+                f"  exit {code}",
+                flush=True,
+            )
+            if code != 0:
+                break
+        seconds, cpu, _, code = min(runs, key=lambda r: (r[3] != 0, r[0]))
+        code = max(r[3] for r in runs)
+        peak = max(r[2] for r in runs)
         size = output.stat().st_size if output.is_file() else 0
         results.append(StageResult(multiple, stage, round(seconds, 2), round(cpu, 2), peak, code, size))
-        print(
-            f"  {multiple}x {stage:<8} {seconds:7.1f} s wall {cpu:7.1f} s CPU  peak {peak / GIB:5.2f} GiB"
-            f"  exit {code}",
-            flush=True,
-        )
         if code != 0:
             print(log.read_text(encoding="utf-8")[-3000:], file=sys.stderr)
             break
@@ -177,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1, 10], help="multiples of full GED size")
     parser.add_argument("--seed", type=int, default=2025)
     parser.add_argument("--profile", action="store_true", help="cProfile each stage and print hot spots")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per stage; the fastest counts")
     parser.add_argument("--regenerate", action="store_true", help="rebuild the cached synthetic inputs")
     parser.add_argument("--shared-data", type=Path, default=None, help="default: civrisk settings")
     args = parser.parse_args(argv)
@@ -188,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     results: list[StageResult] = []
     for multiple in args.sizes:
         print(f"== {multiple}x full GED size ({multiple * FULL_SIZE:,} events)", flush=True)
-        results += bench(multiple, shared, args.seed, args.profile, args.regenerate)
+        results += bench(multiple, shared, args.seed, args.profile, args.regenerate, args.repeat)
     table = report(results)
     print(table)
     load = os.getloadavg()
