@@ -141,8 +141,10 @@ def _subdivision_names(iso3: str) -> list[str]:
     UCDP writes romanised names without transliteration marks (pycountry's "Al Qunaytirah" carries a
     cedilla under the t), so the marks are folded away.
     """
-    alpha2 = pycountry.countries.get(alpha_3=iso3).alpha_2
-    subs = pycountry.subdivisions.get(country_code=alpha2) or []
+    country = pycountry.countries.get(alpha_3=iso3)
+    if country is None:
+        raise ValueError(f"synthetic_countries.csv: {iso3!r} is not an ISO 3166-1 alpha-3 code")
+    subs = pycountry.subdivisions.get(country_code=country.alpha_2) or []
     return sorted({_ascii(s.name) for s in subs if s.parent_code is None})
 
 
