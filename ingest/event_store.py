@@ -41,6 +41,7 @@ from filelock import FileLock, Timeout
 from civrisk.atomic import atomic_path
 from civrisk.contracts import COVERAGE, EVENTS, QUARANTINE, validate, validate_events
 from civrisk.settings import Settings, get_settings
+from ingest.ingest_delta import FileDelta, IngestDelta
 from ingest.pipeline import COVERAGE_FILE, EVENTS_FILE, QUARANTINE_FILE
 from ingest.releases import merge_release
 
@@ -58,81 +59,6 @@ _COUNTED = ("source", "source_version", "rows_read", "kept", "quarantined", "add
 
 class EventStoreError(RuntimeError):
     """The events store is missing, inconsistent or busy; the message says what to do."""
-
-
-@dataclass(frozen=True)
-class FileDelta:
-    """What adding one file did: ingested with its row counts, or skipped as already ingested."""
-
-    name: str
-    sha256: str
-    status: str  # "ingested" | "already ingested"
-    source: str = ""
-    source_version: str = ""
-    rows_read: int = 0
-    kept: int = 0
-    quarantined: int = 0
-    added: int = 0  # events new to the store
-    superseded: int = 0  # stored rows this file replaced with a newer release
-    stale: int = 0  # rows of this file ignored: the store holds a newer release of the event
-    first_ingested: str = ""  # already ingested: when, and under which name
-
-    def line(self) -> str:
-        """Return one line saying what happened to the file."""
-        if self.status != "ingested":
-            return f"{self.name}: already ingested ({self.first_ingested}), sha256 {self.sha256[:12]}"
-        return (
-            f"{self.name}: {self.source} {self.source_version}, {self.rows_read:,} rows read, "
-            f"{self.kept:,} kept, {self.quarantined:,} quarantined; {self.added:,} new events, "
-            f"{self.superseded:,} superseded older releases, {self.stale:,} ignored (store holds newer)"
-        )
-
-
-@dataclass(frozen=True)
-class IngestDelta:
-    """What one ``add_files`` call changed in the store."""
-
-    store: Path
-    files: tuple[FileDelta, ...]
-    events_before: int
-    events_after: int
-    quarantine_after: int = 0
-    coverage_rows: int = 0
-    written: bool = False
-
-    @property
-    def ingested(self) -> tuple[FileDelta, ...]:
-        """Return the files that were new to the store."""
-        return tuple(f for f in self.files if f.status == "ingested")
-
-    @property
-    def skipped(self) -> tuple[FileDelta, ...]:
-        """Return the files that were already ingested."""
-        return tuple(f for f in self.files if f.status != "ingested")
-
-    def total(self, what: str) -> int:
-        """Return the sum of one count (``added``, ``superseded``, ``stale``, ``quarantined``) over files."""
-        return int(sum(getattr(f, what) for f in self.files))
-
-    def lines(self) -> list[str]:
-        """Return the delta as plain-text lines: one per new file, one for the skipped ones, totals."""
-        out = [
-            f"events store {self.store}: {len(self.ingested)} new files, {len(self.skipped)} already ingested"
-        ]
-        out += [f"  {f.line()}" for f in self.ingested]
-        if self.skipped:
-            names = [f.name for f in self.skipped]
-            shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
-            out.append(f"  skipped (same SHA-256 already ingested): {shown}")
-        if self.written:
-            out.append(
-                f"  events {self.events_before:,} -> {self.events_after:,} (+{self.total('added'):,} new, "
-                f"{self.total('superseded'):,} superseded, {self.total('stale'):,} older rows ignored); "
-                f"quarantine {self.quarantine_after:,} rows; coverage {self.coverage_rows:,} source-countries"
-            )
-        else:
-            out.append(f"  nothing new: store unchanged ({self.events_after:,} events)")
-        return out
 
 
 @dataclass(frozen=True)
@@ -177,19 +103,28 @@ def read_manifest(folder: str | Path) -> dict[str, Any]:
 
 
 def load_store(folder: str | Path) -> StoreTables:
-    """Return the store's tables after checking them against the manifest's digests."""
+    """Return the store's tables after checking them against the manifest's digests.
+
+    A folder that ``civrisk ingest --out`` or ``civrisk demo`` wrote (all three tables, no manifest) is
+    adopted: its tables are the starting point, and the manifest written by the next ``add_files`` says so.
+    """
     folder = Path(folder)
     manifest = read_manifest(folder)
     present = [name for name in DATA_FILES if (folder / name).is_file()]
     if not manifest["outputs"]:
-        if present:
+        if not present:
+            quarantine = _empty(QUARANTINE, {"file_sha256": "string"})
+            return StoreTables(_empty(EVENTS), quarantine, _empty(COVERAGE), manifest)
+        if len(present) < len(DATA_FILES):
             raise EventStoreError(
-                f"{folder} holds {present} but no {MANIFEST_FILE}: it was not written by the events store "
-                f"(perhaps by `civrisk ingest --out {folder}`). Move the folder aside and put its source "
-                "files in the drop folder so the store ingests them itself."
+                f"{folder} holds {present} but not {[n for n in DATA_FILES if n not in present]} and no "
+                f"{MANIFEST_FILE}: it is neither an events store nor a folder civrisk ingest wrote. Move it "
+                "aside and put its source files in the drop folder (docs/OPERATIONS.md, 'Recover')."
             )
-        quarantine = _empty(QUARANTINE, {"file_sha256": "string"})
-        return StoreTables(_empty(EVENTS), quarantine, _empty(COVERAGE), manifest)
+        tables = _read_tables(folder)
+        files = sorted(tables.events["source_file"].dropna().astype(str).unique())
+        manifest["adopted"] = {"events": len(tables.events), "source_files": files}
+        return StoreTables(tables.events, tables.quarantine, tables.coverage, manifest)
     for name in DATA_FILES:
         want = manifest["outputs"].get(name, {})
         path = folder / name
@@ -198,12 +133,21 @@ def load_store(folder: str | Path) -> StoreTables:
             raise EventStoreError(
                 f"events store {folder} is inconsistent: {name} has sha256 {got['sha256'][:12]} "
                 f"({got['bytes']:,} bytes), the manifest expects {str(want.get('sha256'))[:12]} "
-                f"({want.get('bytes', 0):,} bytes). A write was interrupted between renames or the file "
-                "was edited by hand. Rebuild the store (docs/OPERATIONS.md, 'Recover')."
+                f"({want.get('bytes', 0):,} bytes). A write was interrupted between renames, or the file "
+                "was rewritten by another tool (civrisk ingest --out, civrisk demo) or by hand. Rebuild the "
+                "store (docs/OPERATIONS.md, 'Recover')."
             )
+    tables = _read_tables(folder)
+    return StoreTables(tables.events, tables.quarantine, tables.coverage, manifest)
+
+
+def _read_tables(folder: Path) -> StoreTables:
+    """Return the three tables of ``folder``, validated against their contracts."""
     events = validate_events(pd.read_parquet(folder / EVENTS_FILE), str(folder / EVENTS_FILE))
     text = {"source_file": "string", "reason": "string", "detail": "string", "file_sha256": "string"}
     quarantine = pd.read_csv(folder / QUARANTINE_FILE, dtype={**text, "source_row": "int64"})
+    if "file_sha256" not in quarantine.columns:  # written by civrisk ingest: no digests
+        quarantine["file_sha256"] = pd.Series(pd.NA, index=quarantine.index, dtype="string")
     coverage = pd.read_csv(
         folder / COVERAGE_FILE, dtype={"source": "string", "iso3": "string", "declared": "bool"}
     )
@@ -211,7 +155,7 @@ def load_store(folder: str | Path) -> StoreTables:
         coverage[col] = pd.to_datetime(coverage[col], format="%Y-%m-%d").astype("datetime64[ns]")
     validate(quarantine, QUARANTINE, str(folder / QUARANTINE_FILE))
     validate(coverage, COVERAGE, str(folder / COVERAGE_FILE))
-    return StoreTables(events, quarantine, coverage, manifest)
+    return StoreTables(events, quarantine, coverage)
 
 
 def add_files(
@@ -291,8 +235,10 @@ def _add_locked(
             },
             **{k: getattr(delta, k) for k in ("added", "superseded", "stale")},
         }
+    adopted = manifest.get("adopted") if not manifest["outputs"] else None
+    counts = (len(store.quarantine), len(store.coverage))
     if not any(d.status == "ingested" for d in deltas) and declared is None:
-        return IngestDelta(folder, tuple(deltas), before, before, len(store.quarantine), len(store.coverage))
+        return IngestDelta(folder, tuple(deltas), before, before, *counts, adopted=adopted)
 
     from ingest.coverage import compute_coverage
 
@@ -306,10 +252,13 @@ def _add_locked(
         "files": known,
         "outputs": {},
     }
+    if adopted is not None:
+        manifest["adopted"] = {**adopted, "at": stamp}
+    elif "adopted" in store.manifest:
+        manifest["adopted"] = store.manifest["adopted"]
     _write_store(folder, events, quarantine, coverage, manifest)
-    return IngestDelta(
-        folder, tuple(deltas), before, len(events), len(quarantine), len(coverage), written=True
-    )
+    counts = (len(quarantine), len(coverage))
+    return IngestDelta(folder, tuple(deltas), before, len(events), *counts, written=True, adopted=adopted)
 
 
 def _declared_windows(coverage: pd.DataFrame, extra: pd.DataFrame | None) -> pd.DataFrame | None:

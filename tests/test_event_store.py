@@ -279,13 +279,34 @@ def test_a_crash_between_renames_is_caught_when_the_store_is_opened(tmp_path, se
         add_files([ged(tmp_path, "ged241_b.csv", [{"id": "3"}])], settings)
 
 
-def test_a_folder_written_by_civrisk_ingest_is_not_taken_over(tmp_path, settings) -> None:
+def test_a_folder_written_by_civrisk_ingest_is_adopted_and_said_so(tmp_path, settings) -> None:
+    from ingest.pipeline import ingest_files, write_outputs
+
+    folder = events_dir(settings)
+    first = ged(tmp_path, "ged231_a.csv", [{"id": "1"}, {"id": "2", "best": "-1"}])
+    write_outputs(ingest_files([first]), folder)  # what civrisk ingest --out and civrisk demo write
+    quiet = add_files([first], settings)  # not in a manifest, so it is ingested again: same rows
+    assert quiet.adopted == {"events": 1, "source_files": ["ged231_a.csv"]}
+    assert quiet.lines()[1] == (
+        "  adopted the 1 events already in the folder (written without a manifest by civrisk ingest or "
+        "civrisk demo; from ged231_a.csv)"
+    )
+    assert (quiet.files[0].superseded, quiet.files[0].added) == (1, 0)
+    delta = add_files([ged(tmp_path, "ged241_b.csv", [{"id": "3"}])], settings)
+    assert delta.adopted is None and delta.events_after == 2
+    manifest = read_manifest(folder)
+    assert manifest["adopted"]["events"] == 1 and manifest["adopted"]["source_files"] == ["ged231_a.csv"]
+    tables = load_store(folder)
+    assert tables.quarantine["source_file"].tolist() == ["ged231_a.csv", "ged231_a.csv"]
+    assert tables.quarantine["file_sha256"].isna().tolist() == [True, False]
+
+
+def test_a_folder_with_only_some_tables_is_refused(tmp_path, settings) -> None:
     folder = events_dir(settings)
     folder.mkdir(parents=True)
     (folder / "events.parquet").write_bytes(b"PAR1")
-    with pytest.raises(
-        EventStoreError, match=re.escape(f"{folder} holds ['events.parquet'] but no manifest")
-    ):
+    msg = f"{folder} holds ['events.parquet'] but not ['quarantine.csv', 'coverage.csv'] and no manifest.json"
+    with pytest.raises(EventStoreError, match=re.escape(msg)):
         add_files([ged(tmp_path, "ged231_a.csv", [{"id": "1"}])], settings)
 
 
