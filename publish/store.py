@@ -17,6 +17,7 @@ Times are UTC; the database holds them naive and this module returns them timezo
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -94,6 +95,7 @@ class ScoreStore(AlertLogMixin):
         self.insert_batch_rows = insert_batch_rows
         self.engine = t.make_engine(self.url)
         t.create_schema(self.engine)
+        self._local = threading.local()  # the connection of an open transaction(), per thread
 
     def close(self) -> None:
         """Release the database connections."""
@@ -106,8 +108,31 @@ class ScoreStore(AlertLogMixin):
         self.close()
 
     @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Run every read and write of this store inside the block in ONE transaction (BEGIN IMMEDIATE).
+
+        The block commits at its end or, if it raises, rolls back: a publication and its alerts are
+        recorded together or not at all. Transactions do not nest; the store's write lock is held for the
+        whole block, so keep it short.
+        """
+        if getattr(self._local, "conn", None) is not None:
+            raise StoreError("a transaction is already open on this store; transactions do not nest")
+        with self.engine.connect() as conn:
+            conn.execution_options(civrisk_write=True)
+            with conn.begin():
+                self._local.conn = conn
+                try:
+                    yield
+                finally:
+                    self._local.conn = None
+
+    @contextmanager
     def _write(self) -> Iterator[Connection]:
         """Yield a connection inside one write transaction (BEGIN IMMEDIATE on SQLite)."""
+        outer = getattr(self._local, "conn", None)
+        if outer is not None:  # inside transaction(): its connection, committed at the block's end
+            yield outer
+            return
         with self.engine.connect() as conn:
             conn.execution_options(civrisk_write=True)
             with conn.begin():
@@ -115,6 +140,10 @@ class ScoreStore(AlertLogMixin):
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
+        outer = getattr(self._local, "conn", None)
+        if outer is not None:  # inside transaction(): reads see its uncommitted rows
+            yield outer
+            return
         with self.engine.connect() as conn:
             yield conn
 
