@@ -479,3 +479,109 @@ def test_sigterm_stops_the_loop_cleanly(tmp_path, cycle_s, signal_after) -> None
     assert "SIGTERM received: finishing the running cycle (if any), then stopping" in lines
     assert lines.count("cycle done") == 1  # the running cycle finished; no further cycle started
     assert "civrisk weekly --loop: stopped" in lines
+
+
+MALI_POINTS = [(14.49, -4.19), (16.77, -3.0), (16.27, -0.04), (13.43, -6.26), (11.32, -5.67), (14.45, -11.44)]
+"""Points inside six Mali admin-1 regions (Mopti, Tombouctou, Gao, Ségou, Sikasso, Kayes)."""
+
+
+def synthetic_ged_rows(n: int, seed: int) -> list[dict[str, str]]:
+    """Return ``n`` seeded one-sided UCDP rows in Mali, 2018-01-01 .. 2020-12-31 (both ends included)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    days = pd.date_range("2018-01-01", "2020-12-31", freq="D")
+    picks = np.concatenate([[0, len(days) - 1], rng.integers(0, len(days), n - 2)])
+    rows = []
+    for i, day in enumerate(picks, start=1):
+        lat, lon = MALI_POINTS[int(rng.integers(0, len(MALI_POINTS)))]
+        deaths = str(int(rng.poisson(2)))
+        date_ = days[day].strftime("%Y-%m-%d")
+        rows.append(
+            {
+                "id": str(i),
+                "latitude": str(lat),
+                "longitude": str(lon),
+                "date_start": date_,
+                "date_end": date_,
+            }
+            | {"best": deaths, "low": deaths, "high": deaths, "deaths_civilians": deaths}
+        )
+    return rows
+
+
+@pytest.mark.slow
+def test_end_to_end_cycles_publish_verify_and_rerun(settings, monkeypatch) -> None:
+    """Real ingest, publication, verification and delivery; only the MLflow registry lookup is replaced."""
+    from publish import model_source
+    from tests.publish_fixtures import config, fit_model
+
+    drop(settings, "ged231_mali.csv", synthetic_ged_rows(900, seed=5))
+    store_dir = events_dir(settings)
+    models: dict[str, object] = {}
+    champion = ["1"]
+
+    def load_publish_model(model_version=None, settings=None, name=None):
+        if not models:
+            raise LookupError("registered model 'civrisk' has no 'champion' version; train and register one")
+        return models[model_version or champion[0]]
+
+    monkeypatch.setattr(model_source, "load_publish_model", load_publish_model)
+    first = run_weekly_cycle(settings, date(2020, 11, 25))  # the store fills; no model yet
+    assert first.failed == ["publish"] and "civrisk train CONFIG --register" in first.step("publish").error
+    assert (
+        first.step("ingest").lines[2].startswith("  ged231_mali.csv: ucdp_ged 23.1, 900 rows read, 900 kept")
+    )
+
+    base = config(store_dir)
+    cfg = base.model_copy(update={"data": base.data.model_copy(update={"countries": ("MLI",)})})
+    models["1"] = fit_model(cfg, pd.Timestamp("2020-11-16"), "1")
+    models["2"] = fit_model(cfg, pd.Timestamp("2020-12-21"), "2")
+
+    second = run_weekly_cycle(settings, date(2020, 11, 25))
+    assert second.exit_code == 0, second.lines()
+    assert second.step("publish").lines[0] == "2020-W48 revision 1: new revision"
+    assert second.step("verify").lines == [
+        "nothing due: every published week whose windows have passed is verified"
+    ]
+
+    champion[0] = "2"
+    third = run_weekly_cycle(settings, date(2020, 12, 30))
+    assert third.exit_code == 0, third.lines()
+    assert third.step("publish").lines[0] == "2020-W53 revision 1: new revision"
+    (verified,) = third.step("verify").lines
+    assert verified.startswith("2020-W48 r1: recorded ")
+    assert third.step("deliver").lines[0].startswith("webhooks: 0 queued, 0 delivered")
+    assert (settings.home / "publications" / "2020-W53" / "r1" / "report.html").is_file()
+
+    again = run_weekly_cycle(settings, date(2020, 12, 30))
+    assert again.exit_code == 0, again.lines()
+    assert "  skipped (same SHA-256 already ingested): ged231_mali.csv" in again.step("ingest").lines
+    assert again.step("publish").lines[0].startswith("2020-W53 revision 1: already published")
+    assert again.step("verify").lines[0].startswith("nothing due")
+    with ScoreStore(settings.resolved_db_url()) as store:
+        assert [p.week_label for p in store.latest_publications()] == ["2020-W48", "2020-W53"]
+        assert set(store.verifications()["publication_id"]) == {store.publication("2020-W48").id}
+
+
+@pytest.mark.shared_data
+def test_a_real_release_dropped_in_is_ingested_by_the_cycle(settings, calls, shared_data) -> None:
+    import shutil
+
+    real = settings.resolved_drop_dir() / "GEDEvent_v26_01_26_06_sahel.csv.gz"
+    real.parent.mkdir(parents=True)
+    shutil.copyfile(shared_data / "ucdp" / real.name, real)
+    os.utime(real, (OLD, OLD))
+    report = run_weekly_cycle(settings, date(2026, 7, 15))
+    assert report.exit_code == 0, report.lines()
+    (delta_line,) = [line for line in report.step("ingest").lines if real.name in line]
+    rows = re.search(r"v26_01_26_06, ([\d,]+) rows read, ([\d,]+) kept, ([\d,]+) quarantined", delta_line)
+    assert rows is not None, delta_line
+    read, kept, quarantined = (int(g.replace(",", "")) for g in rows.groups())
+    assert (
+        read == 811 and kept + quarantined == read and quarantined >= 6
+    )  # six rows break low <= best <= high
+    assert f"{kept:,} new events, 0 superseded" in delta_line
+    tables = load_store(events_dir(settings))
+    assert len(tables.events) == kept and set(tables.events["iso3"]) <= {"MLI", "BFA", "NER"}
+    assert calls.publish == [("2026-W29", events_dir(settings), settings)]
