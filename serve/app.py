@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
@@ -21,6 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from civrisk import __version__
 from civrisk.settings import Settings, get_settings
 from publish.store import ScoreStore
+from publish.weeks import week_label
 from serve.auth import KeyVerifier
 from serve.cap_messages import RegionGeometries
 from serve.catalog import Catalog
@@ -34,8 +36,14 @@ PublishArgv = Callable[[str | None], list[str]]
 
 
 def civrisk_publish_argv(week: str | None) -> list[str]:
-    """Return the command ``POST /v1/publish`` runs: ``civrisk publish [--week W]`` in this interpreter."""
-    return [sys.executable, "-m", "civrisk.cli", "publish", *(["--week", week] if week else [])]
+    """Return the command ``POST /v1/publish`` runs: ``civrisk publish --week W`` in this interpreter.
+
+    Without a week: the current ISO week (UTC), the week the weekly job publishes.
+    """
+    if week is None:
+        today = datetime.now(UTC).date()
+        week = week_label(today - timedelta(days=today.weekday()))
+    return [sys.executable, "-m", "civrisk.cli", "publish", "--week", week]
 
 
 def create_app(
@@ -66,6 +74,7 @@ def create_app(
         try:
             yield
         finally:
+            app.state.catalog.close()
             store.close()
 
     app = FastAPI(

@@ -14,15 +14,18 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from shapely.geometry.base import BaseGeometry
 
 from civrisk.settings import Settings
 from publish.cap import CapConfig, CapMessage, build_cap, cap_area
+from publish.outputs import CAP_DIR, revision_dir
+from publish.weeks import week_label
 
 log = logging.getLogger(__name__)
 
-REGION_GEOCODE = "civrisk:region_id"
-"""CAP geocode valueName carrying the region id (an OCHA p-code for the default admin-1 boundaries)."""
+REGION_GEOCODE = "civrisk_region_id"
+"""CAP geocode valueName of the region id when the region has no polygon (as publish.outputs writes it)."""
 
 
 def boundaries_path(settings: Settings) -> Path | None:
@@ -67,10 +70,27 @@ class RegionGeometries:
         return dict(zip(b.regions["region_id"].astype(str), b.geometries, strict=True))
 
 
-def alert_cap_xml(row: Mapping[str, Any], geometries: Mapping[str, BaseGeometry], config: CapConfig) -> bytes:
-    """Return the CAP 1.2 XML of one row of ``ScoreStore.alerts()``."""
+def alert_cap_xml(
+    row: Mapping[str, Any], geometries: Mapping[str, BaseGeometry], config: CapConfig, settings: Settings
+) -> bytes:
+    """Return the CAP 1.2 XML of one row of ``ScoreStore.alerts()``.
+
+    The file the weekly job published (``<revision folder>/alerts/<message id>.cap.xml``) when it exists:
+    it is what was sent, including its status (an ``--exercise`` publication's alerts say Exercise).
+    Otherwise the message is built from the stored row with ``config``, its area as the weekly job
+    builds it (the boundary id property as geocode for a region with a polygon).
+    """
+    week = pd.Timestamp(row["week"]).date()
+    published = revision_dir(settings.home, week_label(week), int(row["revision"])) / CAP_DIR
+    path = published / f"{row['message_id']}.cap.xml"
+    if path.is_file():
+        return path.read_bytes()
     region_id = str(row["region_id"])
     region_name = row.get("region_name")
     name = region_name if isinstance(region_name, str) else None
-    area = cap_area(name, str(row["iso3"]), geometries.get(region_id), {REGION_GEOCODE: region_id})
+    geometry = geometries.get(region_id)
+    geocodes = (
+        {settings.boundary_id_property: region_id} if geometry is not None else {REGION_GEOCODE: region_id}
+    )
+    area = cap_area(name, str(row["iso3"]), geometry, geocodes)
     return build_cap(CapMessage.from_row(row), area, config)

@@ -1,16 +1,19 @@
 """What has been published, held in memory: every publication by week, reloaded only when it changes.
 
 Each lookup runs one tiny query (the count, largest id and number of withdrawn rows of ``publications``)
-and reloads the publication list only when that changed (a new revision, a new week, a withdrawal).
+and reloads the publication list only when that changed (a new revision, a new week, a withdrawal). On
+SQLite even that query is skipped while ``PRAGMA data_version`` says no other connection has committed.
 So "latest revision of week W" costs no join over the publications per request, and the answer is never
 stale: a revision published a moment ago is seen by the next request.
 """
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import case, func, select
@@ -71,12 +74,27 @@ class Catalog:
         self._version_stmt = select(
             func.count(), func.max(p.id), func.sum(case((p.status == "withdrawn", 1), else_=0))
         )
+        self._watch = (
+            _SqliteChangeWatch.open(store.engine.url.database)
+            if store.engine.url.get_backend_name() == "sqlite"
+            else None
+        )
+        self._seen_change: int | None = None
+
+    def close(self) -> None:
+        """Close the change watch's connection."""
+        if self._watch is not None:
+            self._watch.close()
 
     def snapshot(self) -> Snapshot:
         """Return the current snapshot, reloading it if the publications table changed."""
+        change = self._watch.version() if self._watch is not None else None
+        snap = self._snapshot
+        if snap is not None and change is not None and change == self._seen_change:
+            return snap  # nothing was committed to the database since the last check
         with self.store.engine.connect() as conn:
             version = tuple(conn.execute(self._version_stmt).one())
-        snap = self._snapshot
+        self._seen_change = change
         if snap is not None and snap.version == version:
             return snap
         with self._lock:
@@ -97,3 +115,27 @@ class Catalog:
             )
             self._snapshot = snap
         return snap
+
+
+class _SqliteChangeWatch:
+    """``PRAGMA data_version`` on a private read-only connection: it changes whenever any other connection
+    (in any process) commits to the database, so an unchanged value proves nothing was published since."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+        self._lock = threading.Lock()
+
+    @classmethod
+    def open(cls, database: str | None) -> _SqliteChangeWatch | None:
+        if not database or database == ":memory:" or database.startswith("file:"):
+            return None
+        uri = Path(database).resolve().as_uri() + "?mode=ro"
+        return cls(sqlite3.connect(uri, uri=True, check_same_thread=False))
+
+    def version(self) -> int:
+        with self._lock:
+            return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()

@@ -1,4 +1,8 @@
-"""FastAPI dependencies: the open store, the publication catalog, settings and API-key scopes."""
+"""FastAPI dependencies: the open store, the publication catalog, settings and API-key scopes.
+
+They are ``async`` so FastAPI calls them on the event loop: a sync dependency costs a thread-pool hop
+per request, and none of these blocks (the key check reads the store only on a cache miss, ~0.2 ms).
+"""
 
 from __future__ import annotations
 
@@ -19,23 +23,23 @@ from serve.schemas import ErrorOut
 _bearer = HTTPBearer(auto_error=False, description="an API key: `Authorization: Bearer crk_...`")
 
 
-def get_store(request: Request) -> ScoreStore:
+async def get_store(request: Request) -> ScoreStore:
     """Return the store the app opened at start-up."""
     return request.app.state.store  # type: ignore[no-any-return]
 
 
-def get_catalog(request: Request) -> Catalog:
+async def get_catalog(request: Request) -> Catalog:
     """Return the publication catalog of the app's store."""
     return request.app.state.catalog  # type: ignore[no-any-return]
 
 
-def get_app_settings(request: Request) -> Settings:
+async def get_app_settings(request: Request) -> Settings:
     """Return the settings the app was created with."""
     return request.app.state.settings  # type: ignore[no-any-return]
 
 
 def _require(needed: str):  # type: ignore[no-untyped-def]
-    def check(
+    async def check(
         request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
     ) -> str:
         verifier: KeyVerifier = request.app.state.verifier
@@ -55,7 +59,7 @@ def _require(needed: str):  # type: ignore[no-untyped-def]
 _KNOWN_QUERY: dict[int, frozenset[str]] = {}
 
 
-def reject_unknown_query(request: Request) -> None:
+async def reject_unknown_query(request: Request) -> None:
     """Refuse query parameters a route does not take (422): a mistyped filter must not pass silently.
 
     Without this, ``/v1/scores?contry=MLI`` would answer every country's scores as if filtered.

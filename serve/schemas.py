@@ -330,7 +330,7 @@ class WebhooksOut(BaseModel):
 
 
 class PublishRequest(BaseModel):
-    """Start ``civrisk publish`` for ``week`` (default: the command's own default, this week)."""
+    """Start ``civrisk publish`` for ``week`` (default: the current ISO week, UTC)."""
 
     model_config = ConfigDict(extra="forbid")
 

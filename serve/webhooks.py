@@ -286,7 +286,7 @@ def deliver_pending(
                 blocked.add(dl.webhook_id)  # another run is delivering this receiver's queue
                 continue
             row = _alert_row(store, rows_by_pub, dl.alert_row_id)
-            body = _body(dl.format, dl.id, row, geometries, cap_config)
+            body = _body(dl.format, dl.id, row, geometries, cap_config, settings)
             ok, attempts = False, int(dl.attempts)
             for k in range(policy.retries_in_run + 1):
                 if k:
@@ -345,10 +345,15 @@ def _alert_row(
 
 
 def _body(
-    fmt: str, delivery_id: int, row: dict[str, Any], geometries: RegionGeometries, config: CapConfig
+    fmt: str,
+    delivery_id: int,
+    row: dict[str, Any],
+    geometries: RegionGeometries,
+    config: CapConfig,
+    settings: Settings,
 ) -> bytes:
     if fmt == "cap":
-        return alert_cap_xml(row, geometries.get(), config)
+        return alert_cap_xml(row, geometries.get(), config, settings)
     message = AlertMessageOut.of(row).model_dump(mode="json")
     doc = {"type": "civrisk.alert_message", "delivery_id": delivery_id, "message": message}
     return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")

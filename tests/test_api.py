@@ -354,3 +354,13 @@ def test_a_failing_publish_job_is_reported_failed(tmp_path):
         job = api.client.post("/v1/publish", headers=api.auth("admin")).json()
         done = _wait_for(api, job["job_id"])
         assert done["status"] == "failed" and done["returncode"] == 3
+
+
+def test_cap_is_served_from_the_published_file_when_the_weekly_job_wrote_it(api):
+    row = api.store.alerts().iloc[0]
+    pub = api.store.publication_by_id(int(row["publication_id"]))
+    folder = publication_dir(api.settings, pub) / "alerts"
+    folder.mkdir(parents=True)
+    published = b"<?xml version='1.0' encoding='UTF-8'?>\n<alert><status>Exercise</status></alert>\n"
+    (folder / f"{row['message_id']}.cap.xml").write_bytes(published)
+    assert api.get(f"/v1/alerts/{row['message_id']}.cap").content == published

@@ -53,7 +53,7 @@ def alert_cap(alert_id: str, request: Request, store: StoreDep, settings: Settin
     """Return one message as CAP 1.2: ``<alert_id>.<seq>`` names a message, a bare alert id its latest."""
     row = _message_row(store, alert_id)
     geometries: RegionGeometries = request.app.state.geometries
-    xml = alert_cap_xml(row, geometries.get(), CapConfig.from_settings(settings=settings))
+    xml = alert_cap_xml(row, geometries.get(), CapConfig.from_settings(settings=settings), settings)
     return Response(xml, media_type=CAP_MEDIA_TYPE)
 
 

@@ -23,6 +23,7 @@ from fastapi.responses import FileResponse, Response
 
 from civrisk.settings import Settings
 from publish.exports import hxl_tags, scores_geojson, wide_scores
+from publish.outputs import REPORT, SCORES_CSV, SCORES_GEOJSON, revision_dir
 from publish.store import Publication, PublicationNotFound
 from serve.cap_messages import RegionGeometries
 from serve.deps import AUTH_RESPONSES, CatalogDep, ReadScope, SettingsDep, StoreDep
@@ -31,7 +32,6 @@ from serve.schemas import ErrorOut, WeekLabel, parse_week_label
 
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
 GEOJSON_MEDIA_TYPE = "application/geo+json"
-REPORT_FILE, CSV_FILE, GEOJSON_FILE = "report.html", "scores.csv", "scores.geojson"
 
 WeekPath = Annotated[WeekLabel, PathParam(description="ISO week label, e.g. 2020-W23")]
 Revision = Annotated[int | None, Query(ge=1, le=1_000_000, description="default: the latest revision")]
@@ -39,8 +39,8 @@ NOT_FOUND = {404: {"model": ErrorOut, "description": "the week, revision or file
 
 
 def publication_dir(settings: Settings, pub: Publication) -> Path:
-    """Return the folder the weekly job writes a publication's files to."""
-    return settings.home / "publications" / pub.week_label / f"r{pub.revision}"
+    """Return the folder the weekly job wrote a publication's files to (publish.outputs.revision_dir)."""
+    return revision_dir(settings.home, pub.week_label, pub.revision)
 
 
 class ExportCache:
@@ -86,12 +86,12 @@ def get_report(
 ) -> Response:
     """Return the report the weekly job rendered for the week's latest (or given) revision."""
     pub = _publication(catalog, week, revision)
-    path = publication_dir(settings, pub) / REPORT_FILE
+    path = publication_dir(settings, pub) / REPORT
     if not path.is_file():
         raise HTTPException(
             404,
             f"no report was rendered for {pub.week_label} revision {pub.revision} (the weekly job writes "
-            f"{REPORT_FILE} beside the scores); GET /v1/exports/{pub.week_label}.csv has its scores",
+            f"{REPORT} beside the scores); GET /v1/exports/{pub.week_label}.csv has its scores",
         )
     return FileResponse(path, media_type="text/html; charset=utf-8")
 
@@ -112,7 +112,7 @@ def export_csv(  # type: ignore[no-untyped-def]
 ):
     """Return one row per region with a column per target and horizon, and an HXL hashtag row."""
     pub = _publication(catalog, week, revision)
-    path = publication_dir(settings, pub) / CSV_FILE
+    path = publication_dir(settings, pub) / SCORES_CSV
     if path.is_file():
         return FileResponse(
             path, media_type=CSV_MEDIA_TYPE, filename=f"civrisk-{pub.week_label}-r{pub.revision}.csv"
@@ -148,7 +148,7 @@ def export_geojson(  # type: ignore[no-untyped-def]
 ):
     """Return one Feature per region (polygon when boundaries are configured) with the wide scores."""
     pub = _publication(catalog, week, revision)
-    path = publication_dir(settings, pub) / GEOJSON_FILE
+    path = publication_dir(settings, pub) / SCORES_GEOJSON
     if path.is_file():
         return FileResponse(path, media_type=GEOJSON_MEDIA_TYPE)
     geometries: RegionGeometries = request.app.state.geometries
