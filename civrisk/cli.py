@@ -65,6 +65,13 @@ app.command("serve")(serve_command)
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(webhooks_app, name="webhooks")
 
+# civrisk publish / verify / demo: the weekly publication, its verification, the demo (publish.commands)
+from publish.commands import demo_command, publish_command, verify_command  # noqa: E402  (light: typer only)
+
+app.command("publish")(publish_command)
+app.command("verify")(verify_command)
+app.command("demo")(demo_command)
+
 
 def main() -> None:
     """Entry point of the ``civrisk`` console script."""

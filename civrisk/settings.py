@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     ucdp_base_url: str = "https://ucdp.uu.se/downloads"
     """Folder UCDP publishes its downloads in (``civrisk fetch``); point it at a mirror or a test server."""
 
+    demo_ged_version: str = "25.1"
+    """UCDP GED yearly release ``civrisk demo`` downloads when the shared ACLED file is absent."""
+
     downloads_dir: Path | None = None
     """Cache of downloaded releases (``civrisk fetch``); default: ``home / "downloads"``."""
 

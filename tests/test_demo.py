@@ -1,0 +1,62 @@
+"""``civrisk demo --quick`` end to end on the real data in a temporary home, then once more (idempotent)."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+from typer.testing import CliRunner
+
+from civrisk.settings import get_settings
+from tests.publish_fixtures import assert_caps_valid
+
+
+@pytest.fixture()
+def demo_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Point civrisk (settings, scores store, MLflow) at a fresh home for the test, and back after it."""
+    home = tmp_path / ".civrisk"
+    monkeypatch.setenv("CIVRISK_HOME", str(home))
+    for var in ("CIVRISK_DB_URL", "CIVRISK_MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_URI"):
+        monkeypatch.delenv(var, raising=False)
+    get_settings.cache_clear()
+    yield home
+    get_settings.cache_clear()
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+def test_demo_publishes_verifies_and_reports(shared_data: Path, demo_home: Path) -> None:
+    from civrisk.cli import app
+    from publish.demo import run_demo
+    from publish.store import ScoreStore
+    from publish.verify import verify_due
+
+    out = io.StringIO()
+    result = run_demo(quick=True, console=Console(file=out, width=140))
+    latest, earlier = result.latest, result.earlier
+    assert earlier is not None and result.verification is not None and result.verification.recorded
+    assert latest.created and latest.publication.week_label == "2022-W26"  # BFA's data end 2022-06-30
+    assert earlier.publication.week_label == "2022-W13"
+    assert latest.withheld == ("MLI", "NER")  # their ACLED coverage ends in 2020
+    with ScoreStore(get_settings().resolved_db_url()) as store:
+        assert [p.week_label for p in store.latest_publications()] == ["2022-W13", "2022-W26"]
+        assert set(store.scores("2022-W26")["iso3"]) == {"BFA"}
+        assert not store.verifications(earlier.publication.id).empty
+    report = result.report.read_text(encoding="utf-8")
+    top = latest.top.iloc[0]
+    assert result.report == demo_home / "publications" / "2022-W26" / "r1" / "report.html"
+    assert str(top["region"]) in report and "2022-W13" in report  # the verified week is in the report
+    assert assert_caps_valid(latest.folder) == len(latest.alerts) > 0
+    assert assert_caps_valid(earlier.folder) == len(earlier.alerts)
+    # the weekly cycle's verification finds the earlier week done and the latest one not due yet
+    due = verify_due()
+    assert due.verified == () and len(due.waiting) == 1 and "2022-W26" in due.waiting[0]
+
+    again = CliRunner().invoke(app, ["demo", "--quick"])
+    assert again.exit_code == 0, again.output
+    assert "already published (same model and data)" in again.output and str(top["region"]) in again.output
+    with ScoreStore(get_settings().resolved_db_url()) as store:
+        assert len(store.publications()) == 2  # nothing new recorded
