@@ -31,7 +31,8 @@ class FileDelta:
         return (
             f"{self.name}: {self.source} {self.source_version}, {self.rows_read:,} rows read, "
             f"{self.kept:,} kept, {self.quarantined:,} quarantined; {self.added:,} new events, "
-            f"{self.superseded:,} superseded older releases, {self.stale:,} ignored (store holds newer)"
+            f"{self.superseded:,} superseded a stored row, "
+            f"{self.stale:,} ignored (stored row is a newer release)"
         )
 
 
@@ -84,7 +85,7 @@ class IngestDelta:
         if self.written:
             out.append(
                 f"  events {self.events_before:,} -> {self.events_after:,} (+{self.total('added'):,} new, "
-                f"{self.total('superseded'):,} superseded, {self.total('stale'):,} older rows ignored); "
+                f"{self.total('superseded'):,} superseded, {self.total('stale'):,} ignored as older); "
                 f"quarantine {self.quarantine_after:,} rows; coverage {self.coverage_rows:,} source-countries"
             )
         else:

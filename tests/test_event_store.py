@@ -111,6 +111,9 @@ def test_a_newer_release_supersedes_the_older_row_and_counts_it(tmp_path, settin
     delta = add_files([newer], settings)
     (f,) = delta.files
     assert (f.added, f.superseded, f.stale) == (1, 1, 0)
+    assert f.line().endswith(
+        "1 new events, 1 superseded a stored row, 0 ignored (stored row is a newer release)"
+    )
     events = by_id(events_dir(settings))
     assert events.index.tolist() == ["ucdp_ged:2", "ucdp_ged:1", "ucdp_ged:9"]
     assert events.loc["ucdp_ged:1", ["deaths_best", "source_version", "source_file"]].tolist() == [
@@ -118,7 +121,7 @@ def test_a_newer_release_supersedes_the_older_row_and_counts_it(tmp_path, settin
         "24.1",
         "ged241_a.csv",
     ]
-    assert "events 2 -> 3 (+1 new, 1 superseded, 0 older rows ignored)" in delta.lines()[-1]
+    assert "events 2 -> 3 (+1 new, 1 superseded, 0 ignored as older)" in delta.lines()[-1]
 
 
 def test_an_older_release_ingested_later_does_not_supersede(tmp_path, settings) -> None:

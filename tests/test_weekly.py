@@ -581,7 +581,7 @@ def test_a_real_release_dropped_in_is_ingested_by_the_cycle(settings, calls, sha
     assert (
         read == 811 and kept + quarantined == read and quarantined >= 6
     )  # six rows break low <= best <= high
-    assert f"{kept:,} new events, 0 superseded" in delta_line
+    assert f"{kept:,} new events, 0 superseded a stored row" in delta_line
     tables = load_store(events_dir(settings))
     assert len(tables.events) == kept and set(tables.events["iso3"]) <= {"MLI", "BFA", "NER"}
     assert calls.publish == [("2026-W29", events_dir(settings), settings)]
