@@ -128,7 +128,7 @@ def load_store(folder: str | Path) -> StoreTables:
     for name in DATA_FILES:
         want = manifest["outputs"].get(name, {})
         path = folder / name
-        got = _fingerprint(path) if path.is_file() else {"sha256": "missing", "bytes": 0}
+        got: dict[str, Any] = _fingerprint(path) if path.is_file() else {"sha256": "missing", "bytes": 0}
         if got["sha256"] != want.get("sha256"):
             raise EventStoreError(
                 f"events store {folder} is inconsistent: {name} has sha256 {got['sha256'][:12]} "

@@ -74,7 +74,8 @@ def drop_files(drop: Path, now: float | None = None) -> tuple[list[Path], list[P
     modified less than SETTLE_SECONDS ago may still be being copied in and waits for the next cycle.
     """
     now = time.time() if now is None else now
-    ready, settling = [], []
+    ready: list[Path] = []
+    settling: list[Path] = []
     for path in sorted(drop.iterdir(), key=lambda p: (p.stat().st_mtime, p.name)) if drop.is_dir() else []:
         name = path.name.lower()
         if not path.is_file() or name.startswith(".") or not name.endswith(EVENT_SUFFIXES):
