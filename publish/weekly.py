@@ -47,7 +47,9 @@ LOCK_FILE = "weekly.lock"
 OWNER_FILE = "weekly.lock.owner"
 STEPS = ("fetch", "ingest", "publish", "verify", "deliver")
 """The steps, in order; what each does is in publish.weekly_steps."""
+DATA_STEPS = ("fetch", "ingest")
 NEEDS_DATA = ("publish", "verify")
+"""Steps that do not run after a data step failed (module docstring)."""
 
 Echo = Callable[[str], None]
 
@@ -173,7 +175,7 @@ def _run(report: CycleReport, settings: Settings, echo: Echo | None) -> None:
         "deliver": lambda: steps.deliver_step(settings),
     }
     for step in report.steps:
-        data_failed = [s.name for s in report.steps[:2] if s.status == "failed"]
+        data_failed = [s.name for s in report.steps if s.name in DATA_STEPS and s.status == "failed"]
         if step.name == "fetch" and settings.weekly_fetch is None:
             step.status, step.lines = "skipped", ["off (set CIVRISK_WEEKLY_FETCH=ucdp-candidate to download)"]
         elif step.name in NEEDS_DATA and data_failed:
