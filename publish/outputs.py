@@ -4,10 +4,11 @@ Layout: ``<home>/publications/<week label>/r<revision>/`` holding ``report.html`
 ``scores.geojson``, ``scores.json``, ``alerts.json``, ``alerts/<message id>.cap.xml`` and ``manifest.json``
 (every other file with its sha256, written last).
 
-The files are written into a hidden staging folder beside the revision folder, which is then renamed into
-place (one atomic ``rename``); a reader sees the complete revision or none. :mod:`publish.publication`
-does this inside the store transaction that records the revision and commits only after the rename, so
-that neither a recorded revision without files nor files of an unrecorded revision survive a failure.
+The files are written into a hidden staging folder beside the revision folder, flushed to disk once, and
+the folder is renamed into place (one atomic ``rename``); a reader sees the complete revision or none.
+:mod:`publish.publication` does this inside the store transaction that records the revision and commits
+only after the rename, so that neither a recorded revision without files nor files of an unrecorded
+revision survive a failure.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import pandas as pd
 from shapely.geometry.base import BaseGeometry
 
 from civrisk.atomic import write_text_atomic
-from publish.cap import CapConfig, CapMessage, build_cap, cap_area, write_cap
+from publish.cap import CapConfig, CapMessage, build_cap, cap_area
 from publish.exports import publication_meta, write_geojson, write_hxl_csv, write_json
 from publish.report import ReportContext, write_report
 from publish.store import Publication
@@ -90,7 +91,9 @@ def write_publication_files(folder: Path, files: PublicationFiles) -> dict[str, 
         geocodes = {files.id_property: rid} if geometry is not None else {"civrisk_region_id": rid}
         area = cap_area(row.get("region_name"), str(row["iso3"]), geometry, geocodes)
         xml = build_cap(CapMessage.from_row(row), area, files.cap_config)
-        written[f"cap:{row['message_id']}"] = write_cap(xml, cap_dir / f"{row['message_id']}.cap.xml")
+        path = cap_dir / f"{row['message_id']}.cap.xml"
+        path.write_bytes(xml)  # the folder appears by one rename, after one flush (promote): no fsync each
+        written[f"cap:{row['message_id']}"] = path
     written["manifest"] = write_text_atomic(folder / MANIFEST, manifest(folder, pub))
     return written
 
@@ -138,6 +141,8 @@ def promote(staging: Path, final: Path) -> Path:
     """Rename the complete ``staging`` folder to ``final`` (atomic; ``final`` must not exist)."""
     if final.exists():
         raise FileExistsError(f"{final} already exists; a revision folder is never overwritten")
+    # one flush of everything written so far instead of an fsync per file (1,200 CAP files took 4.5 s)
+    os.sync()
     os.rename(staging, final)
     _fsync_dir(final.parent)
     return final
