@@ -161,7 +161,7 @@ def clear_leftovers(week_dir: Path, revision: int) -> list[Path]:
     those folders belong to a publisher that died before committing (files claiming an unrecorded
     revision), never to one still at work.
     """
-    removed = []
+    removed: list[Path] = []
     if not week_dir.is_dir():
         return removed
     for path in sorted(week_dir.iterdir()):

@@ -117,6 +117,7 @@ def publish_week(
     from civrisk.settings import get_settings
     from publish.model_source import load_publish_model
 
+    week_monday(week)  # a malformed week fails here, before the model and the data are loaded
     settings = settings or get_settings()
     model = load_publish_model(model_version, settings)
     events, coverage, shapes = load_model_events(model, events_dir)

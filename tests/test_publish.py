@@ -325,3 +325,50 @@ def test_store_transaction_commits_all_or_nothing(tmp_path: Path) -> None:
                 pass
             store.record_publication(week, scores, "m", "1", "fp", week)
         assert len(store.publications()) == 1
+
+
+def test_the_config_of_a_registered_model_must_match_its_fingerprint() -> None:
+    from experiments.config import load_config
+    from forecasting.registry import LoadedModel
+    from forecasting.tracking import CONFIG_TAG
+    from publish.model_source import ModelConfigError, model_config
+
+    quick = load_config("quick")
+    tags = {CONFIG_TAG: quick.fingerprint(), "civrisk.config_name": "quick"}
+    assert model_config(LoadedModel("civrisk", "3", tags, None)) == quick
+    stale = LoadedModel("civrisk", "4", {**tags, CONFIG_TAG: "0" * 64}, None)
+    tried = f"shipped config 'quick' (fingerprint {quick.fingerprint()[:12]})"
+    msg = (
+        "cannot recover the experiment config of model civrisk v4: it was trained with config fingerprint "
+        f"000000000000, and none of these match: [{tried!r}]"
+    )
+    with pytest.raises(ModelConfigError, match=re.escape(msg)):
+        model_config(stale)
+
+
+@pytest.mark.slow  # a fresh MLflow store (its schema takes seconds to create once per session)
+def test_cli_says_why_it_cannot_publish_or_verify(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from civrisk.cli import app
+    from civrisk.settings import get_settings
+    from tests.mlflow_store import fresh_store
+
+    monkeypatch.setenv("CIVRISK_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("CIVRISK_MLFLOW_TRACKING_URI", fresh_store(tmp_path_factory, "cli"))
+    monkeypatch.delenv("CIVRISK_DB_URL", raising=False)
+    get_settings.cache_clear()
+    try:
+        runner = CliRunner()
+        got = runner.invoke(app, ["publish", "--week", "2020-W53"])
+        assert got.exit_code == 1
+        assert "civrisk publish: registered model 'civrisk' has no 'champion' version" in got.output
+        got = runner.invoke(app, ["verify", "--week", "2020-W53"])
+        assert got.exit_code == 1
+        assert "civrisk verify: week 2020-W53 has no published revision in the store" in got.output
+        got = runner.invoke(app, ["publish", "--week", "2020-06-03"])
+        assert got.exit_code == 1 and "is a Wednesday, not a Monday" in got.output
+    finally:
+        get_settings.cache_clear()
