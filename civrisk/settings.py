@@ -92,6 +92,10 @@ class Settings(BaseSettings):
     serve_port: int = 8000
     """Port ``civrisk serve`` listens on."""
 
+    api_page_cache_mb: int = 64
+    """Memory per API worker for finished responses of score pages (a publication never changes, so a
+    page is served from memory after its first request); 0 turns the cache off."""
+
     def resolved_db_url(self) -> str:
         """Return the scores-store URL, defaulting to SQLite under ``home``."""
         return self.db_url or f"sqlite:///{(self.home / 'scores.db').resolve()}"
