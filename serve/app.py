@@ -28,6 +28,7 @@ from serve.cap_messages import RegionGeometries
 from serve.catalog import Catalog
 from serve.deps import reject_unknown_query
 from serve.queries import ScoreQueries
+from serve.response_cache import ResponseCache
 from serve.routes import admin, alerts, health, regions, reports, scores, weeks
 from serve.routes.reports import ExportCache
 from serve.tables import create_serve_schema
@@ -70,6 +71,7 @@ def create_app(
         app.state.verifier = KeyVerifier(store.engine, settings.api_key_pepper, cache_s=key_cache_s)
         app.state.geometries = RegionGeometries(settings)
         app.state.exports = ExportCache()
+        app.state.page_cache = ResponseCache(settings.api_page_cache_mb * 2**20)
         app.state.publish_argv = publish_argv
         try:
             yield

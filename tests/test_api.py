@@ -364,3 +364,26 @@ def test_cap_is_served_from_the_published_file_when_the_weekly_job_wrote_it(api)
     published = b"<?xml version='1.0' encoding='UTF-8'?>\n<alert><status>Exercise</status></alert>\n"
     (folder / f"{row['message_id']}.cap.xml").write_bytes(published)
     assert api.get(f"/v1/alerts/{row['message_id']}.cap").content == published
+
+
+def test_response_cache_is_bounded_in_bytes_and_keeps_the_recent():
+    from serve.response_cache import ResponseCache
+
+    cache = ResponseCache(max_bytes=10)
+    built = []
+
+    def body(text):
+        def build():
+            built.append(text)
+            return text.encode()
+
+        return build
+
+    assert cache.get("a", body("aaaa")) == b"aaaa"
+    assert cache.get("a", body("never")) == b"aaaa"  # a hit does not build
+    cache.get("b", body("bbbb"))
+    cache.get("a", body("never"))  # a is now the most recent
+    cache.get("c", body("cccc"))  # 12 bytes > 10: b (least recent) goes
+    assert cache.get("b", body("BBBB")) == b"BBBB" and built == ["aaaa", "bbbb", "cccc", "BBBB"]
+    assert cache.get("big", body("x" * 11)) == b"x" * 11 and "big" not in cache._items
+    assert ResponseCache(0).get("k", body("zz")) == b"zz"

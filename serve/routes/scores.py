@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
 
 from forecasting.targets import ALL_TARGETS
 from publish.store import PublicationNotFound
 from serve.deps import AUTH_RESPONSES, CatalogDep, ReadScope
 from serve.queries import ScoreFilter, ScoreQueries
-from serve.responses import model_response, not_found
+from serve.response_cache import ResponseCache
+from serve.responses import not_found
 from serve.schemas import ErrorOut, PublicationRef, ScoresPage, WeekLabel, parse_week_label
 
 MAX_LIMIT = 1000
@@ -47,7 +49,8 @@ async def list_scores(  # type: ignore[no-untyped-def]
     """Return scores ordered by target, horizon, rank (riskiest first) and region, with the total count.
 
     Filters repeat to select several values (``?country=MLI&country=NER``). Page with ``offset``:
-    ``next_offset`` is the offset of the next page, null on the last one.
+    ``next_offset`` is the offset of the next page, null on the last one. A page's body is built once
+    and then served from memory (``CIVRISK_API_PAGE_CACHE_MB``): a publication never changes.
     """
     snap = catalog.snapshot()
     try:
@@ -56,24 +59,27 @@ async def list_scores(  # type: ignore[no-untyped-def]
     except PublicationNotFound as exc:
         raise not_found(exc) from None
     latest = snap.latest.get(pub.week)
+    is_latest = latest is not None and latest.id == pub.id
     queries: ScoreQueries = request.app.state.queries
     where = ScoreFilter.of(iso3=country, region_id=region, horizon=horizon, target=target)
-    total = queries.count(pub.id, where)
-    items = queries.page(pub.id, where, limit, offset) if offset < total else []
-    nxt = offset + limit if offset + limit < total else None
-    page = ScoresPage.model_validate(
-        {
-            "publication": PublicationRef(
-                id=pub.id,
-                week_label=pub.week_label,
-                revision=pub.revision,
-                latest=latest is not None and latest.id == pub.id,
-            ),
-            "items": items,
-            "total": total,
-            "limit": limit,
-            "offset": offset,
-            "next_offset": nxt,
-        }
-    )
-    return model_response(page)
+
+    def build() -> bytes:
+        total = queries.count(pub.id, where)
+        items = queries.page(pub.id, where, limit, offset) if offset < total else []
+        page = ScoresPage.model_validate(
+            {
+                "publication": PublicationRef(
+                    id=pub.id, week_label=pub.week_label, revision=pub.revision, latest=is_latest
+                ),
+                "items": items,
+                "total": total,
+                "limit": limit,
+                "offset": offset,
+                "next_offset": offset + limit if offset + limit < total else None,
+            }
+        )
+        return page.model_dump_json().encode("utf-8")
+
+    cache: ResponseCache = request.app.state.page_cache
+    body = cache.get((pub.id, is_latest, where, limit, offset), build)
+    return Response(body, media_type="application/json")
