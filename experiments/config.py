@@ -225,7 +225,9 @@ def resolve_config_path(name_or_path: str | Path) -> Path:
 
 def _expand(value: str, base: Path) -> Path:
     settings = get_settings()
-    text = value.replace("{shared_data}", str(settings.shared_data)).replace("{home}", str(settings.home))
+    # a relative home (the default ".civrisk") is relative to the working directory, not to the config file
+    home = str(settings.home.resolve())
+    text = value.replace("{shared_data}", str(settings.shared_data)).replace("{home}", home)
     path = Path(text).expanduser()
     return path if path.is_absolute() else (base / path)
 
