@@ -104,7 +104,7 @@ def demo_command(
     for note in result.notes:
         console.print(f"note: {note}", highlight=False)
     took = time.perf_counter() - t0
-    console.print(f"demo finished in {took:.0f} s; report: {result.report}", highlight=False)
+    console.print(f"demo finished in {took:.0f} s; report: {result.report.resolve()}", highlight=False)
 
 
 def print_publication(result: PublishResult, console: Console) -> None:

@@ -60,3 +60,28 @@ def test_demo_publishes_verifies_and_reports(shared_data: Path, demo_home: Path)
     assert "already published (same model and data)" in again.output and str(top["region"]) in again.output
     with ScoreStore(get_settings().resolved_db_url()) as store:
         assert len(store.publications()) == 2  # nothing new recorded
+
+
+def test_without_the_shared_acled_file_the_demo_downloads_ucdp_ged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from types import SimpleNamespace
+
+    import ingest.fetch
+    from civrisk.settings import Settings
+    from experiments.config import load_config
+    from publish.demo import _source_files, demo_config_name
+
+    settings = Settings(home=tmp_path / "home", shared_data=tmp_path / "no-shared-data")
+    assert demo_config_name(settings, quick=True) == "demo_ucdp"
+    asked = []
+
+    def fake_fetch(release: object, dest: Path, **kw: object) -> SimpleNamespace:
+        asked.append((release, dest))
+        return SimpleNamespace(path=dest / "ged251-csv.zip")
+
+    monkeypatch.setattr(ingest.fetch, "fetch_release", fake_fetch)
+    files = _source_files(load_config("demo_ucdp"), settings, Console(file=io.StringIO()))
+    release, dest = asked[0]
+    assert release.url == "https://ucdp.uu.se/downloads/ged/ged251-csv.zip"  # type: ignore[attr-defined]
+    assert dest == tmp_path / "home" / "downloads" and files == [dest / "ged251-csv.zip"]
