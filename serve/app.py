@@ -111,7 +111,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
             m
             for r in request.app.routes
             if isinstance(r, APIRoute) and r.path_regex.match(path)
-            for m in r.methods
+            for m in (r.methods or ())
         }
     )
     return JSONResponse({"detail": exc.detail}, status_code=405, headers={"Allow": ", ".join(methods)})

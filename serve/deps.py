@@ -6,7 +6,8 @@ per request, and none of these blocks (the key check reads the store only on a c
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.dependencies.models import Dependant
@@ -25,20 +26,20 @@ _bearer = HTTPBearer(auto_error=False, description="an API key: `Authorization: 
 
 async def get_store(request: Request) -> ScoreStore:
     """Return the store the app opened at start-up."""
-    return request.app.state.store  # type: ignore[no-any-return]
+    return request.app.state.store
 
 
 async def get_catalog(request: Request) -> Catalog:
     """Return the publication catalog of the app's store."""
-    return request.app.state.catalog  # type: ignore[no-any-return]
+    return request.app.state.catalog
 
 
 async def get_app_settings(request: Request) -> Settings:
     """Return the settings the app was created with."""
-    return request.app.state.settings  # type: ignore[no-any-return]
+    return request.app.state.settings
 
 
-def _require(needed: str):  # type: ignore[no-untyped-def]
+def _require(needed: str) -> Callable[..., Awaitable[str]]:
     async def check(
         request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
     ) -> str:
@@ -100,7 +101,7 @@ SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 ReadScope = Depends(_require("read"))
 AdminScope = Depends(_require("admin"))
 
-AUTH_RESPONSES: dict[int | str, dict[str, object]] = {
+AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorOut, "description": "missing, invalid or revoked API key"},
     403: {"model": ErrorOut, "description": "the key's scope does not allow this route"},
 }

@@ -8,7 +8,7 @@ import re
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, AnyHttpUrl, BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic import AfterValidator, AnyHttpUrl, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
 from publish.store import Publication
 from publish.weeks import week_label, week_monday
@@ -39,7 +39,9 @@ WeekLabel = Annotated[
 """An ISO week label, checked to name a real ISO week; the error says what was expected and what came."""
 
 
-def _parse_time(value: str) -> datetime:
+def _parse_time(value: Any) -> datetime:
+    if not isinstance(value, str):
+        raise ValueError(f"expected an ISO 8601 time as text, like '2020-06-01T06:30:00Z'; got {value!r}")
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
@@ -55,8 +57,8 @@ def _parse_time(value: str) -> datetime:
 
 
 IsoTime = Annotated[
-    str,
-    AfterValidator(_parse_time),
+    datetime,
+    BeforeValidator(_parse_time),
     WithJsonSchema({"type": "string", "format": "date-time", "examples": ["2020-06-01T06:30:00Z"]}),
 ]
 """An ISO 8601 time given as text (not a number), returned as naive UTC; no offset means UTC."""

@@ -31,7 +31,7 @@ import hmac
 import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -73,18 +73,6 @@ class DeliveryPolicy:
     """Longest wait between runs' retries (a weekly cycle always finds a failed delivery due)."""
     max_attempts: int = 20
     """Failed attempts after which a delivery is marked ``failed`` and no longer retried."""
-
-
-@dataclass(frozen=True)
-class Webhook:
-    """A subscription (without its secret)."""
-
-    id: int
-    url: str
-    formats: tuple[str, ...]
-    description: str | None
-    active: bool
-    created_at: datetime
 
 
 @dataclass(frozen=True)
@@ -130,78 +118,6 @@ def verify_signature(
     if abs((time.time() if now is None else now) - ts) > tolerance_s:
         return False
     return hmac.compare_digest(sign(secret, ts, body), header)
-
-
-# -- subscriptions ---------------------------------------------------------------------------------
-
-
-def create_webhook(
-    engine: Engine, url: str, secret: str, formats: Sequence[str], description: str | None = None
-) -> Webhook:
-    """Store a subscription that starts after the newest alert message; return it."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"webhook url must be an http(s) URL with a host; got {url!r}")
-    bad = sorted(set(formats) - set(st.FORMATS))
-    if bad or not formats:
-        raise ValueError(
-            f"webhook formats must be a non-empty subset of {list(st.FORMATS)}; got {list(formats)}"
-        )
-    if len(secret) < 16:
-        raise ValueError(f"webhook secret must be at least 16 characters; got {len(secret)}")
-    ordered = [f for f in st.FORMATS if f in formats]
-    with st.writing(engine) as conn:
-        cursor = conn.execute(select(func.max(pt.alerts.c.id))).scalar() or 0
-        insert = (
-            st.webhooks.insert()
-            .values(
-                url=url,
-                secret=secret,
-                formats=",".join(ordered),
-                description=description,
-                active=1,
-                last_alert_row_id=int(cursor),
-                created_at=utc_now(),
-            )
-            .returning(st.webhooks.c.id)
-        )
-        new_id = int(conn.execute(insert).scalar_one())
-    return get_webhook(engine, new_id)
-
-
-def get_webhook(engine: Engine, webhook_id: int) -> Webhook:
-    """Return subscription ``webhook_id``; LookupError if unknown."""
-    with engine.connect() as conn:
-        row = conn.execute(select(st.webhooks).where(st.webhooks.c.id == int(webhook_id))).one_or_none()
-    if row is None:
-        raise LookupError(f"no webhook with id {webhook_id}; GET /v1/webhooks lists them")
-    return _webhook(row)
-
-
-def list_webhooks(engine: Engine) -> list[Webhook]:
-    """Return every subscription, oldest first."""
-    with engine.connect() as conn:
-        return [_webhook(r) for r in conn.execute(select(st.webhooks).order_by(st.webhooks.c.id))]
-
-
-def deactivate_webhook(engine: Engine, webhook_id: int) -> Webhook:
-    """Stop a subscription (its pending deliveries are no longer sent; its log is kept)."""
-    get_webhook(engine, webhook_id)
-    with st.writing(engine) as conn:
-        conn.execute(st.webhooks.update().where(st.webhooks.c.id == int(webhook_id)).values(active=0))
-    return get_webhook(engine, webhook_id)
-
-
-def _webhook(row: Any) -> Webhook:
-    m = row._mapping
-    return Webhook(
-        m["id"],
-        m["url"],
-        tuple(m["formats"].split(",")),
-        m["description"],
-        bool(m["active"]),
-        m["created_at"],
-    )
 
 
 # -- delivery --------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Request
 from fastapi.responses import Response
 
-from serve import jobs, webhooks
+from serve import jobs, subscriptions
 from serve.deps import AUTH_RESPONSES, AdminScope, SettingsDep, StoreDep
 from serve.jobs import Job, JobRunning
 from serve.responses import model_response, not_found
@@ -27,7 +27,7 @@ router = APIRouter(
 )
 
 
-def _webhook_out(hook: webhooks.Webhook) -> WebhookOut:
+def _webhook_out(hook: subscriptions.Webhook) -> WebhookOut:
     return WebhookOut(
         id=hook.id,
         url=hook.url,
@@ -53,16 +53,20 @@ def _job_out(job: Job) -> PublishJobOut:
 
 
 @router.post("/webhooks", status_code=201, response_model=WebhookOut, summary="Subscribe to alert messages")
-def create_webhook(body: WebhookCreate, store: StoreDep):  # type: ignore[no-untyped-def]
+def create_webhook(body: WebhookCreate, store: StoreDep):
     """Subscribe ``url`` to alert messages sent from now on, signed with ``secret`` (see docs/API.md)."""
-    hook = webhooks.create_webhook(store.engine, str(body.url), body.secret, body.formats, body.description)
+    hook = subscriptions.create_webhook(
+        store.engine, str(body.url), body.secret, body.formats, body.description
+    )
     return model_response(_webhook_out(hook), status_code=201)
 
 
 @router.get("/webhooks", response_model=WebhooksOut, summary="List subscriptions")
-def list_webhooks(store: StoreDep):  # type: ignore[no-untyped-def]
+def list_webhooks(store: StoreDep):
     """Return every subscription (secrets are never returned)."""
-    return model_response(WebhooksOut(items=[_webhook_out(h) for h in webhooks.list_webhooks(store.engine)]))
+    return model_response(
+        WebhooksOut(items=[_webhook_out(h) for h in subscriptions.list_webhooks(store.engine)])
+    )
 
 
 @router.delete(
@@ -75,7 +79,7 @@ def list_webhooks(store: StoreDep):  # type: ignore[no-untyped-def]
 def delete_webhook(webhook_id: Annotated[int, Path(ge=1, le=2_147_483_647)], store: StoreDep) -> Response:
     """Deactivate a subscription; its delivery log is kept."""
     try:
-        webhooks.deactivate_webhook(store.engine, webhook_id)
+        subscriptions.deactivate_webhook(store.engine, webhook_id)
     except LookupError as exc:
         raise not_found(exc) from None
     return Response(status_code=204)
@@ -90,7 +94,7 @@ def delete_webhook(webhook_id: Annotated[int, Path(ge=1, le=2_147_483_647)], sto
 )
 def start_publish(
     request: Request, settings: SettingsDep, store: StoreDep, body: PublishRequest | None = None
-):  # type: ignore[no-untyped-def]
+):
     """Start ``civrisk publish`` (for ``week``, else its default week) and return 202 with the job."""
     week = body.week if body else None
     argv = request.app.state.publish_argv(week)
@@ -108,7 +112,7 @@ def start_publish(
     responses={404: {"model": ErrorOut, "description": "no such job"}},
     summary="A publish job's status",
 )
-def publish_status(job_id: Annotated[str, Path(max_length=64)], store: StoreDep):  # type: ignore[no-untyped-def]
+def publish_status(job_id: Annotated[str, Path(max_length=64)], store: StoreDep):
     """Return the job's status; ``returncode`` is set once it ended."""
     try:
         job = jobs.get_job(store.engine, job_id)

@@ -18,13 +18,15 @@ from serve.schemas import AlertMessageOut, AlertOut, AlertsPage, ErrorOut, IsoTi
 
 CAP_MEDIA_TYPE = "application/cap+xml"
 _MESSAGE_ID = re.compile(r"^(?P<alert_id>.+)\.(?P<seq>\d{1,9})$")
-NOT_FOUND = {404: {"model": ErrorOut, "description": "no alert or alert message with that id"}}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorOut, "description": "no alert or alert message with that id"}
+}
 
 router = APIRouter(prefix="/v1", tags=["alerts"], dependencies=[ReadScope], responses=AUTH_RESPONSES)
 
 
 @router.get("/alerts", response_model=AlertsPage, summary="Alert messages sent after a time")
-def list_alerts(  # type: ignore[no-untyped-def]
+def list_alerts(
     store: StoreDep,
     since: Annotated[
         IsoTime | None, Query(description="ISO 8601 time; messages sent strictly after it (no offset = UTC)")
@@ -58,7 +60,7 @@ def alert_cap(alert_id: str, request: Request, store: StoreDep, settings: Settin
 
 
 @router.get("/alerts/{alert_id}", response_model=AlertOut, responses=NOT_FOUND, summary="One alert")
-def get_alert(alert_id: str, store: StoreDep):  # type: ignore[no-untyped-def]
+def get_alert(alert_id: str, store: StoreDep):
     """Return one alert and all its messages; a message id (``<alert_id>.<seq>``) gives its alert."""
     messages = _history(store, alert_id)
     if messages is None:

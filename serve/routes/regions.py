@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 
@@ -14,7 +14,9 @@ from serve.responses import model_response, not_found
 from serve.schemas import ErrorOut, HistoryPoint, PublicationOut, RegionHistoryOut, RegionOut
 
 TargetName = Literal[ALL_TARGETS]  # type: ignore[valid-type]
-NOT_FOUND = {404: {"model": ErrorOut, "description": "the region has no published scores"}}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorOut, "description": "the region has no published scores"}
+}
 
 router = APIRouter(prefix="/v1", tags=["regions"], dependencies=[ReadScope], responses=AUTH_RESPONSES)
 
@@ -29,7 +31,7 @@ def _unknown(region_id: str) -> PublicationNotFound:
 @router.get(
     "/regions/{region_id}", response_model=RegionOut, responses=NOT_FOUND, summary="A region's latest scores"
 )
-def get_region(region_id: str, request: Request, catalog: CatalogDep):  # type: ignore[no-untyped-def]
+def get_region(region_id: str, request: Request, catalog: CatalogDep):
     """Return the region's scores in the latest published week that scored it (all targets and horizons)."""
     queries: ScoreQueries = request.app.state.queries
     snap = catalog.snapshot()
@@ -62,7 +64,7 @@ def get_region(region_id: str, request: Request, catalog: CatalogDep):  # type: 
     responses=NOT_FOUND,
     summary="A region's scores in every published week",
 )
-def region_history(  # type: ignore[no-untyped-def]
+def region_history(
     region_id: str,
     request: Request,
     catalog: CatalogDep,

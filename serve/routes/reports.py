@@ -15,7 +15,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi import Path as PathParam
@@ -35,7 +35,9 @@ GEOJSON_MEDIA_TYPE = "application/geo+json"
 
 WeekPath = Annotated[WeekLabel, PathParam(description="ISO week label, e.g. 2020-W23")]
 Revision = Annotated[int | None, Query(ge=1, le=1_000_000, description="default: the latest revision")]
-NOT_FOUND = {404: {"model": ErrorOut, "description": "the week, revision or file does not exist"}}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorOut, "description": "the week, revision or file does not exist"}
+}
 
 
 def publication_dir(settings: Settings, pub: Publication) -> Path:
@@ -102,7 +104,7 @@ def get_report(
     response_class=Response,
     responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}, **NOT_FOUND},
 )
-def export_csv(  # type: ignore[no-untyped-def]
+def export_csv(
     week: WeekPath,
     request: Request,
     catalog: CatalogDep,
@@ -138,7 +140,7 @@ def export_csv(  # type: ignore[no-untyped-def]
     response_class=Response,
     responses={200: {"content": {GEOJSON_MEDIA_TYPE: {"schema": {"type": "object"}}}}, **NOT_FOUND},
 )
-def export_geojson(  # type: ignore[no-untyped-def]
+def export_geojson(
     week: WeekPath,
     request: Request,
     catalog: CatalogDep,

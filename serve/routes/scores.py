@@ -29,7 +29,7 @@ router = APIRouter(prefix="/v1", tags=["scores"], dependencies=[ReadScope], resp
     summary="A page of published scores",
     responses={404: {"model": ErrorOut, "description": "the week or revision was never published"}},
 )
-async def list_scores(  # type: ignore[no-untyped-def]
+async def list_scores(
     request: Request,
     catalog: CatalogDep,
     week: Annotated[

@@ -12,7 +12,7 @@ router = APIRouter(prefix="/v1", tags=["weeks"], dependencies=[ReadScope], respo
 
 
 @router.get("/weeks", response_model=WeeksOut, summary="Published weeks and their revisions")
-def list_weeks(catalog: CatalogDep):  # type: ignore[no-untyped-def]
+def list_weeks(catalog: CatalogDep):
     """Return every week with a publication, oldest first, with all its revisions (withdrawn ones too)."""
     snap = catalog.snapshot()
     items = []
