@@ -1,0 +1,443 @@
+"""docs/RESULTS.md as a pure function of backtest tables: metrics + forecast summary + run facts -> markdown.
+
+``render_results`` takes, per backtest, the tidy metrics table (``forecasting.backtest.score``), the forecast
+summary (``forecast_summary``: per model and slice the rows scored, the positives, the observed mean and the
+mean forecast) and the facts of the run (config, data fingerprint, runtime, MLflow run). Nothing here reads
+files or runs models, so a test can render from a small synthetic table.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+
+from experiments.config import ExperimentConfig
+from experiments.goal_check import Goal, GoalReport, check_goal
+from forecasting.backtest import BASELINES, select_models
+from forecasting.targets import TARGET_KINDS
+
+BINARY_COLUMNS = (
+    ("brier", "Brier", 4),
+    ("brier_skill_climatology", "BSS clim", 3),
+    ("brier_skill_persistence", "BSS pers", 3),
+    ("log_loss", "log loss", 3),
+    ("roc_auc", "ROC-AUC", 3),
+    ("average_precision", "AP", 3),
+    ("ece", "ECE", 3),
+    ("precision_top10pct", "P@10%", 3),
+    ("recall_top10pct", "R@10%", 3),
+)
+COUNT_COLUMNS = (("msle", "MSLE", 3), ("crps", "CRPS", 3), ("coverage80", "80% cover", 3))
+REFERENCE_MODELS = (*BASELINES, "zero", "conflictology")
+"""Models shown as baselines (in italics, listed first)."""
+SUMMARY_COLUMNS = ("model", "target", "horizon", "year", "subset", "n", "positives", "mean_y", "mean_p")
+
+UCDP_CITATION = (
+    "Sundberg, R. & Melander, E. (2013) Introducing the UCDP Georeferenced Event Dataset. *Journal of "
+    "Peace Research* 50(4): 523-532. Licence CC BY 4.0."
+)
+UCDP_VERSIONS = {
+    "ged_explorer": "GED 24.1: Davies, S., Engström, G., Pettersson, T. & Öberg, M. (2024) Organized "
+    "violence 1989-2023, and the prevalence of organized crime groups. *Journal of Peace Research* 61(4).",
+    "ged201": "GED 20.1: Pettersson, T. & Öberg, M. (2020) Organized violence, 1989-2019. *Journal of Peace "
+    "Research* 57(4).",
+    "ged231": "GED 23.1: Davies, S., Pettersson, T. & Öberg, M. (2023) Organized violence 1989-2022, and the "
+    "return of conflict between states. *Journal of Peace Research* 60(4).",
+}
+"""The version article of each shared UCDP file, keyed by the start of the file name."""
+ACLED_CITATION = (
+    "Raleigh, C., Linke, A., Hegre, H. & Karlsen, J. (2010) Introducing ACLED: An Armed Conflict Location "
+    "and Event Dataset. *Journal of Peace Research* 47(5): 651-660. ACLED data are used under ACLED's terms "
+    "of use (non-commercial, with attribution); no ACLED rows are reproduced here, only scores."
+)
+
+
+@dataclass(frozen=True)
+class BacktestRecord:
+    """One backtest as RESULTS.md shows it: the scores and the facts of the run."""
+
+    config: ExperimentConfig
+    metrics: pd.DataFrame
+    summary: pd.DataFrame | None
+    """``forecast_summary`` of the run; None when the run did not record it (then no base rates)."""
+    data_fingerprint: str
+    input_files: tuple[str, ...]
+    run_id: str | None
+    inputs_seconds: float
+    backtest_seconds: float
+    n_regions: int
+    n_notes: int
+    description: str = ""
+    commit: str = "not recorded"
+    """The git commit the backtest ran at."""
+
+
+@dataclass(frozen=True)
+class Header:
+    """Provenance printed at the top of RESULTS.md."""
+
+    commit: str
+    date: str
+    command: str
+    tracking_uri: str
+
+
+def forecast_summary(forecasts: pd.DataFrame, actuals: pd.DataFrame) -> pd.DataFrame:
+    """Return per model x target x horizon x year (<NA> = all) x subset: n, positives, mean_y, mean_p.
+
+    ``positives`` counts rows with ``y > 0`` (harm in the window); ``mean_y`` is the base rate of a binary
+    target or the mean count; ``mean_p`` the mean forecast. ``actuals`` carries the ``onset`` flag.
+    """
+    keys = ["region_id", "week", "horizon", "target"]
+    lab = actuals.loc[actuals["y"].notna(), [*keys, "y", "onset"]]
+    d = forecasts[[*keys, "model", "p"]].merge(lab, on=keys, how="inner", validate="many_to_one")
+    d = d.assign(year=d["week"].dt.year, hit=(d["y"] > 0).astype("int64"))
+    frames = []
+    for subset in ("all", "onset"):
+        part = d if subset == "all" else d[d["onset"].astype(bool)]
+        for cols in (["model", "target", "horizon"], ["model", "target", "horizon", "year"]):
+            g = part.groupby(cols, sort=True).agg(
+                n=("y", "size"), positives=("hit", "sum"), mean_y=("y", "mean"), mean_p=("p", "mean")
+            )
+            g = g.reset_index().assign(subset=subset)
+            if "year" not in cols:
+                g["year"] = pd.NA
+            frames.append(g)
+    out = pd.concat(frames, ignore_index=True)
+    out = out.astype({"year": "Int64", "horizon": "int64", "n": "int64", "positives": "int64"})
+    out = out.astype({"model": "string", "target": "string", "subset": "string"})
+    return out[list(SUMMARY_COLUMNS)]
+
+
+# ----------------------------------------------------------------------------------------------
+# Formatting
+# ----------------------------------------------------------------------------------------------
+
+
+def _fmt(value: float, digits: int = 3) -> str:
+    return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]], numeric_from: int = 1) -> str:
+    align = ["---" if i < numeric_from else "---:" for i in range(len(header))]
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(align) + " |"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _model_label(model: str, best: str | None) -> str:
+    if model == best:
+        return f"**{model}** (best)"
+    return f"*{model}*" if model in REFERENCE_MODELS else model
+
+
+def _ordered_models(metrics: pd.DataFrame, config: ExperimentConfig) -> list[str]:
+    present = set(metrics["model"].astype(str))
+    order = [m for m in REFERENCE_MODELS if m in present]
+    order += [m for m in config.models if m in present and m not in order]
+    return order + sorted(present - set(order))
+
+
+def _overall(metrics: pd.DataFrame, target: str, horizon: int, subset: str = "all") -> pd.DataFrame:
+    m = metrics
+    sel = m[(m["target"] == target) & (m["horizon"] == horizon) & (m["subset"] == subset) & m["year"].isna()]
+    return sel.pivot_table(index="model", columns="metric", values="value", aggfunc="first", sort=False)
+
+
+def _n_rows(metrics: pd.DataFrame, target: str, horizon: int, model: str, subset: str = "all") -> str:
+    m = metrics
+    sel = m[
+        (m["target"] == target)
+        & (m["horizon"] == horizon)
+        & (m["model"] == model)
+        & (m["subset"] == subset)
+        & m["year"].isna()
+    ]
+    return f"{int(sel['n'].max()):,}" if len(sel) else "–"
+
+
+def _summary_row(
+    summary: pd.DataFrame | None, model: str, target: str, horizon: int, subset: str, year: int | None
+) -> dict[str, float]:
+    empty = {"n": math.nan, "positives": math.nan, "mean_y": math.nan, "mean_p": math.nan}
+    if summary is None:
+        return empty
+    s = summary
+    sel = s[
+        (s["model"] == model) & (s["target"] == target) & (s["horizon"] == horizon) & (s["subset"] == subset)
+    ]
+    sel = sel[sel["year"].isna()] if year is None else sel[sel["year"] == year]
+    return empty if sel.empty else {k: float(sel.iloc[0][k]) for k in empty}
+
+
+def _best(rec: BacktestRecord) -> dict[tuple[str, int], str]:
+    return select_models(rec.metrics, rec.config.primary.metric, rec.config.primary.subset)
+
+
+def _columns(target: str) -> tuple[tuple[str, str, int], ...]:
+    return BINARY_COLUMNS if TARGET_KINDS[target] == "binary" else COUNT_COLUMNS
+
+
+# ----------------------------------------------------------------------------------------------
+# Sections
+# ----------------------------------------------------------------------------------------------
+
+
+def _years(config: ExperimentConfig) -> str:
+    first, last = config.backtest.test_years
+    return f"{first}" if first == last else f"{first}–{last}"
+
+
+def title(config: ExperimentConfig) -> str:
+    """Return a dataset's heading: source, countries and region unit."""
+    sources = {"acled": "ACLED", "ucdp_ged": "UCDP GED", "ucdp_candidate": "UCDP Candidate"}
+    source = " + ".join(sources[s] for s in config.data.sources) or "all sources"
+    unit = {"admin1": "admin-1", "grid": "PRIO-GRID 0.5°", "country": "country"}[config.data.unit]
+    countries = ", ".join(config.data.countries) or "all countries"
+    return f"{source} · {countries} · {unit}"
+
+
+def _model_table(rec: BacktestRecord, target: str, horizon: int, best: str | None) -> str:
+    cols = _columns(target)
+    table = _overall(rec.metrics, target, horizon)
+    rows = []
+    for model in _ordered_models(rec.metrics[rec.metrics["target"] == target], rec.config):
+        if model not in table.index:
+            continue
+        values = [_fmt(table.loc[model].get(metric, math.nan), d) for metric, _, d in cols]
+        rows.append([_model_label(model, best), _n_rows(rec.metrics, target, horizon, model), *values])
+    return _table(["model", "n", *[label for _, label, _ in cols]], rows)
+
+
+def _label_line(rec: BacktestRecord, target: str, horizon: int, best: str | None) -> str:
+    lab = _summary_row(rec.summary, best or "climatology", target, horizon, "all", None)
+    if math.isnan(lab["n"]):
+        return ""
+    if TARGET_KINDS[target] == "binary":
+        return (
+            f"Observed: civilians killed in {int(lab['positives']):,} of {int(lab['n']):,} region-windows "
+            f"({100 * lab['mean_y']:.1f}%); {best} forecast {100 * lab['mean_p']:.1f}% on average.\n\n"
+        )
+    return (
+        f"Observed: a mean of {lab['mean_y']:.2f} civilians killed per region-window, in "
+        f"{int(lab['positives']):,} of {int(lab['n']):,} windows at least one; {best} forecast "
+        f"{lab['mean_p']:.2f} on average.\n\n"
+    )
+
+
+def _yearly_table(rec: BacktestRecord, target: str, best: dict[tuple[str, int], str]) -> str:
+    cols = _columns(target)
+    m = rec.metrics
+    rows = []
+    for horizon in rec.config.horizons:
+        model = best.get((target, horizon))
+        if model is None:
+            continue
+        sel = m[
+            (m["target"] == target)
+            & (m["horizon"] == horizon)
+            & (m["model"] == model)
+            & (m["subset"] == "all")
+        ]
+        for year in sorted(int(y) for y in sel["year"].dropna().unique()):
+            part = sel[sel["year"] == year].set_index("metric")
+            lab = _summary_row(rec.summary, model, target, horizon, "all", year)
+            obs = _fmt(lab["mean_y"], 3 if TARGET_KINDS[target] == "binary" else 2)
+            fc = _fmt(lab["mean_p"], 3 if TARGET_KINDS[target] == "binary" else 2)
+            n = f"{int(part['n'].max()):,}"
+            values = [_fmt(float(part["value"].get(metric, math.nan)), d) for metric, _, d in cols]
+            rows.append([f"{horizon}", f"{year}", model, n, obs, fc, *values])
+    header = ["h", "year", "model", "n", "observed", "mean forecast", *[label for _, label, _ in cols]]
+    return _table(header, rows, numeric_from=3)
+
+
+def _onset_table(rec: BacktestRecord, target: str, best: dict[tuple[str, int], str]) -> str:
+    cols = [c for c in BINARY_COLUMNS if c[0] not in ("log_loss", "precision_top10pct", "recall_top10pct")]
+    rows = []
+    for horizon in rec.config.horizons:
+        model = best.get((target, horizon))
+        table = _overall(rec.metrics, target, horizon, "onset")
+        for name in dict.fromkeys([model, "persistence", "climatology"]):
+            if name is None or name not in table.index:
+                continue
+            lab = _summary_row(rec.summary, name, target, horizon, "onset", None)
+            pos = "–" if math.isnan(lab["positives"]) else f"{int(lab['positives']):,}"
+            values = [_fmt(table.loc[name].get(metric, math.nan), d) for metric, _, d in cols]
+            n = _n_rows(rec.metrics, target, horizon, name, "onset")
+            label = _model_label(name, model)
+            rows.append([f"{horizon}", label, n, pos, _fmt(lab["mean_y"]), _fmt(lab["mean_p"]), *values])
+    header = ["h", "model", "n", "with harm", "observed", "mean forecast", *[label for _, label, _ in cols]]
+    return _table(header, rows, numeric_from=2)
+
+
+def _other_targets(rec: BacktestRecord, best: dict[tuple[str, int], str], shown: set[str]) -> str:
+    rows = []
+    for target in rec.config.targets:
+        if target in shown or TARGET_KINDS[target] != "binary":
+            continue
+        for horizon in rec.config.horizons:
+            model = best[(target, horizon)]
+            row = _overall(rec.metrics, target, horizon).loc[model]
+            lab = _summary_row(rec.summary, model, target, horizon, "all", None)
+            values = [_fmt(row.get(metric, math.nan), d) for metric, _, d in BINARY_COLUMNS]
+            rows.append([target, f"{horizon}", model, _fmt(lab["mean_y"]), *values])
+    if not rows:
+        return ""
+    header = ["target", "h", "best model", "observed", *[label for _, label, _ in BINARY_COLUMNS]]
+    return "### Other targets (best model)\n\n" + _table(header, rows, numeric_from=3) + "\n"
+
+
+def dataset_section(rec: BacktestRecord) -> str:
+    """Return the markdown section of one backtest: model tables per horizon, per-year rows, onset rows."""
+    cfg = rec.config
+    best = _best(rec)
+    out = [f"## {title(cfg)}\n", f"Config `{cfg.name}`." + (f" {rec.description}" if rec.description else "")]
+    out.append(
+        f"\nTest years {_years(cfg)}, refit every "
+        f"{cfg.backtest.retrain_every} weeks, data lag {cfg.backtest.data_lag_weeks} week(s), "
+        f"{rec.n_regions:,} regions; {rec.n_notes} backtest notes (degenerate folds and the like, in the "
+        "MLflow run's notes.txt).\n"
+    )
+    shown = [t for t in ("civ_any", "civ_deaths") if t in cfg.targets]
+    for target in shown:
+        kind = "probability of at least one civilian killed" if target == "civ_any" else "civilians killed"
+        out.append(f"### {target} ({kind})\n")
+        for horizon in cfg.horizons:
+            model = best.get((target, horizon))
+            out.append(f"#### h = {horizon} week{'s' if horizon > 1 else ''}\n")
+            out.append(
+                _label_line(rec, target, horizon, model) + _model_table(rec, target, horizon, model) + "\n"
+            )
+        out.append(f"#### {target}: best model per test year\n")
+        out.append(_yearly_table(rec, target, best) + "\n")
+        if TARGET_KINDS[target] == "binary":
+            out.append(
+                f"#### {target}: onset rows (no civilian deaths in the 26 weeks known at the origin)\n"
+            )
+            out.append(_onset_table(rec, target, best) + "\n")
+    other = _other_targets(rec, best, set(shown))
+    if other:
+        out.append(other)
+    return "\n".join(out)
+
+
+def goal_section(records: Sequence[BacktestRecord], goal: Goal) -> str:
+    """Return the Goal check section: one line per criterion with ✔/✘ and, where short, why."""
+    head = (
+        f"## Goal check: {goal.target}, h = {goal.horizon}, test years {goal.test_years[0]}–"
+        f"{goal.test_years[1]} (config `{goal.config}`)\n"
+    )
+    rec = next((r for r in records if r.config.name == goal.config), None)
+    if rec is None:
+        return head + f"\nNot checked: config `{goal.config}` was not among the backtests rendered.\n"
+    report = check_goal(
+        rec.metrics, rec.summary, goal, rec.config.backtest.test_years, rec.config.backtest.retrain_every
+    )
+    return head + "\n" + goal_text(report)
+
+
+def goal_text(report: GoalReport) -> str:
+    """Return the goal check's table and its explanations as markdown."""
+    rows = [[c.name, c.wanted, _fmt(c.value), "✔" if c.passed else "✘"] for c in report.criteria]
+    verdict = (
+        "met"
+        if report.passed
+        else f"not met ({sum(not c.passed for c in report.criteria)} of "
+        f"{len(report.criteria)} criteria short)"
+    )
+    lines = [
+        f"Model checked: **{report.model}**, the one the champion rule picks (best overall Brier skill "
+        f"against climatology). Goal {verdict}.\n",
+        _table(["criterion", "wanted", "value", ""], rows, numeric_from=2),
+        "",
+    ]
+    lines += [f"- {'✔' if c.passed else '✘'} **{c.name}**: {c.explanation}" for c in report.criteria]
+    return "\n".join(lines) + "\n"
+
+
+def _overview(records: Sequence[BacktestRecord]) -> str:
+    rows = []
+    for rec in records:
+        cfg = rec.config
+        files = ", ".join(f"`{f}`" for f in rec.input_files)
+        rows.append(
+            [
+                f"[{title(cfg)}](#{_anchor(title(cfg))})",
+                f"`{cfg.name}`",
+                _years(cfg),
+                ", ".join(str(h) for h in cfg.horizons),
+                f"{rec.n_regions:,}",
+                files,
+                f"`{rec.data_fingerprint[:12]}`",
+                f"{rec.inputs_seconds:.0f} s + {rec.backtest_seconds:.0f} s"
+                if not math.isnan(rec.backtest_seconds)
+                else "not recorded",
+                f"`{rec.run_id}`" if rec.run_id else "–",
+            ]
+        )
+    header = [
+        "dataset",
+        "config",
+        "test years",
+        "horizons",
+        "regions",
+        "input files",
+        "data sha256",
+        "runtime (inputs + backtest)",
+        "MLflow run",
+    ]
+    return _table(header, rows, numeric_from=len(header))
+
+
+def _anchor(text: str) -> str:
+    keep = "".join(ch for ch in text.lower() if ch.isalnum() or ch in " -_")
+    return keep.replace(" ", "-")
+
+
+def _citations(records: Sequence[BacktestRecord]) -> str:
+    sources = {s for r in records for s in r.config.data.sources}
+    lines = ["## Data and citations\n"]
+    if {"ucdp_ged", "ucdp_candidate"} & sources:
+        lines.append(f"- UCDP: {UCDP_CITATION}")
+        files = {f for r in records for f in r.input_files}
+        for key, text in UCDP_VERSIONS.items():
+            if any(f.startswith(key) for f in files):
+                lines.append(f"  - {text}")
+    if "acled" in sources:
+        lines.append(f"- ACLED: {ACLED_CITATION}")
+    if any(r.config.data.boundaries is not None for r in records):
+        lines.append(
+            "- Admin-1 polygons: geoBoundaries (Burkina Faso, CC BY 4.0) and OCHA COD-AB (Mali, Niger); "
+            "see the shared data's boundaries/PROVENANCE.md."
+        )
+    if any(r.config.data.unit == "grid" for r in records):
+        lines.append("- PRIO-GRID cells within Natural Earth country outlines (public domain).")
+    return "\n".join(lines) + "\n"
+
+
+def render_results(records: Sequence[BacktestRecord], header: Header, goal: Goal | None = None) -> str:
+    """Return RESULTS.md: provenance, overview, goal check, one section per backtest, citations."""
+    goal = goal or Goal()
+    parts = [
+        "# Results on real data\n",
+        "Generated by `experiments/results.py` from rolling-origin backtests (docs/BACKTEST.md); do not edit "
+        "by hand, re-run the command below.\n",
+        f"- Commit: `{header.commit}`\n- Date: {header.date}\n- Command: `{header.command}`\n"
+        f"- MLflow tracking store: `{header.tracking_uri}` (one run per backtest, ids below)\n",
+        "Scores pool all test origins unless a table says otherwise; `n` is the number of region-windows "
+        "scored. BSS clim / BSS pers: Brier skill against climatology / persistence on the same rows "
+        "(1 is perfect, 0 no better, below 0 worse). AP: average precision. ECE: expected calibration error "
+        "(10 bins). P@10% / R@10%: precision and recall when alerting on the top 10% of regions each week. "
+        "Counts: MSLE (log1p scale), CRPS (from quantiles q05..q95) and the share of outcomes inside the "
+        "80% interval (q10..q90). Baselines are in italics; the best model (config's primary metric for "
+        "binary targets, CRPS for counts) in bold.\n",
+        "## Backtests\n",
+        _overview(records) + "\n",
+        goal_section(records, goal),
+        *[dataset_section(r) for r in records],
+        _citations(records),
+    ]
+    return "\n".join(parts)
