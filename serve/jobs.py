@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, select
 
 from publish.weeks import utc_now
 from serve import tables as st
@@ -52,15 +52,19 @@ class Job:
     finished_at: datetime | None
 
 
-_start_lock = threading.Lock()
-
-
 def start_job(engine: Engine, argv: list[str], week_label: str | None, log_dir: Path) -> Job:
-    """Start ``argv`` in the background, record it and return the job; JobRunning if one is running."""
-    with _start_lock:
-        running = [j for j in list_jobs(engine) if j.status == "running"]
-        if running:
-            raise JobRunning(running[-1])
+    """Start ``argv`` in the background, record it and return the job; JobRunning if one is running.
+
+    The check and the start happen inside one write transaction (on SQLite ``BEGIN IMMEDIATE``, which
+    other processes wait for), so two API workers asked at once cannot both start a job.
+    """
+    j = st.publish_jobs.c
+    with st.writing(engine) as conn:
+        for row in conn.execute(select(st.publish_jobs).where(j.status == "running").order_by(j.started_at)):
+            job = _job(row)
+            if job.pid is not None and _alive(job.pid):
+                raise JobRunning(job)
+            _mark_lost(conn, job)
         job_id = uuid.uuid4().hex
         log_dir.mkdir(parents=True, exist_ok=True)
         log_path = log_dir / f"publish-{job_id}.log"
@@ -68,18 +72,17 @@ def start_job(engine: Engine, argv: list[str], week_label: str | None, log_dir: 
             proc = subprocess.Popen(  # noqa: S603 (argv is built by the app, not taken from the request)
                 argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
             )
-        with st.writing(engine) as conn:
-            conn.execute(
-                st.publish_jobs.insert().values(
-                    id=job_id,
-                    week_label=week_label,
-                    command=json.dumps(argv),
-                    status="running",
-                    pid=proc.pid,
-                    log_path=str(log_path),
-                    started_at=utc_now(),
-                )
+        conn.execute(
+            st.publish_jobs.insert().values(
+                id=job_id,
+                week_label=week_label,
+                command=json.dumps(argv),
+                status="running",
+                pid=proc.pid,
+                log_path=str(log_path),
+                started_at=utc_now(),
             )
+        )
     threading.Thread(target=_wait, args=(engine, job_id, proc), name=f"publish-{job_id}", daemon=True).start()
     log.info("publish job %s started (pid %d), log %s", job_id, proc.pid, log_path)
     return get_job(engine, job_id)
@@ -117,16 +120,20 @@ def _reconcile(engine: Engine, job: Job) -> Job:
     if job.status != "running" or job.pid is None or _alive(job.pid):
         return job
     with st.writing(engine) as conn:
-        conn.execute(
-            st.publish_jobs.update()
-            .where(st.publish_jobs.c.id == job.job_id, st.publish_jobs.c.status == "running")
-            .values(status="failed", finished_at=utc_now())
-        )
+        _mark_lost(conn, job)
+    return get_job(engine, job.job_id)
+
+
+def _mark_lost(conn: Connection, job: Job) -> None:
+    conn.execute(
+        st.publish_jobs.update()
+        .where(st.publish_jobs.c.id == job.job_id, st.publish_jobs.c.status == "running")
+        .values(status="failed", finished_at=utc_now())
+    )
     with open(job.log_path, "a", encoding="utf-8") as out:
         out.write(
             "\n[civrisk serve] the process ended while no API process watched it; exit status unknown\n"
         )
-    return get_job(engine, job.job_id)
 
 
 def _alive(pid: int) -> bool:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+import subprocess
 import sys
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import numpy as np
 import pytest
@@ -387,3 +388,42 @@ def test_response_cache_is_bounded_in_bytes_and_keeps_the_recent():
     assert cache.get("b", body("BBBB")) == b"BBBB" and built == ["aaaa", "bbbb", "cccc", "BBBB"]
     assert cache.get("big", body("x" * 11)) == b"x" * 11 and "big" not in cache._items
     assert ResponseCache(0).get("k", body("zz")) == b"zz"
+
+
+def test_a_job_whose_process_vanished_is_marked_failed_and_does_not_block(tmp_path):
+    from serve import jobs
+    from serve import tables as st
+
+    for api in open_api(tmp_path, publish_argv=lambda week: [sys.executable, "-c", "pass"]):
+        log_path = tmp_path / "lost.log"
+        log_path.write_text("")
+        dead = subprocess.Popen([sys.executable, "-c", "pass"])
+        dead.wait()  # reaped: its pid names no process now
+        with st.writing(api.store.engine) as conn:
+            conn.execute(
+                st.publish_jobs.insert().values(
+                    id="lost",
+                    command="[]",
+                    status="running",
+                    pid=dead.pid,
+                    log_path=str(log_path),
+                    started_at=datetime(2020, 1, 1),
+                )
+            )
+        r = api.client.post("/v1/publish", json={}, headers=api.auth("admin"))
+        assert r.status_code == 202
+        assert jobs.get_job(api.store.engine, "lost").status == "failed"
+        assert "exit status unknown" in log_path.read_text()
+
+
+def test_health_is_503_when_the_store_does_not_answer(api, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    def down():
+        raise OperationalError("SELECT 1", {}, Exception("unable to open database file"))
+
+    monkeypatch.setattr(api.client.app.state.catalog, "snapshot", down)
+    r = api.get("/healthz", key=None)
+    assert r.status_code == 503
+    assert r.json()["status"] == "unavailable" and r.json()["store_reachable"] is False
+    assert "OperationalError" in r.json()["detail"]
