@@ -55,6 +55,7 @@ from publish.weeks import week_label, week_monday
 
 if TYPE_CHECKING:
     from civrisk.settings import Settings
+    from experiments.config import ExperimentConfig
     from publish.asof import OriginInputs
     from publish.model_source import PublishModel
 
@@ -155,6 +156,7 @@ def publish_model_week(
     origin = pd.Timestamp(week_monday(week))
     cutoff = data_cutoff(origin, as_of, model.data_lag_weeks)
     config = model.config
+    events, coverage = _in_scope(events, coverage, config)
     countries = sorted(config.data.countries or set(events["iso3"].astype(str)))
     _check_no_lookahead(model, coverage, countries, cutoff)
     events_asof, coverage_asof = clip_to_cutoff(events, coverage, cutoff)
@@ -344,6 +346,21 @@ def _scores(
             f"{list(no_score[:10])}, targets {pairs[:6]}; they show as 'no score' (risk unknown, not low)"
         )
     return fresh.loc[~bad].reset_index(drop=True), no_score, notes
+
+
+def _in_scope(
+    events: pd.DataFrame, coverage: pd.DataFrame, config: ExperimentConfig
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Return the events and coverage of the config's sources and countries (the model knows no others)."""
+    keep_ev = pd.Series(True, index=events.index)
+    keep_cov = pd.Series(True, index=coverage.index)
+    if config.data.sources:
+        keep_ev &= events["source"].isin(list(config.data.sources))
+        keep_cov &= coverage["source"].isin(list(config.data.sources))
+    if config.data.countries:
+        keep_ev &= events["iso3"].isin(list(config.data.countries))
+        keep_cov &= coverage["iso3"].isin(list(config.data.countries))
+    return events[keep_ev].reset_index(drop=True), coverage[keep_cov].reset_index(drop=True)
 
 
 def _check_no_lookahead(
