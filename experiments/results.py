@@ -169,6 +169,7 @@ def _record(
         n_notes=int(number("n_notes")) if "n_notes" in meta else -1,
         description=_description(cfg),
         commit=str(meta.get("git_commit", "not recorded")),
+        command=str(meta.get("command", "not recorded")),
     )
 
 
@@ -205,12 +206,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         record = read_record(name, args.tracking_uri) if args.from_mlflow else run_record(name, command, uri)
         log.info("%s done in %.0f s (MLflow run %s)", name, time.perf_counter() - t0, record.run_id)
         records.append(record)
-    commits = list(dict.fromkeys(r.commit for r in records))
     header = Header(
-        commit=", ".join(commits) if args.from_mlflow else _commit(),
+        commit=_commit(),
         date=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         command=command,
         tracking_uri=uri,
+        rendered_from_mlflow=args.from_mlflow,
     )
     write_text_atomic(args.out, render_results(records, header))
     log.info("wrote %s", args.out)

@@ -94,6 +94,7 @@ def _record(name: str, metrics: pd.DataFrame, summary: pd.DataFrame | None) -> B
         n_notes=2,
         description="A test description.",
         commit="c0ffee",
+        command="python -m experiments.results --configs x",
     )
 
 
@@ -238,3 +239,19 @@ def test_results_configs_load_and_the_goal_config_matches_the_goal() -> None:
         "admin1",
     )
     assert all({"civ_any", "civ_deaths"} <= set(c.targets) for c in configs.values())
+
+
+def test_render_from_mlflow_names_the_backtest_runs() -> None:
+    header = Header(
+        commit="beef",
+        date="2026-01-05 10:00 UTC",
+        command="python -m experiments.results --from-mlflow",
+        tracking_uri="sqlite:///x.db",
+        rendered_from_mlflow=True,
+    )
+    text = render_results([_record("results_ucdp_caf_admin1", _metrics(GOOD), None)], header)
+    assert "- Backtests run at commit: `c0ffee`\n" in text
+    assert (
+        "- Rendered from the MLflow runs with `python -m experiments.results --from-mlflow`; backtests "
+        "run by `python -m experiments.results --configs x`" in text
+    )
