@@ -13,6 +13,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, func, select
@@ -147,3 +148,12 @@ class ScoreQueries:
         with self.engine.connect() as conn:
             rows = conn.execute(stmt).all()
         return [dict(zip(("publication_id", *SCORE_FIELDS), r, strict=True)) for r in rows]
+
+
+def count_alerts(engine: Engine, since: datetime | None) -> int:
+    """Return how many alert messages were sent strictly after ``since`` (naive UTC), or in all."""
+    stmt = select(func.count()).select_from(t.alerts)
+    if since is not None:
+        stmt = stmt.where(t.alerts.c.created_at > since)
+    with engine.connect() as conn:
+        return int(conn.execute(stmt).scalar_one())

@@ -172,6 +172,12 @@ def test_alerts_since_and_paging(api):
     assert [a["message_id"] for a in page["items"]] == all_rows["message_id"].tolist()
     first = api.get("/v1/alerts?limit=3").json()
     assert first["next_offset"] == 3 and len(first["items"]) == 3
+    walked, offset = [], 0
+    while offset is not None:
+        page_k = api.get(f"/v1/alerts?limit=7&offset={offset}").json()
+        walked += [a["message_id"] for a in page_k["items"]]
+        offset = page_k["next_offset"]
+    assert walked == all_rows["message_id"].tolist()
     later = (all_rows["sent"].max() + timedelta(seconds=1)).isoformat()
     assert api.get("/v1/alerts", params={"since": later}).json()["items"] == []
     earlier = (all_rows["sent"].min() - timedelta(seconds=1)).isoformat()

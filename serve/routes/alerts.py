@@ -13,6 +13,7 @@ from publish.cap import CapConfig
 from publish.store import ScoreStore
 from serve.cap_messages import RegionGeometries, alert_cap_xml
 from serve.deps import AUTH_RESPONSES, ReadScope, SettingsDep, StoreDep
+from serve.queries import count_alerts
 from serve.responses import model_response, not_found
 from serve.schemas import AlertMessageOut, AlertOut, AlertsPage, ErrorOut, IsoTime
 
@@ -35,10 +36,12 @@ def list_alerts(
     offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
 ):
     """Return alert messages (Alert, Update, Cancel) oldest first; poll with the last ``sent`` you saw."""
-    rows = store.alerts(since=since).to_dict("records")
+    total = count_alerts(store.engine, since)
+    # read no more than this page needs (the store orders by sent time, then id, and applies the limit)
+    rows = store.alerts(since=since, limit=offset + limit).to_dict("records") if offset < total else []
     items = [AlertMessageOut.of(r) for r in rows[offset : offset + limit]]
-    nxt = offset + limit if offset + limit < len(rows) else None
-    page = AlertsPage(items=items, total=len(rows), limit=limit, offset=offset, next_offset=nxt)
+    nxt = offset + limit if offset + limit < total else None
+    page = AlertsPage(items=items, total=total, limit=limit, offset=offset, next_offset=nxt)
     return model_response(page)
 
 
