@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -255,3 +256,46 @@ def test_render_from_mlflow_names_the_backtest_runs() -> None:
         "- Rendered from the MLflow runs with `python -m experiments.results --from-mlflow`; backtests "
         "run by `python -m experiments.results --configs x`" in text
     )
+
+
+SMALL_CONFIG = """# A tiny results config for the MLflow round trip.
+name = "results_roundtrip"
+targets = ["civ_any", "civ_deaths"]
+horizons = [4]
+models = ["climatology", "persistence"]
+
+[data]
+raw_files = ["{shared_data}/acled/acled_africa_1997_2022.csv.gz"]
+sources = ["acled"]
+countries = ["MLI"]
+unit = "admin1"
+boundaries = "{shared_data}/boundaries/sahel_adm1_mli_bfa_ner.geojson"
+start = "2016-01-04"
+
+[backtest]
+test_years = [2019, 2019]
+retrain_every = 52
+n_jobs = 1
+"""
+
+
+@pytest.mark.slow
+def test_run_then_render_from_mlflow_gives_the_same_tables(
+    shared_data: Path, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A run logs its forecast summary and timings; --from-mlflow reads them back: the same markdown."""
+    from experiments.results import read_record, run_record
+    from experiments.results_tables import dataset_section
+    from tests.mlflow_store import fresh_store
+
+    config = tmp_path / "results_roundtrip.toml"
+    config.write_text(SMALL_CONFIG, encoding="utf-8")
+    uri = fresh_store(tmp_path_factory, "results")
+    ran = run_record(str(config), "python -m experiments.results --configs x", uri)
+    read = read_record(str(config), uri)
+    assert read.run_id == ran.run_id and read.data_fingerprint == ran.data_fingerprint
+    assert read.backtest_seconds == pytest.approx(ran.backtest_seconds)
+    assert (read.n_regions, read.command) == (10, "python -m experiments.results --configs x")
+    pd.testing.assert_frame_equal(read.summary, ran.summary, check_dtype=False)
+    assert dataset_section(read) == dataset_section(ran)
+    assert "Observed: civilians killed in" in dataset_section(read)
