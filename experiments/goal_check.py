@@ -51,6 +51,8 @@ class GoalReport:
 
     model: str
     criteria: tuple[Criterion, ...]
+    context: str = ""
+    """How strong the reference is: climatology's own calibration and the other baselines against it."""
 
     @property
     def passed(self) -> bool:
@@ -145,7 +147,35 @@ def check_goal(
                 f"set backtest.test_years in {goal.config}.toml",
             )
         )
-    return GoalReport(model, tuple(criteria))
+    return GoalReport(model, tuple(criteria), _context(sl, goal))
+
+
+def _context(sl: _Slice, goal: Goal) -> str:
+    """Return a note on the reference: skill against a stale or miscalibrated climatology comes cheaper."""
+    lab = sl.labels("climatology")
+    parts = []
+    if not math.isnan(lab["mean_p"]):
+        parts.append(
+            "climatology (each region's base rate over all training weeks) forecast "
+            f"{_pct(lab['mean_p'])} on average against {_pct(lab['mean_y'])} observed"
+        )
+    ece = sl.score("climatology", "ece")
+    if not math.isnan(ece):
+        parts.append(f"its ECE is {_num(ece, 3)}")
+    text = "Reference: " + ", ".join(parts) + "." if parts else ""
+    present = {str(m) for m in sl.m["model"].unique()} & {"persistence", "conflictology", "zero"}
+    scored = [(m, sl.score(m, "brier_skill_climatology")) for m in sorted(present)]
+    scored = sorted(((m, v) for m, v in scored if not math.isnan(v)), key=lambda mv: -mv[1])
+    if scored:
+        text += " Other baselines against climatology: " + ", ".join(f"{m} {_num(v)}" for m, v in scored)
+        best_m, best_v = scored[0]
+        if best_v >= goal.min_bss_climatology:
+            text += (
+                f"; {best_m}, a baseline, already clears the {_num(goal.min_bss_climatology)} threshold, "
+                "so that criterion says more about climatology than about the model"
+            )
+        text += "."
+    return text.strip()
 
 
 def _skill(sl: _Slice, model: str, goal: Goal, retrain_every: int) -> Criterion:

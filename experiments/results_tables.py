@@ -340,6 +340,8 @@ def goal_text(report: GoalReport) -> str:
         "",
     ]
     lines += [f"- {'✔' if c.passed else '✘'} **{c.name}**: {c.explanation}" for c in report.criteria]
+    if report.context:
+        lines += ["", report.context]
     return "\n".join(lines) + "\n"
 
 

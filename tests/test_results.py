@@ -299,3 +299,20 @@ def test_run_then_render_from_mlflow_gives_the_same_tables(
     pd.testing.assert_frame_equal(read.summary, ran.summary, check_dtype=False)
     assert dataset_section(read) == dataset_section(ran)
     assert "Observed: civilians killed in" in dataset_section(read)
+
+
+def test_goal_context_says_when_a_baseline_clears_the_skill_bar() -> None:
+    summary = _summary(dict.fromkeys(YEARS, 0.3))
+    plain = check_goal(_metrics(GOOD), summary, Goal(), (2017, 2020), 13).context
+    assert plain == (
+        "Reference: climatology (each region's base rate over all training weeks) forecast 30.0% on average "
+        "against 30.0% observed, its ECE is 0.050. Other baselines against climatology: persistence -0.30."
+    )
+    metrics = _metrics(GOOD)
+    strong = (metrics["model"] == "persistence") & (metrics["metric"] == "brier_skill_climatology")
+    metrics.loc[strong, "value"] = 0.32
+    context = check_goal(metrics, summary, Goal(), (2017, 2020), 13).context
+    assert context.endswith(
+        "persistence 0.32; persistence, a baseline, already clears the 0.30 threshold, so that criterion "
+        "says more about climatology than about the model."
+    )
