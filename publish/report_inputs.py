@@ -108,18 +108,18 @@ def score_history(store: ScoreStore, region_ids: Sequence[str], horizon: int) ->
     return pd.concat(frames, ignore_index=True)[["region_id", "week", "p"]]
 
 
-def xgb_drivers(
+def model_drivers(
     model: PublishModel, features: pd.DataFrame, target: str, horizon: int
 ) -> pd.DataFrame | None:
-    """Return region_id, feature, contribution (TreeSHAP, log-odds) of the published model of ``target`` at
-    ``horizon`` for every row of ``features``; None when that model is not an xgboost model."""
-    from forecasting.xgb_models import XGB, XGBCount, contributions
+    """Return region_id, feature, contribution (log-odds: TreeSHAP for xgboost, coefficient x standardised
+    feature for logistic) of the published model of ``target`` at ``horizon`` for every row of
+    ``features``; None when that model has no per-row attribution."""
+    from forecasting.explain import contributions, has_contributions
 
     fitted = None if model.bundle is None else model.bundle.models.get((target, horizon))
-    inner = getattr(fitted, "inner_", fitted)
-    if not isinstance(inner, XGB | XGBCount) or getattr(inner, "constant_", None) is not None:
+    if fitted is None or not has_contributions(fitted):
         return None
-    contrib = contributions(fitted, features).drop(columns="bias")  # type: ignore[arg-type]
+    contrib = contributions(fitted, features)
     contrib.insert(0, "region_id", features["region_id"].astype(str).to_numpy())
     long = contrib.melt(id_vars="region_id", var_name="feature", value_name="contribution")
     return long[long["contribution"] != 0].reset_index(drop=True)
@@ -159,7 +159,7 @@ def report_context(
         boundaries=boundary_geometries(boundaries) if boundaries is not None else None,
         countries=boundary_geometries(countries) if countries is not None else None,
         history=score_history(store, list(leaders.head(HISTORY_REGIONS)), horizon),
-        drivers=xgb_drivers(model, rows, ANY_TARGET, horizon) if len(rows) else None,
+        drivers=model_drivers(model, rows, ANY_TARGET, horizon) if len(rows) else None,
         alerts=alerts,
         backtest_metrics=None if evidence is None else evidence.metrics,
         backtest_model=None if evidence is None else evidence.model,
