@@ -137,19 +137,27 @@ def _label(week: pd.Timestamp) -> str:
 
 
 def _ingest(cfg: ExperimentConfig, settings: Settings, console: Console) -> None:
-    """Ingest the demo's source file into the config's events folder (same bytes in, same files out)."""
-    from ingest.boundaries import load_boundaries
-    from ingest.pipeline import ingest_files, write_outputs
+    """Add the demo's source file to the incremental events store (the one ``civrisk weekly`` extends).
 
-    files = _source_files(cfg, settings, console)
-    shapes = load_boundaries(cfg.data.boundaries) if cfg.data.boundaries is not None else None
-    result = ingest_files(files, boundaries=shapes)
+    Going through the store keeps its manifest, so re-running the demo after weekly cycles changes nothing
+    (the file is known by its SHA-256) instead of overwriting what the cycles ingested.
+    """
+    from ingest.event_store import add_files, events_dir
+
     if cfg.data.events is None:
         raise ValueError(f"demo config {cfg.source_path} must name data.events (the folder ingest writes)")
-    write_outputs(result, cfg.data.events)
+    store = events_dir(settings)
+    if Path(cfg.data.events).resolve() != store.resolve():
+        raise ValueError(
+            f"demo config {cfg.source_path}: data.events is {cfg.data.events}, but the events store is "
+            f'{store}; set data.events = "{{home}}/events"'
+        )
+    files = _source_files(cfg, settings, console)
+    delta = add_files(files, settings)
     console.print(
-        f"  {len(result.events):,} events kept, {len(result.quarantine):,} quarantined, from "
-        f"{', '.join(p.name for p in files)}",
+        f"  {delta.events_after:,} events in the store ({delta.total('added'):,} added, "
+        f"{delta.total('quarantined'):,} quarantined; {len(delta.skipped)} files already ingested), "
+        f"from {', '.join(p.name for p in files)}",
         highlight=False,
     )
 
