@@ -217,10 +217,8 @@ def deliver_step(settings: Settings) -> list[str]:
     """Deliver queued alert messages to registered webhooks (retrying failed ones); return report lines."""
     from publish.store import ScoreStore
     from serve import webhooks
-    from serve.tables import create_serve_schema
 
     with ScoreStore(settings.resolved_db_url()) as store:
-        create_serve_schema(store.engine)  # webhook tables exist once `civrisk serve` ran; not before
         got = webhooks.deliver_pending(store, settings)
     line = (
         f"webhooks: {got.queued} queued, {got.delivered} delivered, {got.failed_attempts} failed attempts, "

@@ -177,6 +177,7 @@ def deliver_pending(
     policy = policy or DeliveryPolicy()
     geometries = geometries or RegionGeometries(settings)
     engine = store.engine
+    st.create_serve_schema(engine)  # a store that never ran `civrisk serve` has no webhook tables yet
     queued = enqueue(engine)
     now = now or utc_now()
     d, w = st.webhook_deliveries.c, st.webhooks.c

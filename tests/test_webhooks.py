@@ -239,3 +239,13 @@ def test_verify_signature_refuses_tampering_stale_and_missing():
     assert verify_signature(SECRET, str(old), body, sign(SECRET, old, body), tolerance_s=400)
     assert not verify_signature(SECRET, "not-a-time", body, header)
     assert not verify_signature(SECRET, str(ts), body, None)
+
+
+def test_deliver_pending_on_a_store_that_never_ran_serve(tmp_path) -> None:
+    """The weekly cycle delivers before anyone ran `civrisk serve`: the webhook tables are created on use."""
+    from publish.store import ScoreStore
+    from serve.webhooks import deliver_pending
+
+    with ScoreStore(f"sqlite:///{tmp_path / 'fresh.db'}") as store:
+        report = deliver_pending(store)
+    assert (report.queued, report.delivered, report.pending) == (0, 0, 0)
