@@ -71,41 +71,6 @@ def verify_week(
         return verify_publication(store, pub, model.config, events, coverage, boundaries, rules)
 
 
-@dataclass(frozen=True)
-class DueVerifications:
-    """What :func:`verify_due` verified, and the publications whose windows the data do not cover yet."""
-
-    verified: tuple[VerifyResult, ...]
-    waiting: tuple[str, ...]
-    """One NotYetVerifiable message per publication left for later."""
-
-
-def verify_due(
-    settings: Settings | None = None, events_dir: Path | None = None, rules: AlertRules = AlertRules()
-) -> DueVerifications:
-    """Verify every week's latest revision that has no verification yet and whose windows the data cover."""
-    from civrisk.settings import get_settings
-    from publish.model_source import load_publish_model
-    from publish.publication import load_model_events
-
-    settings = settings or get_settings()
-    verified, waiting = [], []
-    with ScoreStore(settings.resolved_db_url()) as store:
-        done = set(store.verifications()["publication_id"].astype(int))
-        loaded: dict[tuple[str, str], tuple] = {}
-        for pub in (p for p in store.latest_publications() if p.id not in done):
-            key = (pub.model_name, pub.model_version)
-            if key not in loaded:
-                model = load_publish_model(pub.model_version, settings, name=pub.model_name)
-                loaded[key] = (model.config, *load_model_events(model, events_dir))
-            config, events, coverage, boundaries = loaded[key]
-            try:
-                verified.append(verify_publication(store, pub, config, events, coverage, boundaries, rules))
-            except NotYetVerifiable as exc:
-                waiting.append(str(exc))
-    return DueVerifications(tuple(verified), tuple(waiting))
-
-
 def verify_publication(
     store: ScoreStore,
     pub: Publication,

@@ -32,7 +32,7 @@ def test_demo_publishes_verifies_and_reports(shared_data: Path, demo_home: Path)
     from civrisk.cli import app
     from publish.demo import run_demo
     from publish.store import ScoreStore
-    from publish.verify import verify_due
+    from publish.weekly_steps import due_for_verification
 
     out = io.StringIO()
     result = run_demo(quick=True, console=Console(file=out, width=140))
@@ -51,9 +51,11 @@ def test_demo_publishes_verifies_and_reports(shared_data: Path, demo_home: Path)
     assert str(top["region"]) in report and "2022-W13" in report  # the verified week is in the report
     assert assert_caps_valid(latest.folder) == len(latest.alerts) > 0
     assert assert_caps_valid(earlier.folder) == len(earlier.alerts)
-    # the weekly cycle's verification finds the earlier week done and the latest one not due yet
-    due = verify_due()
-    assert due.verified == () and len(due.waiting) == 1 and "2022-W26" in due.waiting[0]
+    # the weekly cycle's verification rule finds the earlier week done and the latest one not due yet
+    with ScoreStore(get_settings().resolved_db_url()) as store:
+        assert (
+            due_for_verification(store, latest.publication.week, get_settings().publication_lag_weeks) == []
+        )
 
     again = CliRunner().invoke(app, ["demo", "--quick"])
     assert again.exit_code == 0, again.output
