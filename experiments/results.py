@@ -54,13 +54,23 @@ class ResultsError(RuntimeError):
 
 
 def config_description(text: str) -> str:
-    """Return the comment block at the top of a config file as one paragraph (the config says why)."""
-    lines = []
+    """Return the comment block at the top of a config file as markdown (the config says why).
+
+    Comment lines are joined into a paragraph; a line starting with ``- `` starts a list item.
+    """
+    blocks: list[str] = []
     for line in text.splitlines():
         if not line.startswith("#"):
             break
-        lines.append(line.lstrip("#").strip())
-    return " ".join(line for line in lines if line)
+        body = line.lstrip("#").strip()
+        if not body:
+            continue
+        if body.startswith("- ") or not blocks:
+            blocks.append(body)
+        else:
+            blocks[-1] += " " + body
+    parts = [("\n" if b.startswith("- ") else "\n\n") + b for b in blocks]
+    return "".join(parts).lstrip("\n")
 
 
 def _description(cfg: ExperimentConfig) -> str:

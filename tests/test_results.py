@@ -227,6 +227,8 @@ def test_forecast_summary() -> None:
 def test_config_description() -> None:
     text = "# First line,\n# second line.\n#\nname = 'x'\n# not this\n"
     assert config_description(text) == "First line, second line."
+    listed = "# Reduced:\n# - yearly refit\n#   (not quarterly);\n# - two targets.\n# After.\nname = 'x'\n"
+    assert config_description(listed) == "Reduced:\n- yearly refit (not quarterly);\n- two targets. After."
 
 
 def test_results_configs_load_and_the_goal_config_matches_the_goal() -> None:
