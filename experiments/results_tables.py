@@ -359,7 +359,7 @@ def _overview(records: Sequence[BacktestRecord]) -> str:
                 f"{rec.n_regions:,}",
                 files,
                 f"`{rec.data_fingerprint[:12]}`",
-                f"{rec.inputs_seconds:.0f} s + {rec.backtest_seconds:.0f} s"
+                f"{_seconds(rec.inputs_seconds)} + {_seconds(rec.backtest_seconds)}"
                 if not math.isnan(rec.backtest_seconds)
                 else "not recorded",
                 f"`{rec.run_id}`" if rec.run_id else "–",
@@ -377,6 +377,10 @@ def _overview(records: Sequence[BacktestRecord]) -> str:
         "MLflow run",
     ]
     return _table(header, rows, numeric_from=len(header))
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.1f} s" if value < 10 else f"{value:,.0f} s"
 
 
 def _anchor(text: str) -> str:
