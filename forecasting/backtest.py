@@ -75,7 +75,7 @@ class BacktestResult:
     metrics: pd.DataFrame
     """Tidy scores (model, target, horizon, year, subset, metric, value, n); year <NA> = all test years."""
     timings: pd.DataFrame
-    """Per model, target and horizon: folds, fit and predict seconds, training rows."""
+    """Per model, target and horizon: folds, fit and predict wall seconds, CPU seconds, training rows."""
     importances: pd.DataFrame
     """Feature importances of the last fold's models that expose them (model, target, horizon, feature)."""
     notes: tuple[str, ...]
@@ -142,7 +142,7 @@ def run_backtest(
 
         single = _single_threaded(make_model)
         runs = Parallel(n_jobs=n_jobs, backend="loky")(
-            delayed(_run_unit)(xy, folds, single, names, target, h, min_train_rows)
+            delayed(_run_unit_one_thread)(xy, folds, single, names, target, h, min_train_rows)
             for xy, folds, names, target, h in units
         )
     else:
@@ -270,6 +270,14 @@ def _run_unit(
     return [_run_model(xy, folds, make_model, name, target, horizon, min_train_rows) for name in names]
 
 
+def _run_unit_one_thread(*args: Any) -> list[_ModelRun]:
+    """``_run_unit`` with OpenMP and BLAS limited to one thread: two busy pools on 2 cores thrash badly."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        return _run_unit(*args)
+
+
 def _single_threaded(make_model: ModelFactory) -> ModelFactory:
     """Return a factory whose models (and nested models) use one thread, for process-parallel runs."""
 
@@ -305,7 +313,7 @@ def _run_model(
     week = xy["week"]
     observed = xy["y"].notna()
     frames: list[pd.DataFrame] = []
-    fit_s = predict_s = 0.0
+    fit_s = predict_s = cpu_s = 0.0
     n_train = n_folds = 0
     model: Forecaster | None = None
     for fold in folds:
@@ -325,7 +333,7 @@ def _run_model(
                 f"model {name!r} for target {target!r} has kind {model.kind!r}; expected {kind!r}"
             )
         X_train = train.drop(columns="y")
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         fit_noting(
             model, X_train, train["y"], notes, f"{name} {target} h{horizon} fold {fold.first_origin.date()}"
         )
@@ -342,6 +350,7 @@ def _run_model(
             q = model.predict_quantiles(X_test, QUANTILE_LEVELS)  # type: ignore[attr-defined]
             out = out.assign(**{c: q[:, j] for j, c in enumerate(QUANTILE_COLUMNS)})
         predict_s += time.perf_counter() - t1
+        cpu_s += time.process_time() - c0
         fit_s += t1 - t0
         n_train += len(train)
         n_folds += 1
@@ -353,6 +362,7 @@ def _run_model(
         "folds": n_folds,
         "fit_seconds": fit_s,
         "predict_seconds": predict_s,
+        "cpu_seconds": cpu_s,
         "train_rows": n_train,
     }
     importance = _importance(model, name, target, horizon) if model is not None else None

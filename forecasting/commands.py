@@ -84,8 +84,7 @@ def summary_table(result: BacktestResult, cfg: ExperimentConfig) -> str:
         table = result.headline(p.target, p.horizon, subset)
         cols = [c for c in shown if c in table.columns]
         blocks.append(f"{p.target}, h={p.horizon}, {subset} rows:\n{table[cols].round(3).to_string()}")
-    t = result.timings.groupby("model", sort=False)[["fit_seconds", "predict_seconds"]].sum()
-    t["seconds"] = t.sum(axis=1)
+    t = result.timings.groupby("model", sort=False)[["fit_seconds", "predict_seconds", "cpu_seconds"]].sum()
     blocks.append("time per model (all targets x horizons x folds):\n" + t.round(1).to_string())
     with pd.option_context("display.width", 160):
         return "\n\n".join(blocks)
