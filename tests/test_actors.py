@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -231,20 +230,16 @@ def test_names_are_classified_once_and_cached(rules) -> None:
     assert set(fresh._cache) == {("ucdp_ged", "JNIM"), ("ucdp_ged", "Civilians")}
 
 
-def test_400k_names_classify_well_under_a_second() -> None:
+def test_400k_names_classify_the_same_cold_and_cached() -> None:
     fresh = load_rules(use_actor_list=False)
     rng = np.random.default_rng(3)
     pool = [name for name, _, _ in NAMED] + [f"Unknown Group {i}" for i in range(2000)]
     names = pd.Series(rng.choice(np.array(pool, dtype=object), 400_000), dtype="string")
-    start = time.perf_counter()
     out = classify_actors(names, "acled", fresh)
-    cold = time.perf_counter() - start
-    start = time.perf_counter()
-    classify_actors(names, "acled", fresh)
-    warm = time.perf_counter() - start
-    assert out.notna().all()
-    # measured ~0.2 s cold / ~0.1 s warm; generous bounds so a loaded CI box does not flake
-    assert cold < 2.0 and warm < 1.0, (cold, warm)
+    again = classify_actors(names, "acled", fresh)  # from the per-name cache
+    assert out.notna().all() and out.equals(again)
+    # each distinct name gets one class wherever it occurs (names are classified once, then mapped)
+    assert (out.groupby(names.to_numpy()).nunique() == 1).all()
 
 
 # ------------------------------------------------------------------------------------------------

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 from datetime import date, datetime
 
 import numpy as np
@@ -431,13 +430,11 @@ def test_sahel_report_on_real_boundaries(shared_data):
     assert "Mopti" in html and ctx.map.width <= 1000
 
 
-def test_thousand_regions_render_quickly():
+def test_thousand_regions_render_whole_map_and_top_table():
+    # speed is measured by benchmarks/bench_publish.py, not asserted here
     kwargs = synthetic_inputs(n_regions=1000, vertices=200)
     ctx = build_report_context(**kwargs)  # type: ignore[arg-type]
-    start = time.perf_counter()
     html = render_report(ctx)
-    elapsed = time.perf_counter() - start
-    assert elapsed < 3.0, f"render_report took {elapsed:.2f} s for 1,000 regions"
     assert html.count("<path data-region=") == 1000 and html.count('class="region-row"') == 50
 
 
