@@ -213,7 +213,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     records = []
     for name in args.configs:
         t0 = time.perf_counter()
-        record = read_record(name, args.tracking_uri) if args.from_mlflow else run_record(name, command, uri)
+        try:
+            record = (
+                read_record(name, args.tracking_uri) if args.from_mlflow else run_record(name, command, uri)
+            )
+        except ResultsError as exc:
+            log.error("%s", exc)
+            return 1
         log.info("%s done in %.0f s (MLflow run %s)", name, time.perf_counter() - t0, record.run_id)
         records.append(record)
     header = Header(

@@ -286,13 +286,17 @@ def test_run_then_render_from_mlflow_gives_the_same_tables(
     shared_data: Path, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     """A run logs its forecast summary and timings; --from-mlflow reads them back: the same markdown."""
-    from experiments.results import read_record, run_record
+    from experiments.results import ResultsError, read_record, run_record
     from experiments.results_tables import dataset_section
     from tests.mlflow_store import fresh_store
 
     config = tmp_path / "results_roundtrip.toml"
     config.write_text(SMALL_CONFIG, encoding="utf-8")
     uri = fresh_store(tmp_path_factory, "results")
+    with pytest.raises(
+        ResultsError, match=re.escape("no finished backtest of config results_roundtrip (config ")
+    ):
+        read_record(str(config), uri)
     ran = run_record(str(config), "python -m experiments.results --configs x", uri)
     read = read_record(str(config), uri)
     assert read.run_id == ran.run_id and read.data_fingerprint == ran.data_fingerprint
