@@ -18,7 +18,7 @@ import pandas as pd
 
 from experiments.config import load_config
 from experiments.inputs import prepare_inputs
-from forecasting.backtest import run_backtest
+from forecasting.commands import run_config_backtest
 
 
 def main() -> None:
@@ -37,22 +37,7 @@ def main() -> None:
     models = tuple(args.models) if args.models else cfg.models
     n_jobs = args.n_jobs or b.n_jobs
     t0 = time.perf_counter()
-    result = run_backtest(
-        inputs.features,
-        inputs.targets,
-        models=models,
-        target_names=cfg.targets,
-        horizons=cfg.horizons,
-        test_start=b.test_start,
-        test_end=b.test_end,
-        retrain_every=b.retrain_every,
-        data_lag_weeks=b.data_lag_weeks,
-        metrics=b.metrics,
-        min_train_rows=b.min_train_rows,
-        seed=cfg.seed,
-        model_params={k: v for k, v in cfg.model_params.items() if k in models},
-        n_jobs=n_jobs,
-    )
+    result = run_config_backtest(cfg, inputs, models=models, n_jobs=n_jobs)
     wall = time.perf_counter() - t0
     per_model = result.timings.groupby("model", sort=False).agg(
         fits=("folds", "sum"),

@@ -80,13 +80,13 @@ def _description(cfg: ExperimentConfig) -> str:
 
 def run_record(name: str, command: str, uri: str | None = None) -> BacktestRecord:
     """Backtest one config as ``civrisk backtest`` does, log it to MLflow and return its record."""
-    from forecasting.commands import _load, _run  # the very functions behind `civrisk backtest`
+    from forecasting.commands import _load, run_config_backtest  # what `civrisk backtest` runs
     from forecasting.tracking import log_backtest
 
     t0 = time.perf_counter()
     cfg, inputs = _load(name)
     t1 = time.perf_counter()
-    result = _run(cfg, inputs)
+    result = run_config_backtest(cfg, inputs)
     t2 = time.perf_counter()
     log.info("%s: inputs %.0f s, backtest %.0f s; logging to MLflow", cfg.name, t1 - t0, t2 - t1)
     run_id = log_backtest(result, cfg, inputs.fingerprint, uri=uri)

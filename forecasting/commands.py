@@ -6,6 +6,7 @@ Heavy imports (pandas, sklearn, xgboost, mlflow) happen inside the commands so `
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -42,14 +43,26 @@ def _load(config: str) -> tuple[ExperimentConfig, Inputs]:
     return cfg, inputs
 
 
-def _run(cfg: ExperimentConfig, inputs: Inputs) -> BacktestResult:
+def run_config_backtest(
+    cfg: ExperimentConfig,
+    inputs: Inputs,
+    *,
+    models: Sequence[str] | None = None,
+    n_jobs: int | None = None,
+) -> BacktestResult:
+    """Return the rolling-origin backtest of ``cfg`` on ``inputs`` (a subset of its models if given).
+
+    The one place a config's settings become ``run_backtest`` arguments: ``civrisk backtest``, the demo,
+    the results generator and the backtest benchmark all call it, so none of them can drift.
+    """
     from forecasting.backtest import run_backtest
 
     b = cfg.backtest
+    chosen = tuple(models) if models else cfg.models
     return run_backtest(
         inputs.features,
         inputs.targets,
-        models=cfg.models,
+        models=chosen,
         target_names=cfg.targets,
         horizons=cfg.horizons,
         test_start=b.test_start,
@@ -59,8 +72,8 @@ def _run(cfg: ExperimentConfig, inputs: Inputs) -> BacktestResult:
         metrics=b.metrics,
         min_train_rows=b.min_train_rows,
         seed=cfg.seed,
-        model_params=cfg.model_params,
-        n_jobs=b.n_jobs,
+        model_params={k: v for k, v in cfg.model_params.items() if k in chosen},
+        n_jobs=n_jobs or b.n_jobs,
     )
 
 
@@ -102,7 +115,7 @@ def backtest_command(
 
     cfg, inputs = _load(config)
     t0 = time.perf_counter()
-    result = _run(cfg, inputs)
+    result = run_config_backtest(cfg, inputs)
     typer.echo(f"backtest finished in {time.perf_counter() - t0:.1f}s\n")
     typer.echo(summary_table(result, cfg))
     if result.notes:
@@ -142,7 +155,7 @@ def train_command(
     run_id = find_backtest_run(cfg, inputs.fingerprint, uri=tracking_uri)
     if run_id is None:
         typer.echo("no backtest of this config on this data in MLflow yet: running it")
-        result = _run(cfg, inputs)
+        result = run_config_backtest(cfg, inputs)
         run_id = log_backtest(result, cfg, inputs.fingerprint, uri=tracking_uri)
         metrics = result.metrics
     else:

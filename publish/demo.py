@@ -187,7 +187,7 @@ def _backtest_text(cfg: ExperimentConfig) -> str:
 
 def _backtest(cfg: ExperimentConfig, inputs: Inputs, console: Console) -> tuple[str, pd.DataFrame]:
     """Return (MLflow run id, metrics) of the config's backtest on these data, run and logged if new."""
-    from forecasting.backtest import run_backtest
+    from forecasting.commands import run_config_backtest
     from forecasting.tracking import find_backtest_run, load_run_metrics, log_backtest
 
     run_id = find_backtest_run(cfg, inputs.fingerprint)
@@ -195,22 +195,7 @@ def _backtest(cfg: ExperimentConfig, inputs: Inputs, console: Console) -> tuple[
         console.print(f"  reusing backtest run {run_id} (same config and data)", highlight=False)
         metrics = load_run_metrics(run_id)
     else:
-        b = cfg.backtest
-        result = run_backtest(
-            inputs.features,
-            inputs.targets,
-            models=cfg.models,
-            target_names=cfg.targets,
-            horizons=cfg.horizons,
-            test_start=b.test_start,
-            test_end=b.test_end,
-            retrain_every=b.retrain_every,
-            data_lag_weeks=b.data_lag_weeks,
-            metrics=b.metrics,
-            min_train_rows=b.min_train_rows,
-            seed=cfg.seed,
-            model_params=cfg.model_params,
-        )
+        result = run_config_backtest(cfg, inputs)
         run_id = log_backtest(result, cfg, inputs.fingerprint)
         metrics = result.metrics
     p = cfg.primary
