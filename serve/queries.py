@@ -19,20 +19,10 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 
 from publish import schema as t
+from publish.store import SCORE_COLUMNS
 
-SCORE_FIELDS = (
-    "region_id",
-    "iso3",
-    "region_name",
-    "horizon",
-    "target",
-    "p",
-    "expected",
-    "q10",
-    "q50",
-    "q90",
-    "rank",
-)
+# the store's score columns less the publication keys (publication_id, week, revision): one list, not two
+SCORE_FIELDS = tuple(c for c in SCORE_COLUMNS if c not in ("publication_id", "week", "revision"))
 
 
 @dataclass(frozen=True)
