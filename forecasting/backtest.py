@@ -289,10 +289,13 @@ def _single_threaded(make_model: ModelFactory) -> ModelFactory:
     return make
 
 
+THREAD_PARAMS = ("n_jobs", "n_threads")
+"""Model settings that choose a thread count (xgboost's n_jobs, the HistGradientBoosting n_threads)."""
+
+
 def _set_threads(model: Forecaster) -> None:
     params = model.get_params(deep=False)
-    if "n_jobs" in params:
-        model.set_params(n_jobs=1)
+    model.set_params(**{p: 1 for p in THREAD_PARAMS if p in params})
     for value in params.values():
         for inner in value if isinstance(value, list | tuple) else [value]:
             if isinstance(inner, Forecaster):

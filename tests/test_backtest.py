@@ -156,3 +156,21 @@ def test_parallel_run_gives_the_same_forecasts(inputs: Inputs, result: BacktestR
 def test_baselines_always_run(inputs: Inputs) -> None:
     only = run_backtest(inputs.features, inputs.targets, ["logistic"], ["civ_any"], [1], *TEST, 52, 1)
     assert set(only.forecasts["model"]) == {"climatology", "persistence", "logistic"}
+
+
+def test_parallel_workers_make_every_model_single_threaded() -> None:
+    from forecasting.backtest import THREAD_PARAMS, _single_threaded, catalog_factory
+    from forecasting.catalog import model_names, supports
+
+    make = _single_threaded(catalog_factory(1, seed=0))
+    for name in model_names():
+        target = "civ_any" if supports(name, "civ_any") else "civ_deaths"
+        stack = [make(name, target, 4)]
+        while stack:
+            model = stack.pop()
+            params = model.get_params(deep=False)
+            assert all(params[p] == 1 for p in THREAD_PARAMS if p in params), (name, params)
+            for value in params.values():
+                stack += [
+                    v for v in (value if isinstance(value, list | tuple) else [value]) if hasattr(v, "kind")
+                ]
