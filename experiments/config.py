@@ -133,8 +133,8 @@ class ExperimentConfig(_Frozen):
     targets: tuple[str, ...] = ALL_TARGETS
     horizons: tuple[int, ...] = (1, 4, 12)
     models: tuple[str, ...] = ("climatology", "persistence")
-    backtest: BacktestConfig = BacktestConfig()
-    primary: PrimaryMetric = PrimaryMetric()
+    backtest: BacktestConfig = Field(default_factory=lambda: BacktestConfig.model_validate({}))
+    primary: PrimaryMetric = Field(default_factory=PrimaryMetric)
     model_params: dict[str, dict[str, Any]] = {}
     """Per model, settings replacing the catalog's defaults (``[model_params.xgb] n_estimators = 100``)."""
     seed: int = 20240101

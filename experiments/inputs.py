@@ -9,10 +9,14 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from experiments.config import ExperimentConfig
+
+if TYPE_CHECKING:
+    from ingest.boundaries import Boundaries
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +46,7 @@ def input_files(config: ExperimentConfig) -> list[Path]:
     return [Path(f) for f in files if f is not None]
 
 
-def load_events(config: ExperimentConfig) -> tuple[pd.DataFrame, pd.DataFrame, object]:
+def load_events(config: ExperimentConfig) -> tuple[pd.DataFrame, pd.DataFrame, Boundaries | None]:
     """Return (events, coverage, boundaries) filtered to the config's sources and countries."""
     from ingest.boundaries import load_boundaries
 

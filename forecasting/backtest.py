@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from civrisk.contracts import validate_features, validate_forecasts, validate_targets
-from forecasting.base import DegenerateTargetWarning, Forecaster, predict_p
+from forecasting.base import CountForecaster, DegenerateTargetWarning, Forecaster, predict_p
 from forecasting.metrics import DEFAULT_METRICS, evaluate, greater_is_better
 from forecasting.splits import Fold, rolling_origins
 from forecasting.targets import TARGET_KINDS
@@ -349,8 +349,8 @@ def _run_model(
             p=predict_p(model, X_test),
             cutoff=fold.cutoff,
         )
-        if kind == "count":
-            q = model.predict_quantiles(X_test, QUANTILE_LEVELS)  # type: ignore[attr-defined]
+        if isinstance(model, CountForecaster):
+            q = model.predict_quantiles(X_test, QUANTILE_LEVELS)
             out = out.assign(**{c: q[:, j] for j, c in enumerate(QUANTILE_COLUMNS)})
         predict_s += time.perf_counter() - t1
         cpu_s += time.process_time() - c0

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from civrisk.contracts import validate_features, validate_forecasts, validate_targets
-from forecasting.base import Forecaster, numeric_feature_columns, predict_p
+from forecasting.base import CountForecaster, Forecaster, numeric_feature_columns, predict_p
 from forecasting.splits import WEEK
 
 QUANTILES = (0.1, 0.5, 0.9)
@@ -52,8 +52,8 @@ class ForecastBundle:
                 model=self.chosen[(target, horizon)],
                 p=predict_p(model, features),
             )
-            if model.kind == "count":
-                q = model.predict_quantiles(features, QUANTILES)  # type: ignore[attr-defined]
+            if isinstance(model, CountForecaster):
+                q = model.predict_quantiles(features, QUANTILES)
                 out = out.assign(**{name: q[:, j] for j, name in enumerate(QUANTILE_NAMES)})
             else:
                 out = out.assign(**{name: np.nan for name in QUANTILE_NAMES})

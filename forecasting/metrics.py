@@ -25,13 +25,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Sequence
+from typing import TypeAlias
 
 import numpy as np
 import pandas as pd
 
 from forecasting.targets import TARGET_KINDS
 
-ArrayLike = Sequence[float] | np.ndarray | pd.Series
+ArrayLike: TypeAlias = Sequence[float] | np.ndarray | pd.Series
 
 LOG_LOSS_EPS = 1e-6
 """Probabilities are clipped to [eps, 1 - eps] before the log loss (one 0/1 miss would be infinite)."""

@@ -2,13 +2,13 @@
 
 from typing import Any
 
-import mlflow.pyfunc
 import pandas as pd
+from mlflow.pyfunc import PythonModel
 
 from forecasting.bundle import ForecastBundle
 
 
-class BundleModel(mlflow.pyfunc.PythonModel):
+class BundleModel(PythonModel):
     """pyfunc model whose ``predict(features)`` returns the long forecasts table of every target x horizon."""
 
     def __init__(self, bundle: ForecastBundle) -> None:

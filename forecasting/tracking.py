@@ -118,7 +118,9 @@ def data_fingerprint(paths: Iterable[Path]) -> str:
     return digest.hexdigest()
 
 
-def metric_key(target: str, horizon: int, subset: str, model: str, metric: str, year: object = None) -> str:
+def metric_key(
+    target: str, horizon: int, subset: str, model: str, metric: str, year: int | float | None = None
+) -> str:
     """Return an MLflow-legal metric name such as ``civ_any/h4/all/xgb/2018/brier``."""
     parts = [target, f"h{horizon}", subset, model]
     if year is not None and not pd.isna(year):
