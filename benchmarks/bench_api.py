@@ -34,9 +34,9 @@ from pathlib import Path
 import httpx
 import numpy as np
 
+from civrisk.weeks import week_label
 from forecasting.targets import ALL_TARGETS, TARGET_KINDS
-from publish.store import ScoreStore
-from publish.weeks import week_label
+from publish.store.store import ScoreStore
 from serve.auth import create_api_key
 from serve.tables import create_serve_schema
 

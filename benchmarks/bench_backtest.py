@@ -16,9 +16,9 @@ import time
 
 import pandas as pd
 
+from experiments.backtest import run_config_backtest
 from experiments.config import load_config
 from experiments.inputs import prepare_inputs
-from forecasting.commands import run_config_backtest
 
 
 def main() -> None:

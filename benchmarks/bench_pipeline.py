@@ -79,7 +79,7 @@ out, sys.argv = sys.argv[1], ["civrisk", *sys.argv[2:]]
 prof = cProfile.Profile(time.process_time)  # CPU time: hot spots stay comparable on a busy machine
 code = 0
 try:
-    prof.runcall(runpy.run_module, "civrisk.cli", run_name="__main__")
+    prof.runcall(runpy.run_module, "cli.main", run_name="__main__")
 except SystemExit as exc:
     code = exc.code
 finally:
@@ -92,7 +92,7 @@ sys.exit(code)
 def run_stage(args: list[str], log: Path, profile: Path | None = None) -> tuple[float, float, int, int]:
     """Run ``civrisk <args>`` in a fresh process; return (wall s, CPU s, peak RSS bytes, exit code)."""
     if profile is None:
-        cmd = [sys.executable, "-m", "civrisk.cli", *args]
+        cmd = [sys.executable, "-m", "cli.main", *args]
     else:
         cmd = [sys.executable, "-c", _PROFILE_BOOT, str(profile), *args]
     with open(log, "w", encoding="utf-8") as fh:

@@ -27,17 +27,17 @@ import numpy as np
 import pandas as pd
 import shapely
 
-import publish.outputs as outputs
-import publish.publication as publication
-import publish.report_inputs as report_inputs
+import publish.publication.outputs as outputs
+import publish.publication.report_inputs as report_inputs
+import publish.publication.week as publication
 from civrisk.settings import Settings
 from experiments.config import BacktestConfig, DataConfig, ExperimentConfig
 from forecasting.targets import ALL_TARGETS, TARGET_KINDS
 from ingest.boundaries import Boundaries
 from ingest.coverage import compute_coverage
-from publish.model_source import PublishModel
-from publish.publication import PublishOptions, publish_model_week
-from publish.store import ScoreStore
+from publish.publication.model_source import PublishModel
+from publish.publication.week import PublishOptions, publish_model_week
+from publish.store.store import ScoreStore
 from tests.synth import make_events
 
 COUNTRIES = ("MLI", "BFA", "NER", "NGA", "TCD", "CMR", "GHA", "CIV", "GIN", "SEN")

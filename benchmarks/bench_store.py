@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from forecasting.targets import ALL_TARGETS, TARGET_KINDS
-from publish.store import ScoreStore
+from publish.store.store import ScoreStore
 
 
 def week_frame(base: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:

@@ -53,7 +53,7 @@ def load_events(config: ExperimentConfig) -> tuple[pd.DataFrame, pd.DataFrame, B
     data = config.data
     shapes = load_boundaries(data.boundaries) if data.boundaries is not None else None
     if data.events is not None:
-        from features.commands import read_events_dir
+        from ingest.events_folder import read_events_dir
 
         events, coverage = read_events_dir(Path(data.events))
     else:
@@ -81,10 +81,10 @@ def load_events(config: ExperimentConfig) -> tuple[pd.DataFrame, pd.DataFrame, B
 
 def prepare_inputs(config: ExperimentConfig) -> Inputs:
     """Return the panel, features (every origin) and targets (every target x horizon) of an experiment."""
+    from experiments.tracking import data_fingerprint
     from features.build import build_features
     from features.panel import build_panel, build_panel_with_report, country_regions
     from forecasting.targets import build_targets
-    from forecasting.tracking import data_fingerprint
     from ingest.regions import neighbours, region_table
 
     fingerprint = data_fingerprint(input_files(config))

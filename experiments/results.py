@@ -80,11 +80,14 @@ def _description(cfg: ExperimentConfig) -> str:
 
 def run_record(name: str, command: str, uri: str | None = None) -> BacktestRecord:
     """Backtest one config as ``civrisk backtest`` does, log it to MLflow and return its record."""
-    from forecasting.commands import _load, run_config_backtest  # what `civrisk backtest` runs
-    from forecasting.tracking import log_backtest
+    from experiments.backtest import run_config_backtest  # what `civrisk backtest` runs
+    from experiments.config import load_config
+    from experiments.inputs import prepare_inputs
+    from experiments.tracking import log_backtest
 
     t0 = time.perf_counter()
-    cfg, inputs = _load(name)
+    cfg = load_config(name)
+    inputs = prepare_inputs(cfg)
     t1 = time.perf_counter()
     result = run_config_backtest(cfg, inputs)
     t2 = time.perf_counter()
@@ -107,7 +110,7 @@ def run_record(name: str, command: str, uri: str | None = None) -> BacktestRecor
 def _log_extras(run_id: str, summary: pd.DataFrame, meta: dict[str, object], uri: str | None) -> None:
     import mlflow
 
-    from forecasting.tracking import use_tracking
+    from experiments.tracking import use_tracking
 
     use_tracking(uri)
     client = mlflow.MlflowClient()
@@ -122,7 +125,7 @@ def read_record(name: str, uri: str | None = None) -> BacktestRecord:
     """Return the record of the newest finished MLflow backtest of a config on its current data."""
     import mlflow
 
-    from forecasting.tracking import data_fingerprint, find_backtest_run, load_run_metrics, use_tracking
+    from experiments.tracking import data_fingerprint, find_backtest_run, load_run_metrics, use_tracking
 
     cfg = load_config(name)
     fingerprint = data_fingerprint(input_files(cfg))
@@ -184,7 +187,7 @@ def _record(
 
 
 def _commit() -> str:
-    from forecasting.tracking import git_commit
+    from experiments.tracking import git_commit
 
     return git_commit() or "not a git checkout"
 
@@ -206,7 +209,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
 
-    from forecasting.tracking import use_tracking
+    from experiments.tracking import use_tracking
 
     command = shlex.join(["python", "-m", "experiments.results", *argv])
     uri = use_tracking(args.tracking_uri)

@@ -14,9 +14,10 @@ import numpy as np
 import pandas as pd
 
 from civrisk.contracts import ACTOR_CLASSES, ORGANIZED_VIOLENCE, PERPETRATOR_GROUPS, validate_features
+from civrisk.weeks import WEEK_DTYPE
 from features.dense import DensePanel, dense_panel
 from features.lags import Windows, prefix_sums, weeks_since
-from features.panel import BASE_MEASURES, GROUP_MEASURES, WEEK_DTYPE, repeat_strings
+from features.panel import BASE_MEASURES, GROUP_MEASURES, repeat_strings
 from features.spatial import country_codes, country_sum, neighbour_edges, neighbour_sum
 
 _NAMED_GROUPS = tuple(g for g in PERPETRATOR_GROUPS if g != "other_unknown")

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from civrisk.contracts import validate_panel
-from features.panel import WEEK_DTYPE
+from civrisk.weeks import WEEK_DTYPE
 
 _WEEK_NS = np.int64(7 * 24 * 3600 * 10**9)
 

@@ -7,10 +7,7 @@ See docs/FEATURES.md for the measures and the placement rules.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
-import re
-from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -28,6 +25,7 @@ from civrisk.contracts import (
     validate_events,
     validate_panel,
 )
+from civrisk.weeks import WEEK_DTYPE, day_numbers, week_start
 from features.sources import check_single_source
 
 log = logging.getLogger(__name__)
@@ -49,62 +47,6 @@ _MEASURE_INPUTS = (
     "side_b_class",
     "perpetrator_class",
 )
-WEEK_DTYPE = "datetime64[ns]"
-_ISO_WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
-_EPOCH_MONDAY = np.datetime64("1969-12-29", "D")  # the Monday on or before 1970-01-01
-
-
-# ----------------------------------------------------------------------------------------------
-# ISO weeks
-# ----------------------------------------------------------------------------------------------
-
-
-def week_start(dates: pd.Series | pd.DatetimeIndex | Iterable) -> pd.Series:
-    """Return the Monday (00:00) of each date's ISO week, as a datetime64[ns] Series (NaT stays NaT)."""
-    index = dates.index if isinstance(dates, pd.Series) else None
-    values = pd.to_datetime(pd.Series(dates, index=index))
-    if values.dt.tz is not None:  # the local calendar day decides the week
-        values = values.dt.tz_localize(None)
-    values = values.astype(WEEK_DTYPE)
-    days = values.to_numpy().astype("datetime64[D]")
-    monday = days - ((days - _EPOCH_MONDAY).astype("int64") % 7)
-    return pd.Series(monday.astype(WEEK_DTYPE), index=values.index, name=getattr(dates, "name", None))
-
-
-def parse_iso_week(label: str) -> pd.Timestamp:
-    """Return the Monday of an ISO week label such as ``"2020-W23"``."""
-    match = _ISO_WEEK.match(str(label).strip())
-    if not match:
-        raise ValueError(f"ISO week label {label!r} is not of the form YYYY-Www (e.g. '2020-W23')")
-    year, week = int(match.group(1)), int(match.group(2))
-    try:
-        monday = dt.date.fromisocalendar(year, week, 1)
-    except ValueError as err:
-        raise ValueError(f"ISO week label {label!r}: {year} has no ISO week {week} ({err})") from err
-    return pd.Timestamp(monday).as_unit("ns")
-
-
-def iso_week_label(ts: pd.Timestamp | dt.date | str) -> str:
-    """Return the ISO week label (``"2020-W23"``) of the week holding ``ts``."""
-    year, week, _ = pd.Timestamp(ts).isocalendar()
-    return f"{year}-W{week:02d}"
-
-
-def parse_week(value: str | pd.Timestamp | dt.date) -> pd.Timestamp:
-    """Return the Monday of the week holding ``value``: an ISO week label ("2020-W23") or any date."""
-    if isinstance(value, str) and _ISO_WEEK.match(value.strip()):
-        return parse_iso_week(value)
-    try:
-        ts = pd.Timestamp(value)
-    except ValueError as err:
-        raise ValueError(f"week {value!r} is neither a date (2020-06-03) nor an ISO week (2020-W23)") from err
-    return week_start([ts]).iloc[0]
-
-
-def _day_numbers(values: pd.Series | np.ndarray) -> np.ndarray:
-    """Return days since the epoch Monday as int64 (dates truncated to the day)."""
-    days = np.asarray(values, dtype=WEEK_DTYPE).astype("datetime64[D]")
-    return (days - _EPOCH_MONDAY).astype("int64")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -281,7 +223,7 @@ def _panel_weeks(
 def _country_week_mask(long: pd.DataFrame, iso3s: np.ndarray, weeks: pd.DatetimeIndex) -> np.ndarray:
     """Return the (countries, weeks) bool array of weekly_mask's long table (iso3, week, covered)."""
     rows = pd.Index(iso3s).get_indexer(long["iso3"].astype(str).to_numpy())
-    cols = (_day_numbers(long["week"]) - int(_day_numbers(weeks[:1])[0])) // 7
+    cols = (day_numbers(long["week"]) - int(day_numbers(weeks[:1])[0])) // 7
     ok = (rows >= 0) & (cols >= 0) & (cols < len(weeks))
     mask = np.zeros((len(iso3s), len(weeks)), dtype=bool)
     mask[rows[ok], cols[ok]] = long["covered"].to_numpy(dtype=bool)[ok]
@@ -299,9 +241,9 @@ def _place_events(
     """Return flat region-week codes of the counted events, their boolean row mask, and the counts."""
     n_w = len(weeks)
     organized = (events["violence_type"] != "other").to_numpy()
-    day = _day_numbers(events["date_start"])
+    day = day_numbers(events["date_start"])
     week_day = day - day % 7  # Monday of date_start's week, in days since the epoch Monday
-    first_day = int(_day_numbers(weeks[:1])[0])
+    first_day = int(day_numbers(weeks[:1])[0])
     week_code = (week_day - first_day) // 7
     in_weeks = (week_code >= 0) & (week_code < n_w)
 
@@ -309,8 +251,8 @@ def _place_events(
     windows = coverage.set_index(["source", "iso3"])[["first_date", "last_date"]]
     pair = pd.MultiIndex.from_arrays([events["source"].astype(str), events["iso3"].astype(str)])
     pos = windows.index.get_indexer(pair)
-    lo = _day_numbers(windows["first_date"])
-    hi = _day_numbers(windows["last_date"])
+    lo = day_numbers(windows["first_date"])
+    hi = day_numbers(windows["last_date"])
     has = pos >= 0
     safe = np.where(has, pos, 0)
     in_source = has & (week_day >= lo[safe]) & (week_day + 6 <= hi[safe]) if len(windows) else has

@@ -1,7 +1,7 @@
 """A forecast bundle: one fitted model per target x horizon, predicting the long forecasts table.
 
 This is what ``civrisk train`` fits on all data up to a cutoff and registers in MLflow (wrapped by
-``forecasting.pyfunc_bundle``); the publish stage loads it and calls :meth:`ForecastBundle.predict` on the
+``experiments.pyfunc_bundle``); the publish stage loads it and calls :meth:`ForecastBundle.predict` on the
 features at the publication origin.
 """
 

@@ -1,1 +1,1 @@
-"""Publish: scores store, weekly publication, planner report, alerts (CAP 1.2) and exports."""
+"""Publish: the scores store, alert rules, rendering and the weekly publication (one subpackage each)."""

@@ -21,13 +21,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from civrisk import __version__
 from civrisk.settings import Settings, get_settings
-from publish.store import ScoreStore
-from publish.weeks import week_label
+from civrisk.weeks import week_label
+from publish.store.queries import ScoreQueries
+from publish.store.store import ScoreStore
 from serve.auth import KeyVerifier
 from serve.cap_messages import RegionGeometries
 from serve.catalog import Catalog
 from serve.deps import reject_unknown_query
-from serve.queries import ScoreQueries
 from serve.response_cache import ResponseCache
 from serve.routes import admin, alerts, health, regions, reports, scores, weeks
 from serve.routes.reports import ExportCache
@@ -44,7 +44,7 @@ def civrisk_publish_argv(week: str | None) -> list[str]:
     if week is None:
         today = datetime.now(UTC).date()
         week = week_label(today - timedelta(days=today.weekday()))
-    return [sys.executable, "-m", "civrisk.cli", "publish", "--week", week]
+    return [sys.executable, "-m", "cli.main", "publish", "--week", week]
 
 
 def create_app(

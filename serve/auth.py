@@ -28,7 +28,7 @@ from datetime import datetime
 
 from sqlalchemy import Engine, select
 
-from publish.weeks import utc_now
+from civrisk.weeks import utc_now
 from serve import tables as st
 
 KEY_PREFIX = "crk"

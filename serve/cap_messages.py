@@ -18,14 +18,15 @@ import pandas as pd
 from shapely.geometry.base import BaseGeometry
 
 from civrisk.settings import Settings
-from publish.cap import CapConfig, CapMessage, build_cap, cap_area
-from publish.outputs import CAP_DIR, revision_dir
-from publish.weeks import week_label
+from civrisk.weeks import week_label
+from publish.publication.outputs import CAP_DIR, revision_dir
+from publish.render.cap import CapConfig, CapMessage, build_cap, cap_area
 
 log = logging.getLogger(__name__)
 
 REGION_GEOCODE = "civrisk_region_id"
-"""CAP geocode valueName of the region id when the region has no polygon (as publish.outputs writes it)."""
+"""CAP geocode valueName of the region id when the region has no polygon (as
+publish.publication.outputs writes it)."""
 
 
 def boundaries_path(settings: Settings) -> Path | None:

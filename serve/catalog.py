@@ -18,9 +18,9 @@ from typing import Any
 
 from sqlalchemy import case, func, select
 
-from publish import schema as t
-from publish.store import Publication, PublicationNotFound, ScoreStore
-from publish.weeks import week_label
+from civrisk.weeks import week_label
+from publish.store import schema as t
+from publish.store.store import Publication, PublicationNotFound, ScoreStore
 
 
 @dataclass(frozen=True)

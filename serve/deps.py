@@ -16,7 +16,7 @@ from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from civrisk.settings import Settings
-from publish.store import ScoreStore
+from publish.store.store import ScoreStore
 from serve.auth import AuthError, KeyVerifier, allows
 from serve.catalog import Catalog
 from serve.schemas import ErrorOut

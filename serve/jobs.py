@@ -21,7 +21,7 @@ from pathlib import Path
 
 from sqlalchemy import Connection, Engine, select
 
-from publish.weeks import utc_now
+from civrisk.weeks import utc_now
 from serve import tables as st
 
 log = logging.getLogger(__name__)

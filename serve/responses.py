@@ -6,7 +6,7 @@ from fastapi import HTTPException
 from fastapi.responses import Response
 from pydantic import BaseModel
 
-from publish.store import PublicationNotFound
+from publish.store.store import PublicationNotFound
 
 
 def model_response(model: BaseModel, status_code: int = 200) -> Response:

@@ -4,26 +4,13 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AnyHttpUrl, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
-from publish.store import Publication
-from publish.weeks import week_label, week_monday
-
-WEEK_PATTERN = r"^[1-9]\d{3}-W(0[1-9]|[1-4]\d|5[0-3])$"
-"""ISO week labels "2020-W23": years 1000-9999, weeks 01-53 (week 53 exists only in long ISO years)."""
-
-
-def parse_week_label(value: str) -> date:
-    """Return the Monday of ISO week label ``value`` ("2020-W23"); ValueError that says why otherwise."""
-    if not re.match(WEEK_PATTERN, value):
-        raise ValueError(
-            f"expected an ISO week label like '2020-W23' (year 1000-9999, '-W', week 01-53); got {value!r}"
-        )
-    return week_monday(value)
+from civrisk.weeks import WEEK_LABEL_PATTERN, parse_week_label, week_label
+from publish.store.store import Publication
 
 
 def _check_week(value: str) -> str:
@@ -34,7 +21,7 @@ def _check_week(value: str) -> str:
 WeekLabel = Annotated[
     str,
     AfterValidator(_check_week),
-    WithJsonSchema({"type": "string", "pattern": WEEK_PATTERN, "examples": ["2020-W23"]}),
+    WithJsonSchema({"type": "string", "pattern": WEEK_LABEL_PATTERN, "examples": ["2020-W23"]}),
 ]
 """An ISO week label, checked to name a real ISO week; the error says what was expected and what came."""
 

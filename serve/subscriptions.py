@@ -14,8 +14,8 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import Engine, func, select
 
-from publish import schema as pt
-from publish.weeks import utc_now
+from civrisk.weeks import utc_now
+from publish.store import schema as pt
 from serve import tables as st
 
 

@@ -42,10 +42,10 @@ from sqlalchemy import Engine, func, select
 
 from civrisk import __version__
 from civrisk.settings import Settings, get_settings
-from publish import schema as pt
-from publish.cap import CapConfig
-from publish.store import ScoreStore
-from publish.weeks import utc_now
+from civrisk.weeks import utc_now
+from publish.render.cap import CapConfig
+from publish.store import schema as pt
+from publish.store.store import ScoreStore
 from serve import tables as st
 from serve.cap_messages import RegionGeometries, alert_cap_xml
 from serve.schemas import AlertMessageOut

@@ -13,8 +13,8 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from civrisk.settings import Settings
-from publish.alerts import AlertRules, evaluate_alerts
-from publish.store import Publication, ScoreStore
+from publish.alerting.rules import AlertRules, evaluate_alerts
+from publish.store.store import Publication, ScoreStore
 from serve.app import PublishArgv, civrisk_publish_argv, create_app
 from serve.auth import create_api_key
 from serve.tables import create_serve_schema

@@ -18,7 +18,7 @@ from experiments.config import BacktestConfig, DataConfig, ExperimentConfig
 from forecasting.bundle import ForecastBundle, fit_bundle
 from forecasting.targets import ALL_TARGETS
 from ingest.coverage import compute_coverage
-from publish.model_source import PublishModel
+from publish.publication.model_source import PublishModel
 from tests.synth import make_events
 
 CAP_XSD = get_settings().shared_data.parent / "schemas" / "CAP-v1.2.xsd"

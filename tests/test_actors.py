@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from civrisk.cli import app
 from civrisk.contracts import ACTOR_CLASSES, CLASS_TO_GROUP
 from civrisk.settings import get_settings
+from cli.main import app
 from ingest.actor_list import ORG_LABELS, read_actor_list
 from ingest.actors import (
     classify_acled_inter,

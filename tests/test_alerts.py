@@ -12,9 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from publish.alert_log import StoreAlertError
-from publish.alerts import MESSAGE_COLUMNS, AlertRules, alert_id, evaluate_alerts
-from publish.store import ScoreStore
+from publish.alerting.rules import MESSAGE_COLUMNS, AlertRules, alert_id, evaluate_alerts
+from publish.store.alert_log import StoreAlertError
+from publish.store.store import ScoreStore
 from tests.synth_scores import make_scores
 
 RULES = AlertRules(threshold=0.5, rise=0.2, mass=0.3, hysteresis=0.1, horizons=(1,))

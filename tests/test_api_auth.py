@@ -15,7 +15,7 @@ import pytest
 import uvicorn
 from typer.testing import CliRunner
 
-from civrisk.cli import app as cli
+from cli.main import app as cli
 from serve import auth
 from serve.app import create_app
 from serve.auth import create_api_key, hash_secret, parse_key, revoke_api_key
@@ -81,7 +81,7 @@ def test_revoked_key_stops_working(api):
 
 def test_only_a_keyed_hash_is_stored(tmp_path):
     url = f"sqlite:///{tmp_path / 'k.db'}"
-    from publish.store import ScoreStore
+    from publish.store.store import ScoreStore
     from serve.tables import create_serve_schema
 
     store = ScoreStore(url)

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from civrisk.settings import Settings
-from publish.store import ScoreStore
+from publish.store.store import ScoreStore
 from serve.app import create_app
 from serve.auth import create_api_key
 from serve.tables import create_serve_schema

@@ -9,8 +9,8 @@ from fastapi.testclient import TestClient
 from lxml import etree
 
 from civrisk.settings import Settings
-from publish.publication import PublishOptions, publish_model_week
-from publish.store import ScoreStore
+from publish.publication.week import PublishOptions, publish_model_week
+from publish.store.store import ScoreStore
 from serve.app import create_app
 from serve.auth import create_api_key
 from serve.tables import create_serve_schema
@@ -19,7 +19,7 @@ from tests.publish_fixtures import CAP_XSD, LATEST, WEEK, config, fit_model, wor
 
 @pytest.mark.slow
 def test_api_serves_what_publish_week_published(tmp_path: Path) -> None:
-    from features.commands import read_events_dir
+    from ingest.events_folder import read_events_dir
 
     folder = write_events_dir(world_events(), tmp_path / "events")
     events, coverage = read_events_dir(folder)

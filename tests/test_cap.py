@@ -11,8 +11,8 @@ from lxml import etree
 from shapely.geometry import MultiPolygon, Point, Polygon, shape
 
 from civrisk.settings import Settings, get_settings
-from publish.alerts import AlertRules, evaluate_alerts
-from publish.cap import (
+from publish.alerting.rules import AlertRules, evaluate_alerts
+from publish.render.cap import (
     CAP_NS,
     CapArea,
     CapConfig,
@@ -25,7 +25,7 @@ from publish.cap import (
     urgency,
     write_cap,
 )
-from publish.store import ScoreStore
+from publish.store.store import ScoreStore
 from tests.synth_scores import make_scores
 
 XSD = get_settings().shared_data.parent / "schemas" / "CAP-v1.2.xsd"

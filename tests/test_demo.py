@@ -29,10 +29,10 @@ def demo_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
 @pytest.mark.slow
 @pytest.mark.shared_data
 def test_demo_publishes_verifies_and_reports(shared_data: Path, demo_home: Path) -> None:
-    from civrisk.cli import app
-    from publish.demo import run_demo
-    from publish.store import ScoreStore
-    from publish.weekly_steps import due_for_verification
+    from cli.main import app
+    from operations.demo import run_demo
+    from operations.weekly_steps import due_for_verification
+    from publish.store.store import ScoreStore
 
     out = io.StringIO()
     result = run_demo(quick=True, console=Console(file=out, width=140))
@@ -72,7 +72,7 @@ def test_without_the_shared_acled_file_the_demo_downloads_ucdp_ged(
     import ingest.fetch
     from civrisk.settings import Settings
     from experiments.config import load_config
-    from publish.demo import _source_files, demo_config_name
+    from operations.demo import _source_files, demo_config_name
 
     settings = Settings(home=tmp_path / "home", shared_data=tmp_path / "no-shared-data")
     assert demo_config_name(settings, quick=True) == "demo_ucdp"

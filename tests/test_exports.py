@@ -10,8 +10,15 @@ import hxl
 import pytest
 from shapely.geometry import Polygon, shape
 
-from publish.exports import hxl_tags, scores_geojson, wide_scores, write_geojson, write_hxl_csv, write_json
-from publish.store import ScoreStore
+from publish.render.exports import (
+    hxl_tags,
+    scores_geojson,
+    wide_scores,
+    write_geojson,
+    write_hxl_csv,
+    write_json,
+)
+from publish.store.store import ScoreStore
 from tests.synth_scores import make_scores
 
 

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from civrisk.cli import app
 from civrisk.contracts import validate_features
+from cli.main import app
 from features.build import DEFAULT_SPEC, FeatureSpec, build_features
 from features.panel import MEASURE_COLUMNS
 from tests.synth import make_events
@@ -329,7 +329,10 @@ def test_features_cli_all_origins_and_cutoff(tmp_path: Path) -> None:
     )
     pd.testing.assert_frame_equal(single, direct, check_dtype=False)
 
-    result = runner.invoke(app, [*args, "--cutoff", "2030-01-01"])
+    result = runner.invoke(app, [*args, "--cutoff", "2030-01-01"])  # a Tuesday: refused, not snapped
+    assert result.exit_code == 1
+    assert "week 2030-01-01 is a Tuesday, not a Monday" in result.output
+    result = runner.invoke(app, [*args, "--cutoff", "2029-12-31"])
     assert result.exit_code == 1
     assert "civrisk features: 1 origins (e.g. ['2029-12-31']) need data outside the panel" in result.output
     result = runner.invoke(app, ["features", "--panel", str(tmp_path), "--unit", "grid", "--out", str(one)])

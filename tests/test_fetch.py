@@ -14,8 +14,8 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-from civrisk.cli import app
 from civrisk.settings import get_settings
+from cli.main import app
 from ingest.fetch import (
     DOWNLOADS_PAGE,
     FetchError,

@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from civrisk.cli import app
 from civrisk.contracts import COVERAGE, QUARANTINE, validate, validate_events
-from ingest.commands import EXIT_BAD_INPUT, EXIT_STRICT
+from cli.ingest import EXIT_BAD_INPUT, EXIT_STRICT
+from cli.main import app
 from tests.test_ingest_quarantine import UCDP_COLUMNS, write_ucdp_csv
 
 runner = CliRunner()

@@ -1,4 +1,4 @@
-"""ISO week helpers and the dense weekly panel: measures, coverage, placement, accounting of every event."""
+"""The dense weekly panel: measures, coverage, placement, accounting of every event."""
 
 from __future__ import annotations
 
@@ -12,71 +12,19 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from civrisk.cli import app
 from civrisk.contracts import ORGANIZED_VIOLENCE, PERPETRATOR_GROUPS, ContractError, validate_panel
+from civrisk.weeks import week_start
+from cli.main import app
 from features.panel import (
     MEASURE_COLUMNS,
     PANEL_KEY_COLUMNS,
     build_panel,
     build_panel_with_report,
     country_regions,
-    iso_week_label,
-    parse_iso_week,
-    parse_week,
-    week_start,
 )
 from features.sources import select_source
 from ingest.coverage import compute_coverage
 from tests.synth import make_events
-
-
-def test_week_start_maps_every_day_to_its_monday() -> None:
-    dates = pd.Series(
-        pd.to_datetime(
-            ["2020-01-05", "2020-01-06", "2020-01-12 23:59:00", "2021-01-03 00:00:00", None], format="ISO8601"
-        )
-    )
-    got = week_start(dates)
-    want = pd.to_datetime(["2019-12-30", "2020-01-06", "2020-01-06", "2020-12-28", None])
-    assert got.tolist()[:4] == want.tolist()[:4] and pd.isna(got.iloc[4])
-    assert got.dtype == "datetime64[ns]"
-    assert (got.dropna().dt.day_of_week == 0).all()
-    before_epoch = week_start(["1969-12-28", "1969-12-29", "1900-01-01"])
-    assert before_epoch.tolist() == list(pd.to_datetime(["1969-12-22", "1969-12-29", "1900-01-01"]))
-
-
-def test_week_start_keeps_the_index() -> None:
-    dates = pd.Series(pd.to_datetime(["2020-06-03", "2020-06-07"]), index=[10, 20], name="date_start")
-    got = week_start(dates)
-    assert got.index.tolist() == [10, 20] and got.name == "date_start"
-
-
-def test_iso_week_labels_round_trip() -> None:
-    assert parse_iso_week("2020-W23") == pd.Timestamp("2020-06-01")
-    assert iso_week_label(pd.Timestamp("2020-06-07")) == "2020-W23"
-    assert iso_week_label("2021-01-03") == "2020-W53"  # a Sunday in ISO week 53 of 2020
-    assert parse_iso_week("2020-W53") == pd.Timestamp("2020-12-28")
-    assert parse_iso_week("2020-W01") == pd.Timestamp("2019-12-30")
-    for monday in pd.date_range("2015-01-05", "2026-12-28", freq="7D"):
-        assert parse_iso_week(iso_week_label(monday)) == monday
-
-
-def test_iso_week_errors() -> None:
-    with pytest.raises(ValueError, match=re.escape("ISO week label '2020-23' is not of the form YYYY-Www")):
-        parse_iso_week("2020-23")
-    with pytest.raises(ValueError, match=re.escape("ISO week label '2021-W53': 2021 has no ISO week 53")):
-        parse_iso_week("2021-W53")
-
-
-def test_parse_week_accepts_labels_and_dates() -> None:
-    assert parse_week("2020-W23") == pd.Timestamp("2020-06-01")
-    assert parse_week("2020-06-04") == pd.Timestamp("2020-06-01")
-    assert parse_week(pd.Timestamp("2020-06-01")) == pd.Timestamp("2020-06-01")
-    with pytest.raises(
-        ValueError, match=re.escape("week 'soon' is neither a date (2020-06-03) nor an ISO week")
-    ):
-        parse_week("soon")
-
 
 # ----------------------------------------------------------------------------------------------
 # build_panel

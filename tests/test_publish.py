@@ -9,9 +9,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-import publish.publication as publication
+import publish.publication.week as publication
 from civrisk.settings import Settings
-from publish.asof import (
+from publish.publication.asof import (
     clip_to_cutoff,
     data_cutoff,
     data_fingerprint,
@@ -19,15 +19,15 @@ from publish.asof import (
     latest_publishable_week,
     stale_countries,
 )
-from publish.headline import rules_for, top_regions
-from publish.publication import (
+from publish.publication.headline import rules_for, top_regions
+from publish.publication.week import (
     LookaheadError,
     NothingToPublish,
     PublishOptions,
     PublishResult,
     publish_model_week,
 )
-from publish.store import ScoreStore, StoreError
+from publish.store.store import ScoreStore, StoreError
 from tests.publish_fixtures import (
     LATEST,
     WEEK,
@@ -48,7 +48,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     events = world_events()
     folder = write_events_dir(events, tmp_path_factory.mktemp("events"))
     cfg = config(folder)
-    from features.commands import read_events_dir
+    from ingest.events_folder import read_events_dir
 
     events, coverage = read_events_dir(folder)
     latest, early = fit_model(cfg, LATEST - WEEK, "2"), fit_model(cfg, LATEST - 2 * WEEK, "1")
@@ -329,9 +329,9 @@ def test_store_transaction_commits_all_or_nothing(tmp_path: Path) -> None:
 
 def test_the_config_of_a_registered_model_must_match_its_fingerprint() -> None:
     from experiments.config import load_config
-    from forecasting.registry import LoadedModel
-    from forecasting.tracking import CONFIG_TAG
-    from publish.model_source import ModelConfigError, model_config
+    from experiments.registry import LoadedModel
+    from experiments.tracking import CONFIG_TAG
+    from publish.publication.model_source import ModelConfigError, model_config
 
     quick = load_config("quick")
     tags = {CONFIG_TAG: quick.fingerprint(), "civrisk.config_name": "quick"}
@@ -352,8 +352,8 @@ def test_cli_says_why_it_cannot_publish_or_verify(
 ) -> None:
     from typer.testing import CliRunner
 
-    from civrisk.cli import app
     from civrisk.settings import get_settings
+    from cli.main import app
     from tests.mlflow_store import fresh_store
 
     monkeypatch.setenv("CIVRISK_HOME", str(tmp_path / "home"))

@@ -11,8 +11,7 @@ import pandas as pd
 import pytest
 
 from experiments.config import BacktestConfig, DataConfig, ExperimentConfig
-from forecasting.bundle import ForecastBundle, fit_bundle
-from forecasting.registry import (
+from experiments.registry import (
     champion_decision,
     list_versions,
     load_champion,
@@ -20,6 +19,7 @@ from forecasting.registry import (
     primary_label,
     register_bundle,
 )
+from forecasting.bundle import ForecastBundle, fit_bundle
 from tests.backtest_fixtures import Inputs, make_inputs
 from tests.mlflow_store import fresh_store
 

@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 import shapely
 
-from publish.report import build_report_context, render_report, write_report
-from publish.report_map import RISK_COLOURS, boundary_geometries, risk_colour
-from publish.report_text import fmt_pct, fmt_points, humanise_feature
-from publish.store import Publication
+from publish.render.report import build_report_context, render_report, write_report
+from publish.render.report_map import RISK_COLOURS, boundary_geometries, risk_colour
+from publish.render.report_text import fmt_pct, fmt_points, humanise_feature
+from publish.store.store import Publication
 from tests.synth_scores import make_scores
 
 SECTION_IDS = (

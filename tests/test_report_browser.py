@@ -12,7 +12,7 @@ from pathlib import Path
 import lxml.html
 import pytest
 
-from publish.report import build_report_context, write_report
+from publish.render.report import build_report_context, write_report
 from tests.test_report import synthetic_inputs
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

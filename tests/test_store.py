@@ -13,9 +13,8 @@ from sqlalchemy import event, text
 from sqlalchemy.exc import DatabaseError
 
 from civrisk.contracts import SCORES, validate
-from publish.score_rows import ScoresInputError
-from publish.store import PublicationNotFound, ScoreStore
-from publish.weeks import week_label, week_monday
+from publish.store.score_rows import ScoresInputError
+from publish.store.store import PublicationNotFound, ScoreStore
 from tests.synth_scores import make_scores
 
 AS_OF = datetime(2020, 5, 31, 23, 0, tzinfo=UTC)
@@ -212,20 +211,6 @@ def test_weeks_and_previous_publication(store):
     assert store.previous_publication("2020-W23") is None
     assert [p.id for p in store.latest_publications()] == [a.id, b2.id]
     assert [p.id for p in store.publications()] == [a.id, b.id, b2.id]
-
-
-def test_week_keys_are_mondays():
-    assert week_monday("2020-W23").isoformat() == "2020-06-01"
-    assert week_monday(pd.Timestamp("2020-06-01")) == week_monday("2020-06-01")
-    assert week_label(week_monday("2021-01-04")) == "2021-W01"
-    msg = (
-        "week 2020-06-03 is a Wednesday, not a Monday; weeks are keyed by their Monday "
-        "(that ISO week, 2020-W23, starts on 2020-06-01)"
-    )
-    with pytest.raises(ValueError, match=re.escape(msg)):
-        week_monday("2020-06-03")
-    with pytest.raises(ValueError, match=re.escape("week '2021-W53': ISO year 2021 has no week 53")):
-        week_monday("2021-W53")
 
 
 def test_unknown_week_is_a_clear_lookup_error(store):

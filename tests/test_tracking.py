@@ -8,8 +8,7 @@ import pandas as pd
 import pytest
 
 from experiments.config import BacktestConfig, DataConfig, ExperimentConfig
-from forecasting.backtest import BacktestResult, run_backtest
-from forecasting.tracking import (
+from experiments.tracking import (
     DATA_TAG,
     KIND_TAG,
     data_fingerprint,
@@ -18,6 +17,7 @@ from forecasting.tracking import (
     log_backtest,
     metric_key,
 )
+from forecasting.backtest import BacktestResult, run_backtest
 from tests.backtest_fixtures import make_inputs
 from tests.mlflow_store import fresh_store
 

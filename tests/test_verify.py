@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 
 from civrisk.settings import Settings
-from publish.alerts import AlertRules
-from publish.publication import PublishOptions, publish_model_week
-from publish.store import ScoreStore
-from publish.verify import NotYetVerifiable, score_outcomes, verify_publication
+from publish.alerting.rules import AlertRules
+from publish.publication.verify import NotYetVerifiable, score_outcomes, verify_publication
+from publish.publication.week import PublishOptions, publish_model_week
+from publish.store.store import ScoreStore
 from tests.publish_fixtures import LATEST, WEEK, config, fit_model, world_events, write_events_dir
 
 WEEK40 = pd.Timestamp("2020-09-28")
@@ -22,7 +22,7 @@ WEEK40 = pd.Timestamp("2020-09-28")
 @pytest.fixture(scope="module")
 def published(tmp_path_factory: pytest.TempPathFactory) -> tuple:
     """Return (settings, config, events, coverage) with 2020-W40 and 2020-W53 published."""
-    from features.commands import read_events_dir
+    from ingest.events_folder import read_events_dir
 
     folder = write_events_dir(world_events(), tmp_path_factory.mktemp("events"))
     cfg = config(folder)
@@ -89,7 +89,7 @@ def test_the_report_of_a_later_week_shows_verified_weeks(published: tuple, tmp_p
     settings, cfg, events, coverage = published
     with ScoreStore(settings.resolved_db_url()) as store:
         verify_publication(store, store.publication("2020-W40"), cfg, events, coverage, None)
-    from publish.report_inputs import verification_rows
+    from publish.publication.report_inputs import verification_rows
 
     with ScoreStore(settings.resolved_db_url()) as store:
         rows = verification_rows(store, before=LATEST)

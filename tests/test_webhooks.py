@@ -13,7 +13,7 @@ import pytest
 from lxml import etree
 
 from civrisk.settings import Settings
-from publish.weeks import utc_now
+from civrisk.weeks import utc_now
 from serve.webhooks import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
@@ -241,7 +241,7 @@ def test_verify_signature_refuses_tampering_stale_and_missing():
 
 def test_deliver_pending_on_a_store_that_never_ran_serve(tmp_path) -> None:
     """The weekly cycle delivers before anyone ran `civrisk serve`: the webhook tables are created on use."""
-    from publish.store import ScoreStore
+    from publish.store.store import ScoreStore
     from serve.webhooks import deliver_pending
 
     with ScoreStore(f"sqlite:///{tmp_path / 'fresh.db'}") as store:

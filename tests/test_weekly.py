@@ -17,14 +17,14 @@ import pytest
 from filelock import FileLock
 from typer.testing import CliRunner
 
-import publish.weekly as weekly
-import publish.weekly_steps as steps
+import operations.weekly as weekly
+import operations.weekly_steps as steps
 from civrisk.settings import Settings, get_settings
 from ingest.event_store import events_dir, load_store
-from publish.store import ScoreStore
-from publish.weekly import EXIT_LOCKED, CycleLocked, CycleReport, publication_week, run_weekly_cycle
-from publish.weekly_command import next_run, parse_every, parse_run_at, run_loop
-from publish.weekly_steps import drop_files
+from operations.schedule import next_run, parse_every, parse_run_at, run_loop
+from operations.weekly import EXIT_LOCKED, CycleLocked, CycleReport, publication_week, run_weekly_cycle
+from operations.weekly_steps import drop_files
+from publish.store.store import ScoreStore
 from tests.test_ingest_quarantine import write_ucdp_csv
 
 TODAY = date(2024, 3, 6)  # a Wednesday
@@ -88,8 +88,8 @@ def calls(monkeypatch) -> Calls:
         record.deliver.append(store.url)
         return SimpleNamespace(queued=2, delivered=1, failed_attempts=3, gave_up=0, pending=1)
 
-    monkeypatch.setattr("publish.publication.publish_week", publish_week)
-    monkeypatch.setattr("publish.verify.verify_week", verify_week)
+    monkeypatch.setattr("publish.publication.week.publish_week", publish_week)
+    monkeypatch.setattr("publish.publication.verify.verify_week", verify_week)
     monkeypatch.setattr("serve.webhooks.deliver_pending", deliver_pending)
     return record
 
@@ -199,7 +199,7 @@ def test_a_failed_ingest_stops_publish_and_verify_but_alerts_are_still_delivered
 
 
 def test_verify_takes_every_due_unverified_week_and_reports_each(settings, calls) -> None:
-    from publish.verify import NotYetVerifiable
+    from publish.publication.verify import NotYetVerifiable
 
     pubs = record_weeks(settings, [date(2024, 1, 15) + timedelta(weeks=i) for i in range(5)])  # W03..W07
     with ScoreStore(settings.resolved_db_url()) as store:
@@ -222,7 +222,7 @@ def test_verify_takes_every_due_unverified_week_and_reports_each(settings, calls
 
 
 def test_due_for_verification_waits_for_the_longest_horizon_and_the_lag(settings) -> None:
-    from publish.weekly_steps import due_for_verification
+    from operations.weekly_steps import due_for_verification
 
     record_weeks(settings, [date(2024, 1, 1), date(2024, 1, 8)], horizons=(1, 2, 8))
     record_weeks(settings, [date(2024, 1, 15)], horizons=(1,))
@@ -320,7 +320,7 @@ def test_the_command_exits_75_while_another_process_holds_the_lock(settings) -> 
     env = {**os.environ, "CIVRISK_HOME": str(settings.home)}
     with FileLock(settings.home / "weekly.lock"):
         done = subprocess.run(
-            [sys.executable, "-m", "civrisk.cli", "weekly"],
+            [sys.executable, "-m", "cli.main", "weekly"],
             env=env,
             capture_output=True,
             text=True,
@@ -340,7 +340,7 @@ def cli_env(settings, monkeypatch):
 
 
 def test_the_command_prints_the_report_and_exits_1_on_a_failed_step(cli_env, calls) -> None:
-    from civrisk.cli import app
+    from cli.main import app
 
     calls.publish_error = LookupError("registered model 'civrisk' has no 'champion' version")
     result = CliRunner().invoke(app, ["weekly", "--today", "2024-03-06"])
@@ -360,7 +360,7 @@ def test_the_command_prints_the_report_and_exits_1_on_a_failed_step(cli_env, cal
     ],
 )
 def test_the_command_refuses_bad_options(cli_env, args, message) -> None:
-    from civrisk.cli import app
+    from cli.main import app
 
     result = CliRunner().invoke(app, ["weekly", *args])
     assert result.exit_code == 2
@@ -438,8 +438,8 @@ def test_the_loop_runs_a_cycle_then_one_at_each_run_time_until_stopped(settings,
 _LOOP_SCRIPT = """
 import sys, threading, time
 from datetime import timedelta
-import publish.weekly as w
-from publish import weekly_command as wc
+import operations.weekly as w
+from operations import schedule as wc
 from civrisk.settings import Settings
 
 def echo(line):
@@ -513,7 +513,7 @@ def synthetic_ged_rows(n: int, seed: int) -> list[dict[str, str]]:
 @pytest.mark.slow
 def test_end_to_end_cycles_publish_verify_and_rerun(settings, monkeypatch) -> None:
     """Real ingest, publication, verification and delivery; only the MLflow registry lookup is replaced."""
-    from publish import model_source
+    from publish.publication import model_source
     from tests.publish_fixtures import config, fit_model
 
     drop(settings, "ged231_mali.csv", synthetic_ged_rows(900, seed=5))

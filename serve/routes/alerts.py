@@ -9,11 +9,11 @@ import pandas as pd
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from publish.cap import CapConfig
-from publish.store import ScoreStore
+from publish.render.cap import CapConfig
+from publish.store.queries import count_alerts
+from publish.store.store import ScoreStore
 from serve.cap_messages import RegionGeometries, alert_cap_xml
 from serve.deps import AUTH_RESPONSES, ReadScope, SettingsDep, StoreDep
-from serve.queries import count_alerts
 from serve.responses import model_response, not_found
 from serve.schemas import AlertMessageOut, AlertOut, AlertsPage, ErrorOut, IsoTime
 

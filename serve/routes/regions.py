@@ -7,9 +7,9 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 
 from forecasting.targets import ALL_TARGETS
-from publish.store import PublicationNotFound
+from publish.store.queries import ScoreFilter, ScoreQueries
+from publish.store.store import PublicationNotFound
 from serve.deps import AUTH_RESPONSES, CatalogDep, ReadScope
-from serve.queries import ScoreFilter, ScoreQueries
 from serve.responses import model_response, not_found
 from serve.schemas import ErrorOut, HistoryPoint, PublicationOut, RegionHistoryOut, RegionOut
 

@@ -22,9 +22,9 @@ from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, Response
 
 from civrisk.settings import Settings
-from publish.exports import hxl_tags, scores_geojson, wide_scores
-from publish.outputs import REPORT, SCORES_CSV, SCORES_GEOJSON, revision_dir
-from publish.store import Publication, PublicationNotFound
+from publish.publication.outputs import REPORT, SCORES_CSV, SCORES_GEOJSON, revision_dir
+from publish.render.exports import hxl_tags, scores_geojson, wide_scores
+from publish.store.store import Publication, PublicationNotFound
 from serve.cap_messages import RegionGeometries
 from serve.deps import AUTH_RESPONSES, CatalogDep, ReadScope, SettingsDep, StoreDep
 from serve.responses import not_found
@@ -41,7 +41,7 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
 
 
 def publication_dir(settings: Settings, pub: Publication) -> Path:
-    """Return the folder the weekly job wrote a publication's files to (publish.outputs.revision_dir)."""
+    """Return the folder the weekly job wrote a publication's files to (outputs.revision_dir)."""
     return revision_dir(settings.home, pub.week_label, pub.revision)
 
 

@@ -8,9 +8,9 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from forecasting.targets import ALL_TARGETS
-from publish.store import PublicationNotFound
+from publish.store.queries import ScoreFilter, ScoreQueries
+from publish.store.store import PublicationNotFound
 from serve.deps import AUTH_RESPONSES, CatalogDep, ReadScope
-from serve.queries import ScoreFilter, ScoreQueries
 from serve.response_cache import ResponseCache
 from serve.responses import not_found
 from serve.schemas import ErrorOut, PublicationRef, ScoresPage, WeekLabel, parse_week_label

@@ -1,0 +1,1 @@
+"""Alert rules: which regions open, keep or close an alert each week."""

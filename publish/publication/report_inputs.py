@@ -1,0 +1,172 @@
+"""The report's evidence besides this week's scores: backtest skill and calibration of the published model,
+verified past weeks, score histories, and per-region drivers.
+
+Each function returns ``None`` (or an empty frame) when its source is absent, and the report says that there
+is nothing to show; a source that exists but cannot be read raises.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from forecasting.metrics import reliability_table
+
+if TYPE_CHECKING:
+    from publish.alerting.rules import AlertRules
+    from publish.publication.asof import OriginInputs
+    from publish.publication.model_source import PublishModel
+    from publish.render.report import ReportContext
+    from publish.store.store import Publication, ScoreStore
+
+ANY_TARGET = "civ_any"
+HISTORY_REGIONS = 8
+"""Regions (highest risk first) whose score history the report draws."""
+
+
+@dataclass(frozen=True)
+class BacktestEvidence:
+    """Tidy backtest metrics, the backtested name of the published model, and its reliability bins."""
+
+    metrics: pd.DataFrame
+    model: str | None
+    reliability: pd.DataFrame
+
+
+def backtest_evidence(model: PublishModel, panel: pd.DataFrame, horizon: int) -> BacktestEvidence | None:
+    """Return the published model's backtest scores and reliability (civ_any), or None without a run.
+
+    Reliability bins are computed per horizon from the backtest run's forecasts of the model published at
+    that horizon, against outcomes from ``panel`` (the publication's as-of panel: backtest weeks whose
+    outcome was not known at the cut-off are left out).
+    """
+    if model.backtest_run_id is None:
+        return None
+    from experiments.tracking import load_run_metrics
+    from forecasting.targets import build_targets
+
+    metrics = load_run_metrics(model.backtest_run_id, uri=model.tracking_uri)
+    published = {h: m for (t, h), m in model.chosen.items() if t == ANY_TARGET}
+    forecasts = _run_forecasts(model, ANY_TARGET)
+    parts = []
+    for h, name in sorted(published.items()):
+        fc = forecasts[(forecasts["horizon"] == h) & (forecasts["model"].astype(str) == name)]
+        if fc.empty:
+            continue
+        origins = pd.DatetimeIndex(sorted(fc["week"].unique()))
+        y = build_targets(panel, [h], [ANY_TARGET], origins=origins)
+        both = fc.merge(
+            y.assign(region_id=y["region_id"].astype(str))[["region_id", "week", "y"]],
+            on=["region_id", "week"],
+        ).dropna(subset=["y"])
+        if both.empty:
+            continue
+        bins = reliability_table(both["y"].to_numpy(), both["p"].to_numpy())
+        parts.append(bins.assign(horizon=h, model=name, target=ANY_TARGET))
+    reliability = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    return BacktestEvidence(
+        metrics, published.get(horizon), reliability.drop(columns="model", errors="ignore")
+    )
+
+
+def _run_forecasts(model: PublishModel, target: str) -> pd.DataFrame:
+    """Return the backtest run's forecasts of ``target`` (region_id as str)."""
+    import mlflow
+
+    from experiments.tracking import use_tracking
+
+    use_tracking(model.tracking_uri)
+    path = mlflow.artifacts.download_artifacts(
+        run_id=model.backtest_run_id, artifact_path="forecasts.parquet"
+    )
+    cols = ["region_id", "week", "horizon", "target", "model", "p"]
+    fc = pd.read_parquet(path, columns=cols, filters=[("target", "==", target)])
+    return fc.assign(region_id=fc["region_id"].astype(str), week=pd.to_datetime(fc["week"]))
+
+
+def verification_rows(store: ScoreStore, before: pd.Timestamp) -> pd.DataFrame:
+    """Return the store's verifications of publications before ``before``, with their week labels."""
+    v = store.verifications()
+    if v.empty:
+        return v
+    pubs = {p.id: p for p in store.publications()}
+    v = v[v["publication_id"].isin(pubs)].copy()
+    v["week"] = [pd.Timestamp(pubs[int(i)].week) for i in v["publication_id"]]
+    v["week_label"] = [pubs[int(i)].week_label for i in v["publication_id"]]
+    return v[v["week"] < before].reset_index(drop=True)
+
+
+def score_history(store: ScoreStore, region_ids: Sequence[str], horizon: int) -> pd.DataFrame:
+    """Return region_id, week, p (civ_any at ``horizon``) of ``region_ids``, each week's latest revision."""
+    frames = [store.region_history(r, horizon=horizon, target=ANY_TARGET) for r in region_ids]
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return pd.DataFrame(columns=["region_id", "week", "p"])
+    return pd.concat(frames, ignore_index=True)[["region_id", "week", "p"]]
+
+
+def model_drivers(
+    model: PublishModel, features: pd.DataFrame, target: str, horizon: int
+) -> pd.DataFrame | None:
+    """Return region_id, feature, contribution (log-odds: TreeSHAP for xgboost, coefficient x standardised
+    feature for logistic) of the published model of ``target`` at ``horizon`` for every row of
+    ``features``; None when that model has no per-row attribution."""
+    from forecasting.explain import contributions, has_contributions
+
+    fitted = None if model.bundle is None else model.bundle.models.get((target, horizon))
+    if fitted is None or not has_contributions(fitted):
+        return None
+    contrib = contributions(fitted, features)
+    contrib.insert(0, "region_id", features["region_id"].astype(str).to_numpy())
+    long = contrib.melt(id_vars="region_id", var_name="feature", value_name="contribution")
+    return long[long["contribution"] != 0].reset_index(drop=True)
+
+
+def report_context(
+    store: ScoreStore,
+    pub: Publication,
+    scores: pd.DataFrame,
+    alerts: pd.DataFrame,
+    model: PublishModel,
+    inputs: OriginInputs,
+    fresh: pd.DataFrame,
+    boundaries: object,
+    rules: AlertRules,
+) -> ReportContext:
+    """Return the report of publication ``pub`` with every piece of evidence the store and MLflow hold."""
+    from ingest.boundaries import load_countries
+    from publish.publication.headline import headline_horizon
+    from publish.render.report import build_report_context
+    from publish.render.report_map import boundary_geometries
+
+    horizon = headline_horizon(model.config.horizons)
+    prev_pub = store.previous_publication(pub.week)
+    previous = store.scores(prev_pub.week, prev_pub.revision) if prev_pub is not None else None
+    head = scores[(scores["target"].astype(str) == ANY_TARGET) & (scores["horizon"] == horizon)]
+    leaders = head.sort_values(["p", "region_id"], ascending=[False, True])["region_id"].astype(str)
+    evidence = backtest_evidence(model, inputs.panel, horizon)
+    published = set(scores["region_id"].astype(str))
+    rows = inputs.features[inputs.features["region_id"].astype(str).isin(published)]
+    countries = load_countries()
+    return build_report_context(
+        scores,
+        pub,
+        inputs.regions,
+        previous_scores=previous,
+        boundaries=boundary_geometries(boundaries) if boundaries is not None else None,
+        countries=boundary_geometries(countries) if countries is not None else None,
+        history=score_history(store, list(leaders.head(HISTORY_REGIONS)), horizon),
+        drivers=model_drivers(model, rows, ANY_TARGET, horizon) if len(rows) else None,
+        alerts=alerts,
+        backtest_metrics=None if evidence is None else evidence.metrics,
+        backtest_model=None if evidence is None else evidence.model,
+        reliability=None if evidence is None else evidence.reliability,
+        verification=verification_rows(store, before=pd.Timestamp(pub.week)),
+        freshness=fresh,
+        horizon=horizon,
+        rules=rules,
+        history_regions=HISTORY_REGIONS,
+    )

@@ -1,0 +1,1 @@
+"""Rendering of a publication: the planner report, CAP 1.2 messages and the HXL, GeoJSON and JSON exports."""
