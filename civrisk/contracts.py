@@ -1,7 +1,8 @@
 """Table contracts between civrisk's stages, written down once and validated where data crosses packages.
 
-events (ingest) -> panel (features.panel) -> features at a cutoff (features.build)
--> forecasts (forecasting) -> published scores (publish).
+events (ingest) -> regions and panel (ingest.regions, features.panel) -> features at a cutoff
+(features.build) -> targets and forecasts (forecasting) -> metrics (backtests) -> published scores and
+alert messages (publish).
 
 Each contract is a mapping column -> dtype kind. ``validate_*`` names every missing or mistyped column
 and says how to fix it, in the spirit of utilsforecast's ``validation.py``.
@@ -9,9 +10,11 @@ and says how to fix it, in the spirit of utilsforecast's ``validation.py``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 # ----------------------------------------------------------------------------------------------
@@ -53,6 +56,24 @@ CLASS_TO_GROUP: Mapping[str, str] = {c: g for g, cs in PERPETRATOR_GROUPS.items(
 
 UNITS = ("country", "admin1", "grid")
 
+GROUP_TARGET_GROUPS = tuple(g for g in PERPETRATOR_GROUPS if g != "other_unknown")
+"""Perpetrator groups with their own ``civ_any_<group>`` target (``other_unknown`` is not forecast)."""
+
+TARGET_KINDS: Mapping[str, str] = {
+    "civ_any": "binary",
+    "civ_mass": "binary",
+    **{f"civ_any_{g}": "binary" for g in GROUP_TARGET_GROUPS},
+    "civ_deaths": "count",
+}
+"""Every forecast target -> its kind: ``binary`` (a probability in [0, 1]) or ``count`` (expected civilian
+deaths with quantiles). How each is computed: forecasting.targets."""
+
+HEADLINE_TARGET = "civ_any"
+"""The target that ranks regions, shades the map and drives alerts: any civilian killed in the window."""
+
+MSG_TYPES = ("Alert", "Update", "Cancel")
+"""CAP message types of an alert's life: it opens (Alert), changes (Update) and closes (Cancel)."""
+
 
 # ----------------------------------------------------------------------------------------------
 # Contracts: column -> kind. Kinds: "string", "int", "float", "bool", "datetime".
@@ -69,6 +90,20 @@ class Contract:
     non_null: tuple[str, ...] = ()
     unique_key: tuple[str, ...] = ()
     doc: str = ""
+
+    def empty(self) -> pd.DataFrame:
+        """Return a zero-row table with this contract's columns in their pandas dtypes."""
+        return pd.DataFrame({c: pd.Series(dtype=KIND_DTYPES[k]) for c, k in self.columns.items()})
+
+
+KIND_DTYPES: Mapping[str, str] = {
+    "string": "string",
+    "int": "Int64",
+    "float": "float64",
+    "bool": "bool",
+    "datetime": "datetime64[ns]",
+}
+"""The pandas dtype each column kind is built with (nullable integers: ``Int64``)."""
 
 
 EVENTS = Contract(
@@ -141,6 +176,21 @@ QUARANTINE = Contract(
     columns={"source_file": "string", "source_row": "int", "reason": "string", "detail": "string"},
     non_null=("source_file", "source_row", "reason"),
     doc="Every rejected row with where it came from and why.",
+)
+
+REGIONS = Contract(
+    name="regions",
+    columns={
+        "region_id": "string",
+        "unit": "string",  # country | admin1 | grid
+        "iso3": "string",
+        "name": "string",
+        "lat": "float",  # a point inside the region (label point / cell centre); NaN when unknown
+        "lon": "float",
+    },
+    non_null=("region_id", "unit", "iso3"),
+    unique_key=("region_id",),
+    doc="Every region of a unit in the modelled countries, with or without events (ingest.regions).",
 )
 
 PANEL_KEYS = ("region_id", "week")
@@ -217,6 +267,48 @@ SCORES = Contract(
     non_null=("publication_id", "region_id", "week", "horizon", "target", "p"),
     unique_key=("publication_id", "region_id", "horizon", "target"),
     doc="Published scores: a forecast bound to a publication (week, revision, model, data fingerprint).",
+)
+
+
+ALERTS = Contract(
+    name="alerts",
+    columns={
+        "alert_id": "string",  # stable across the alert's messages
+        "msg_type": "string",  # one of MSG_TYPES
+        "rule": "string",
+        "region_id": "string",
+        "iso3": "string",
+        "region_name": "string",
+        "target": "string",
+        "horizon": "int",
+        "week": "datetime",  # publication week of this message
+        "first_week": "datetime",  # week the alert opened
+        "p": "float",  # NaN only for a Cancel sent because the region has no score
+        "p_prev": "float",
+        "level": "float",
+        "reason": "string",
+        "drivers": "string",  # JSON [[group, p], ...], highest first; <NA> when not applicable
+    },
+    non_null=("alert_id", "msg_type", "rule", "region_id", "iso3", "target", "horizon", "week", "level"),
+    unique_key=("alert_id", "week"),
+    doc="Alert messages of one or more publications: one row per message (publish.alerting).",
+)
+
+METRICS = Contract(
+    name="metrics",
+    columns={
+        "model": "string",
+        "target": "string",
+        "horizon": "int",
+        "year": "int",  # <NA>: every test origin
+        "subset": "string",  # all | onset
+        "metric": "string",
+        "value": "float",
+        "n": "int",  # rows scored
+    },
+    non_null=("model", "target", "horizon", "subset", "metric", "n"),
+    unique_key=("model", "target", "horizon", "year", "subset", "metric"),
+    doc="Tidy backtest scores (forecasting.metrics.evaluate); skill scores name their reference model.",
 )
 
 
@@ -345,7 +437,65 @@ def validate_targets(df: pd.DataFrame, where: str = "") -> pd.DataFrame:
     return validate(df, TARGETS, where)
 
 
+QUANTILE_COLUMN = re.compile(r"^q(\d{2})$")
+"""Quantile columns of count forecasts: ``q10`` is the 10% quantile."""
+
+
 def validate_forecasts(df: pd.DataFrame, where: str = "") -> pd.DataFrame:
-    """Return ``df`` if it is a forecasts table; raise ContractError otherwise."""
+    """Return ``df`` if it is a forecasts table; raise ContractError otherwise.
+
+    Beyond the columns: every target is known; binary targets' ``p`` is a probability in [0, 1]; count
+    targets' ``p`` (expected deaths) is >= 0 and their quantile columns (``qNN``) do not decrease.
+    """
     validate(df, FORECASTS, where)
+    unknown = sorted(set(df["target"].astype(str)) - set(TARGET_KINDS))
+    if unknown:
+        raise ContractError(
+            f"forecasts table{_at(where)}: unknown targets {unknown}; expected some of {list(TARGET_KINDS)}"
+        )
+    p = df["p"].to_numpy(dtype="float64")
+    binary = df["target"].astype(str).map(TARGET_KINDS).eq("binary").to_numpy()
+    bad = ~np.isfinite(p) | (p < 0) | (binary & (p > 1))
+    if bad.any():
+        rows = df.loc[bad, ["region_id", "target", "horizon", "p"]].head(3).to_dict("records")
+        raise ContractError(
+            f"forecasts table{_at(where)}: {int(bad.sum())} values of p are not probabilities in [0, 1] "
+            f"(binary targets) or non-negative counts (count targets), e.g. {rows}"
+        )
+    qcols = sorted((c for c in df.columns if QUANTILE_COLUMN.match(str(c))), key=lambda c: int(c[1:]))
+    if len(qcols) > 1:
+        q = df[qcols].to_numpy(dtype="float64")
+        steps = np.diff(q, axis=1)
+        crossed = (steps < -1e-9 * np.maximum(1.0, np.abs(q[:, 1:]))).any(axis=1)
+        if crossed.any():
+            rows = df.loc[crossed, ["region_id", "target", "horizon", *qcols[:3]]].head(3).to_dict("records")
+            raise ContractError(
+                f"forecasts table{_at(where)}: {int(crossed.sum())} rows have quantiles that decrease "
+                f"({', '.join(qcols)} must not decrease), e.g. {rows}"
+            )
     return df
+
+
+def validate_regions(df: pd.DataFrame, where: str = "") -> pd.DataFrame:
+    """Return ``df`` if it is a region table; raise ContractError otherwise."""
+    validate(df, REGIONS, where)
+    bad = sorted(set(df["unit"].astype(str)) - set(UNITS))
+    if bad:
+        raise ContractError(f"regions table{_at(where)}: unknown units {bad}; expected one of {list(UNITS)}")
+    return df
+
+
+def validate_alerts(df: pd.DataFrame, where: str = "") -> pd.DataFrame:
+    """Return ``df`` if it is a table of alert messages; raise ContractError otherwise."""
+    validate(df, ALERTS, where)
+    bad = sorted(set(df["msg_type"].astype(str)) - set(MSG_TYPES))
+    if bad:
+        raise ContractError(
+            f"alerts table{_at(where)}: unknown msg_type values {bad}; expected one of {list(MSG_TYPES)}"
+        )
+    return df
+
+
+def validate_metrics(df: pd.DataFrame, where: str = "") -> pd.DataFrame:
+    """Return ``df`` if it is a tidy metrics table; raise ContractError otherwise."""
+    return validate(df, METRICS, where)

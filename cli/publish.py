@@ -88,6 +88,7 @@ def demo_command(
 
     from rich.console import Console
 
+    from forecasting.targets import HEADLINE_TARGET
     from operations.demo import run_demo
 
     console = Console()
@@ -97,7 +98,7 @@ def demo_command(
         console.print(f"earlier week: {_where(result.earlier)}", highlight=False)
     if result.verification is not None:
         v = result.verification.table
-        row = v[(v["target"] == "civ_any") & (v["metric"] == "brier")]
+        row = v[(v["target"] == HEADLINE_TARGET) & (v["metric"] == "brier")]
         text = ", ".join(f"h{h} {x:.3f}" for h, x in zip(row["horizon"], row["value"], strict=True))
         console.print(f"verified {result.verification.publication.week_label}: Brier of civ_any {text}")
     print_publication(result.latest, console)

@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from civrisk.settings import get_settings
 from forecasting.backtest import BASELINES
 from forecasting.metrics import DEFAULT_METRICS, greater_is_better
-from forecasting.targets import ALL_TARGETS
+from forecasting.targets import ALL_TARGETS, HEADLINE_TARGET
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 """Where the shipped configs live; ``civrisk backtest sahel_admin1`` finds ``configs/sahel_admin1.toml``."""
@@ -114,7 +114,7 @@ class BacktestConfig(_Frozen):
 class PrimaryMetric(_Frozen):
     """The one backtest number that decides whether a new model replaces the champion."""
 
-    target: str = "civ_any"
+    target: str = HEADLINE_TARGET
     horizon: int = 4
     metric: str = "brier_skill_climatology"
     subset: Literal["all", "onset"] = "all"

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from forecasting.backtest import select_models
+from forecasting.targets import HEADLINE_TARGET
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,7 @@ class Goal:
     """Where the goal is checked and the thresholds it asks for."""
 
     config: str = "results_sahel_admin1"
-    target: str = "civ_any"
+    target: str = HEADLINE_TARGET
     horizon: int = 4
     test_years: tuple[int, int] = (2017, 2020)
     min_bss_climatology: float = 0.30

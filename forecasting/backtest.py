@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from civrisk.contracts import validate_features, validate_forecasts, validate_targets
+from civrisk.contracts import validate_features, validate_forecasts, validate_metrics, validate_targets
 from forecasting.base import CountForecaster, DegenerateTargetWarning, Forecaster, predict_p
 from forecasting.metrics import DEFAULT_METRICS, evaluate, greater_is_better
 from forecasting.splits import Fold, rolling_origins
@@ -175,7 +175,7 @@ def score(
     overall.insert(3, "year", pd.array([pd.NA] * len(overall), dtype="Int64"))
     yearly = evaluate(forecasts, actuals, metrics, by=("horizon", "year"), subsets=("onset",))
     yearly["year"] = yearly["year"].astype("Int64")
-    return pd.concat([overall, yearly], ignore_index=True)
+    return validate_metrics(pd.concat([overall, yearly], ignore_index=True), "backtest scores")
 
 
 def selection_metric(target: str, primary_metric: str) -> str:

@@ -16,10 +16,15 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from civrisk.contracts import validate_panel, validate_targets
+from civrisk.contracts import (
+    GROUP_TARGET_GROUPS,
+    HEADLINE_TARGET,
+    TARGET_KINDS,
+    validate_panel,
+    validate_targets,
+)
 
-GROUP_TARGET_GROUPS = ("state_allied", "jihadist_rebel", "militia")
-"""Perpetrator groups with their own ``civ_any_<group>`` target (``other_unknown`` is not forecast)."""
+__all__ = ["ALL_TARGETS", "GROUP_TARGET_GROUPS", "HEADLINE_TARGET", "TARGET_KINDS", "TARGET_SPECS"]
 
 MASS_KILLING_MIN = 10.0
 """Civilians killed in one week (one region) that make a week a mass-killing week (``civ_mass``)."""
@@ -34,28 +39,28 @@ class TargetSpec:
     """
 
     name: str
-    kind: str  # "binary" | "count"
     measure: str
     rule: str
     threshold: float = 0.0
+
+    @property
+    def kind(self) -> str:
+        """Return ``"binary"`` or ``"count"`` (civrisk.contracts.TARGET_KINDS)."""
+        return TARGET_KINDS[self.name]
 
 
 TARGET_SPECS: Mapping[str, TargetSpec] = {
     s.name: s
     for s in (
-        TargetSpec("civ_any", "binary", "civ_deaths", "sum_at_least", 1.0),
-        TargetSpec("civ_mass", "binary", "civ_deaths", "week_at_least", MASS_KILLING_MIN),
-        *(
-            TargetSpec(f"civ_any_{g}", "binary", f"civ_deaths_{g}", "sum_at_least", 1.0)
-            for g in GROUP_TARGET_GROUPS
-        ),
-        TargetSpec("civ_deaths", "count", "civ_deaths", "sum"),
+        TargetSpec("civ_any", "civ_deaths", "sum_at_least", 1.0),
+        TargetSpec("civ_mass", "civ_deaths", "week_at_least", MASS_KILLING_MIN),
+        *(TargetSpec(f"civ_any_{g}", f"civ_deaths_{g}", "sum_at_least", 1.0) for g in GROUP_TARGET_GROUPS),
+        TargetSpec("civ_deaths", "civ_deaths", "sum"),
     )
 }
+assert list(TARGET_SPECS) == list(TARGET_KINDS), "every target of civrisk.contracts.TARGET_KINDS needs a spec"
 
-ALL_TARGETS: tuple[str, ...] = tuple(TARGET_SPECS)
-TARGET_KINDS: Mapping[str, str] = {name: s.kind for name, s in TARGET_SPECS.items()}
-"""Target name -> model kind (``"binary"`` or ``"count"``)."""
+ALL_TARGETS: tuple[str, ...] = tuple(TARGET_KINDS)
 
 _WEEK = np.timedelta64(7, "D")
 

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from civrisk.contracts import UNITS
+from civrisk.contracts import REGIONS, UNITS, validate_regions
 from ingest.boundaries import Boundaries, load_countries
 from ingest.countries import iso3_name
 from ingest.grid import gid_centroid, priogrid_gid, queen_neighbours
@@ -210,7 +210,7 @@ def points_in_country(
 # Region tables and neighbours
 # ----------------------------------------------------------------------------------------------
 
-REGION_COLUMNS = ("region_id", "unit", "iso3", "name", "lat", "lon")
+REGION_COLUMNS = tuple(REGIONS.columns)
 
 
 def _check_unit(unit: str) -> None:
@@ -224,7 +224,7 @@ def _finish(table: pd.DataFrame, unit: str) -> pd.DataFrame:
         table[col] = table[col].astype("string")
     for col in ("lat", "lon"):
         table[col] = pd.to_numeric(table[col]).astype("float64")
-    return table.loc[:, list(REGION_COLUMNS)].reset_index(drop=True)
+    return validate_regions(table.loc[:, list(REGION_COLUMNS)].reset_index(drop=True), f"{unit} regions")
 
 
 def _centroids(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

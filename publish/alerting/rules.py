@@ -24,26 +24,11 @@ from urllib.parse import quote
 import numpy as np
 import pandas as pd
 
+from civrisk.contracts import ALERTS, validate_alerts
 from civrisk.weeks import parse_week, week_label
-from forecasting.targets import GROUP_TARGET_GROUPS
+from forecasting.targets import GROUP_TARGET_GROUPS, HEADLINE_TARGET
 
-MESSAGE_COLUMNS = (
-    "alert_id",
-    "msg_type",
-    "rule",
-    "region_id",
-    "iso3",
-    "region_name",
-    "target",
-    "horizon",
-    "week",
-    "first_week",
-    "p",
-    "p_prev",
-    "level",
-    "reason",
-    "drivers",
-)
+MESSAGE_COLUMNS = tuple(ALERTS.columns)
 """Columns of :func:`evaluate_alerts`' result; ``drivers`` is JSON ``[[group, p], ...]`` or None."""
 
 OPEN_ALERT_COLUMNS = ("alert_id", "rule", "region_id", "iso3", "target", "horizon", "level", "first_week")
@@ -77,7 +62,7 @@ class AlertRules:
     """An open alert closes only when p falls below its opening level minus this margin."""
     horizons: tuple[int, ...] = (1, 4)
     """Horizons (weeks) the rules watch."""
-    any_target: str = "civ_any"
+    any_target: str = HEADLINE_TARGET
     mass_target: str = "civ_mass"
 
     def __post_init__(self) -> None:
@@ -297,4 +282,4 @@ def _typed(out: pd.DataFrame) -> pd.DataFrame:
         out[c] = pd.to_datetime(out[c]).astype("datetime64[ns]")
     for c in ("p", "p_prev", "level"):
         out[c] = out[c].astype("float64")
-    return out
+    return validate_alerts(out, "evaluate_alerts")

@@ -8,11 +8,10 @@ from dataclasses import replace
 
 import pandas as pd
 
-from forecasting.targets import GROUP_TARGET_GROUPS
+from forecasting.targets import GROUP_TARGET_GROUPS, HEADLINE_TARGET
 from publish.alerting.rules import AlertRules
 from publish.render.cap import GROUP_LABELS, country_name
 
-HEADLINE_TARGET = "civ_any"
 HEADLINE_HORIZON = 4
 
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from forecasting.metrics import reliability_table
+from forecasting.targets import HEADLINE_TARGET
 
 if TYPE_CHECKING:
     from publish.alerting.rules import AlertRules
@@ -22,7 +23,6 @@ if TYPE_CHECKING:
     from publish.render.report import ReportContext
     from publish.store.store import Publication, ScoreStore
 
-ANY_TARGET = "civ_any"
 HISTORY_REGIONS = 8
 """Regions (highest risk first) whose score history the report draws."""
 
@@ -49,15 +49,15 @@ def backtest_evidence(model: PublishModel, panel: pd.DataFrame, horizon: int) ->
     from forecasting.targets import build_targets
 
     metrics = load_run_metrics(model.backtest_run_id, uri=model.tracking_uri)
-    published = {h: m for (t, h), m in model.chosen.items() if t == ANY_TARGET}
-    forecasts = _run_forecasts(model, ANY_TARGET)
+    published = {h: m for (t, h), m in model.chosen.items() if t == HEADLINE_TARGET}
+    forecasts = _run_forecasts(model, HEADLINE_TARGET)
     parts = []
     for h, name in sorted(published.items()):
         fc = forecasts[(forecasts["horizon"] == h) & (forecasts["model"].astype(str) == name)]
         if fc.empty:
             continue
         origins = pd.DatetimeIndex(sorted(fc["week"].unique()))
-        y = build_targets(panel, [h], [ANY_TARGET], origins=origins)
+        y = build_targets(panel, [h], [HEADLINE_TARGET], origins=origins)
         both = fc.merge(
             y.assign(region_id=y["region_id"].astype(str))[["region_id", "week", "y"]],
             on=["region_id", "week"],
@@ -65,7 +65,7 @@ def backtest_evidence(model: PublishModel, panel: pd.DataFrame, horizon: int) ->
         if both.empty:
             continue
         bins = reliability_table(both["y"].to_numpy(), both["p"].to_numpy())
-        parts.append(bins.assign(horizon=h, model=name, target=ANY_TARGET))
+        parts.append(bins.assign(horizon=h, model=name, target=HEADLINE_TARGET))
     reliability = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
     return BacktestEvidence(
         metrics, published.get(horizon), reliability.drop(columns="model", errors="ignore")
@@ -101,7 +101,7 @@ def verification_rows(store: ScoreStore, before: pd.Timestamp) -> pd.DataFrame:
 
 def score_history(store: ScoreStore, region_ids: Sequence[str], horizon: int) -> pd.DataFrame:
     """Return region_id, week, p (civ_any at ``horizon``) of ``region_ids``, each week's latest revision."""
-    frames = [store.region_history(r, horizon=horizon, target=ANY_TARGET) for r in region_ids]
+    frames = [store.region_history(r, horizon=horizon, target=HEADLINE_TARGET) for r in region_ids]
     frames = [f for f in frames if len(f)]
     if not frames:
         return pd.DataFrame(columns=["region_id", "week", "p"])
@@ -145,7 +145,7 @@ def report_context(
     horizon = headline_horizon(model.config.horizons)
     prev_pub = store.previous_publication(pub.week)
     previous = store.scores(prev_pub.week, prev_pub.revision) if prev_pub is not None else None
-    head = scores[(scores["target"].astype(str) == ANY_TARGET) & (scores["horizon"] == horizon)]
+    head = scores[(scores["target"].astype(str) == HEADLINE_TARGET) & (scores["horizon"] == horizon)]
     leaders = head.sort_values(["p", "region_id"], ascending=[False, True])["region_id"].astype(str)
     evidence = backtest_evidence(model, inputs.panel, horizon)
     published = set(scores["region_id"].astype(str))
@@ -159,7 +159,7 @@ def report_context(
         boundaries=boundary_geometries(boundaries) if boundaries is not None else None,
         countries=boundary_geometries(countries) if countries is not None else None,
         history=score_history(store, list(leaders.head(HISTORY_REGIONS)), horizon),
-        drivers=model_drivers(model, rows, ANY_TARGET, horizon) if len(rows) else None,
+        drivers=model_drivers(model, rows, HEADLINE_TARGET, horizon) if len(rows) else None,
         alerts=alerts,
         backtest_metrics=None if evidence is None else evidence.metrics,
         backtest_model=None if evidence is None else evidence.model,

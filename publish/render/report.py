@@ -21,6 +21,7 @@ from markupsafe import Markup
 
 from civrisk.atomic import write_text_atomic
 from civrisk.weeks import week_label
+from forecasting.targets import HEADLINE_TARGET
 from ingest.countries import iso3_name
 from publish.alerting.rules import AlertRules
 from publish.render.report_charts import ReliabilityCurve, Sparkline, reliability_svg, sparkline_svg
@@ -33,7 +34,7 @@ from publish.render.report_skill import (
     verification_table,
 )
 from publish.render.report_summary import summary_lines
-from publish.render.report_table import ANY_TARGET, RegionRow, alert_labels, check_scores, ranked_rows
+from publish.render.report_table import RegionRow, alert_labels, check_scores, ranked_rows
 from publish.render.report_text import (
     GROUP_LABELS,
     GROUP_NOTES,
@@ -161,11 +162,11 @@ def build_report_context(
         top_n: rows of the main table (the full ranking sits in a collapsed section).
     """
     s = check_scores(scores, "scores")
-    head = s[(s["target"] == ANY_TARGET) & (s["horizon"] == horizon)]
+    head = s[(s["target"] == HEADLINE_TARGET) & (s["horizon"] == horizon)]
     if head.empty:
-        have = sorted(set(s.loc[s["target"] == ANY_TARGET, "horizon"]))
+        have = sorted(set(s.loc[s["target"] == HEADLINE_TARGET, "horizon"]))
         raise ValueError(
-            f"scores hold no {ANY_TARGET} probabilities at horizon {horizon} (civ_any horizons present: "
+            f"scores hold no {HEADLINE_TARGET} probabilities at horizon {horizon} (civ_any horizons present: "
             f"{have}); pass horizon= one of them"
         )
     reg = _regions(regions, s)
@@ -178,7 +179,7 @@ def build_report_context(
         s, horizon, names, country, stale, prev_p, drivers, alert_labels(alerts), n_drivers=top_n
     )
     p_head = {r: p for r, p in zip(head["region_id"], head["p"], strict=True) if not math.isnan(p)}
-    skill_model, skill = skill_rows(backtest_metrics, ANY_TARGET, backtest_model, publication.model_name)
+    skill_model, skill = skill_rows(backtest_metrics, HEADLINE_TARGET, backtest_model, publication.model_name)
     withheld = tuple(sorted(country.get(c, c) for c in stale & set(reg["iso3"])))
     n_no_score = int(
         sum(
@@ -192,7 +193,7 @@ def build_report_context(
         summary=summary_lines(rows, horizon, rules.threshold, alerts, prev_label, withheld, n_no_score),
         horizon=horizon,
         horizon_text=weeks_text(horizon),
-        horizons=tuple(sorted(set(s.loc[s["target"] == ANY_TARGET, "horizon"]))),
+        horizons=tuple(sorted(set(s.loc[s["target"] == HEADLINE_TARGET, "horizon"]))),
         threshold=rules.threshold,
         map=_map(reg, rows, stale, boundaries, countries, country, horizon, publication.week_label),
         n_regions=len(reg),
@@ -206,8 +207,8 @@ def build_report_context(
         history=_history(history, rows[:history_regions], publication, history_weeks, horizon),
         skill_model=skill_model,
         skill=skill,
-        reliability=reliability_curves(reliability, ANY_TARGET, skill_model),
-        verification=verification_table(verification, ANY_TARGET),
+        reliability=reliability_curves(reliability, HEADLINE_TARGET, skill_model),
+        verification=verification_table(verification, HEADLINE_TARGET),
         freshness=fresh,
         group_labels=tuple((GROUP_LABELS[g], GROUP_NOTES[g]) for g in GROUP_NOTES),
     )
@@ -268,7 +269,7 @@ def _previous(previous: pd.DataFrame | None, horizon: int) -> tuple[dict[str, fl
     if previous is None or previous.empty:
         return None, None
     prev = check_scores(previous, "previous_scores")
-    part = prev[(prev["target"] == ANY_TARGET) & (prev["horizon"] == horizon)]
+    part = prev[(prev["target"] == HEADLINE_TARGET) & (prev["horizon"] == horizon)]
     label = "the previous publication"
     if "week" in prev.columns and prev["week"].notna().any():
         label = week_label(pd.Timestamp(prev["week"].dropna().iloc[0]).date())
@@ -361,7 +362,7 @@ def _history(
     if missing:
         raise ValueError(f"history lacks columns {missing}; expected region_id, week, p")
     if "target" in h.columns:  # a store history holds every target and horizon: keep the headline one
-        h = h[h["target"].astype(str) == ANY_TARGET]
+        h = h[h["target"].astype(str) == HEADLINE_TARGET]
     if "horizon" in h.columns:
         h = h[h["horizon"] == horizon]
     now = pd.Timestamp(pub.week)

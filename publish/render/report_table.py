@@ -12,11 +12,10 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from forecasting.targets import GROUP_TARGET_GROUPS
+from forecasting.targets import GROUP_TARGET_GROUPS, HEADLINE_TARGET
 from publish.render.report_map import risk_colour, risk_text_colour
 from publish.render.report_text import GROUP_LABELS, GROUP_SHORT, fmt_points, humanise_feature
 
-ANY_TARGET = "civ_any"
 MASS_TARGET = "civ_mass"
 DEATHS_TARGET = "civ_deaths"
 SCORE_COLUMNS = ("region_id", "iso3", "horizon", "target", "p")
@@ -190,14 +189,14 @@ def ranked_rows(
     Regions of countries in ``withheld`` are left out of the ranking (the report lists them as withheld);
     drivers are looked up for the first ``n_drivers`` rows only (the table shows no more).
     """
-    head = _wide(s, ANY_TARGET, horizon)
+    head = _wide(s, HEADLINE_TARGET, horizon)
     iso = dict(zip(s["region_id"], s["iso3"], strict=False))
     order = sorted(
         (r for r, p in head.items() if not math.isnan(p) and iso[r] not in withheld),
         key=lambda r: (-head[r], names.get(r, r), r),
     )
-    horizons = sorted(set(s.loc[s["target"] == ANY_TARGET, "horizon"]))
-    by_h = {h: _wide(s, ANY_TARGET, h) for h in horizons}
+    horizons = sorted(set(s.loc[s["target"] == HEADLINE_TARGET, "horizon"]))
+    by_h = {h: _wide(s, HEADLINE_TARGET, h) for h in horizons}
     mass = _wide(s, MASS_TARGET, horizon)
     deaths = _expected_counts(s, horizon)
     q10, q90 = _wide(s, DEATHS_TARGET, horizon, "q10"), _wide(s, DEATHS_TARGET, horizon, "q90")

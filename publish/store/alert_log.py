@@ -17,8 +17,8 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Connection, Select, func, select
 
+from civrisk.contracts import ALERTS
 from civrisk.weeks import utc_naive, utc_now
-from publish.alerting.rules import MESSAGE_COLUMNS
 from publish.store import schema as t
 
 ALERT_ROW_COLUMNS = (
@@ -74,9 +74,9 @@ class AlertLogMixin(ABC):
         Returns the stored rows (:data:`ALERT_ROW_COLUMNS`), ready for :mod:`publish.render.cap`.
         """
         publication_id = int(publication_id)
-        missing = [c for c in MESSAGE_COLUMNS if c not in messages.columns]
+        missing = [c for c in ALERTS.columns if c not in messages.columns]
         if missing:
-            raise ValueError(f"alert messages lack columns {missing}; expected {list(MESSAGE_COLUMNS)}")
+            raise ValueError(f"alert messages lack columns {missing}; expected {list(ALERTS.columns)}")
         dup = messages["alert_id"].duplicated(keep=False)
         if dup.any():
             raise StoreAlertError(

@@ -39,10 +39,11 @@ from sqlalchemy import (
     event,
 )
 
+from civrisk.contracts import MSG_TYPES
+
 metadata = MetaData()
 
 PUBLICATION_STATUSES = ("published", "withdrawn")
-MSG_TYPES = ("Alert", "Update", "Cancel")
 
 publications = Table(
     "publications",
