@@ -16,9 +16,9 @@ import time
 
 import pandas as pd
 
-from experiments.backtest import run_config_backtest
 from experiments.config import load_config
 from experiments.inputs import prepare_inputs
+from forecasting.backtest import run_backtest
 
 
 def main() -> None:
@@ -37,7 +37,7 @@ def main() -> None:
     models = tuple(args.models) if args.models else cfg.models
     n_jobs = args.n_jobs or b.n_jobs
     t0 = time.perf_counter()
-    result = run_config_backtest(cfg, inputs, models=models, n_jobs=n_jobs)
+    result = run_backtest(inputs.features, inputs.targets, cfg, models=models, n_jobs=n_jobs)
     wall = time.perf_counter() - t0
     per_model = result.timings.groupby("model", sort=False).agg(
         fits=("folds", "sum"),

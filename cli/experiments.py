@@ -49,12 +49,13 @@ def backtest_command(
 ) -> None:
     """Run the rolling-origin backtest of an experiment config and log it to MLflow."""
     from civrisk.atomic import write_csv_atomic, write_parquet_atomic
-    from experiments.backtest import run_config_backtest, summary_table
+    from experiments.backtest import summary_table
     from experiments.tracking import log_backtest
+    from forecasting.backtest import run_backtest
 
     cfg, inputs = _load(config)
     t0 = time.perf_counter()
-    result = run_config_backtest(cfg, inputs)
+    result = run_backtest(inputs.features, inputs.targets, cfg)
     typer.echo(f"backtest finished in {time.perf_counter() - t0:.1f}s\n")
     typer.echo(summary_table(result, cfg))
     if result.notes:
@@ -87,17 +88,16 @@ def train_command(
     import pandas as pd
 
     from civrisk.weeks import parse_week
-    from experiments.backtest import run_config_backtest
     from experiments.registry import register_bundle
     from experiments.tracking import find_backtest_run, load_run_metrics, log_backtest
-    from forecasting.backtest import primary_score, select_models
+    from forecasting.backtest import primary_score, run_backtest, select_models
     from forecasting.bundle import fit_bundle
 
     cfg, inputs = _load(config)
     run_id = find_backtest_run(cfg, inputs.fingerprint, uri=tracking_uri)
     if run_id is None:
         typer.echo("no backtest of this config on this data in MLflow yet: running it")
-        result = run_config_backtest(cfg, inputs)
+        result = run_backtest(inputs.features, inputs.targets, cfg)
         run_id = log_backtest(result, cfg, inputs.fingerprint, uri=tracking_uri)
         metrics = result.metrics
     else:
@@ -107,15 +107,7 @@ def train_command(
     chosen = select_models(metrics, p.metric, p.subset)
     value = primary_score(metrics, chosen[(p.target, p.horizon)], p.target, p.horizon, p.metric, p.subset)
     data_end = _data_end(inputs, pd.Timestamp(parse_week(cutoff)) if cutoff else None)
-    bundle = fit_bundle(
-        inputs.features,
-        inputs.targets,
-        chosen,
-        data_end,
-        cfg.backtest.data_lag_weeks,
-        seed=cfg.seed,
-        model_params=cfg.model_params,
-    )
+    bundle = fit_bundle(inputs.features, inputs.targets, chosen, data_end, cfg)
     typer.echo(_chosen_text(chosen, data_end, p.metric, value))
     if not register:
         typer.echo("not registered (add --register)")

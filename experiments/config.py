@@ -13,19 +13,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import tomllib
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
-import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from civrisk.settings import get_settings
-from forecasting.backtest import BASELINES
-from forecasting.metrics import DEFAULT_METRICS, greater_is_better
-from forecasting.targets import ALL_TARGETS, HEADLINE_TARGET
+from forecasting.metrics import greater_is_better
+from forecasting.plan import ModelPlan
+from forecasting.targets import HEADLINE_TARGET
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 """Where the shipped configs live; ``civrisk backtest sahel_admin1`` finds ``configs/sahel_admin1.toml``."""
@@ -78,39 +76,6 @@ class DataConfig(_Frozen):
         return self
 
 
-class BacktestConfig(_Frozen):
-    """The rolling-origin protocol (docs/BACKTEST.md)."""
-
-    test_years: tuple[int, int] = (2017, 2020)
-    """First and last calendar year (inclusive) of test origins."""
-    retrain_every: int = Field(13, ge=1)
-    """Weeks between refits."""
-    data_lag_weeks: int = Field(default_factory=lambda: get_settings().publication_lag_weeks, ge=1)
-    """k: at origin t the panel holds weeks <= t - k."""
-    metrics: tuple[str, ...] = DEFAULT_METRICS
-    min_train_rows: int = Field(200, ge=1)
-    """A fold with fewer labelled training rows than this is reported and skipped, not fitted."""
-    n_jobs: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
-    """Processes running target x horizon units in parallel (default: one per CPU); scores do not change."""
-
-    @field_validator("test_years")
-    @classmethod
-    def _years(cls, v: tuple[int, int]) -> tuple[int, int]:
-        if v[0] > v[1]:
-            raise ValueError(f"expected [first, last] with first <= last, got {list(v)}")
-        return v
-
-    @property
-    def test_start(self) -> pd.Timestamp:
-        """Return the first day of the first test year."""
-        return pd.Timestamp(year=self.test_years[0], month=1, day=1)
-
-    @property
-    def test_end(self) -> pd.Timestamp:
-        """Return the last day of the last test year."""
-        return pd.Timestamp(year=self.test_years[1], month=12, day=31)
-
-
 class PrimaryMetric(_Frozen):
     """The one backtest number that decides whether a new model replaces the champion."""
 
@@ -125,54 +90,15 @@ class PrimaryMetric(_Frozen):
         return greater_is_better(self.metric)
 
 
-class ExperimentConfig(_Frozen):
-    """One experiment: data, targets x horizons, models, backtest protocol, seed, champion rule."""
+class ExperimentConfig(ModelPlan):
+    """One experiment: data, then the model plan (targets x horizons, models, protocol, seed, plug-ins),
+    then the champion rule."""
 
     name: str
     data: DataConfig
-    targets: tuple[str, ...] = ALL_TARGETS
-    horizons: tuple[int, ...] = (1, 4, 12)
-    models: tuple[str, ...] = ("climatology", "persistence")
-    backtest: BacktestConfig = Field(default_factory=lambda: BacktestConfig.model_validate({}))
     primary: PrimaryMetric = Field(default_factory=PrimaryMetric)
-    model_params: dict[str, dict[str, Any]] = {}
-    """Per model, settings replacing the catalog's defaults (``[model_params.xgb] n_estimators = 100``)."""
-    seed: int = 20240101
     source_path: Path | None = Field(None, exclude=True)
     """The TOML file this config came from (not part of the experiment's identity)."""
-
-    @field_validator("targets")
-    @classmethod
-    def _targets(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        unknown = [t for t in v if t not in ALL_TARGETS]
-        if unknown or not v:
-            raise ValueError(f"expected some of {list(ALL_TARGETS)}, got unknown {unknown}")
-        return v
-
-    @field_validator("horizons")
-    @classmethod
-    def _horizons(cls, v: tuple[int, ...]) -> tuple[int, ...]:
-        if not v or any(h < 1 for h in v) or len(set(v)) != len(v):
-            raise ValueError(f"expected distinct horizons >= 1 (weeks), got {list(v)}")
-        return v
-
-    @field_validator("models")
-    @classmethod
-    def _models(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        from forecasting.catalog import MODEL_CATALOG
-
-        unknown = [m for m in v if m not in MODEL_CATALOG]
-        if unknown:
-            raise ValueError(f"expected model names from {sorted(MODEL_CATALOG)}, got unknown {unknown}")
-        # canonical names (aliases such as "xgboost" -> "xgb"), baselines first and always present
-        return tuple(dict.fromkeys([*BASELINES, *(MODEL_CATALOG[m].name for m in v)]))
-
-    @model_validator(mode="after")
-    def _params_for_listed_models(self) -> ExperimentConfig:
-        unknown = sorted(set(self.model_params) - set(self.models))
-        if unknown:
-            raise ValueError(f"model_params name models {unknown} that are not in models {list(self.models)}")
-        return self
 
     @model_validator(mode="after")
     def _primary_in_scope(self) -> ExperimentConfig:

@@ -1,24 +1,42 @@
-"""An experiment's inputs from its config: events -> panel -> features and targets, plus a data fingerprint.
+"""The one path from events to model inputs: regions -> neighbours -> panel -> country panel -> features.
 
-Thin wiring over the pure stages (ingest.pipeline, ingest.regions, features.panel, features.build,
-forecasting.targets) so that ``civrisk backtest`` and ``civrisk train`` build exactly the same tables.
+:func:`build_model_inputs` is called by every stage that feeds a model: backtests and training (through
+:func:`prepare_inputs`, every origin of a config's panel), the weekly publication (one origin, the panel cut
+at the publication's data cut-off) and verification (the outcome panel). A train/serve skew would need
+two code paths; there is one. :func:`scope` is the one filter of a config's sources and countries.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from experiments.config import ExperimentConfig
+from experiments.config import DataConfig, ExperimentConfig
+from features.build import FeatureSpec, build_features
+from features.panel import build_panel, build_panel_with_report, country_regions
+from forecasting.targets import build_targets
+from ingest.regions import neighbours, region_table
 
 if TYPE_CHECKING:
     from ingest.boundaries import Boundaries
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ModelInputs:
+    """The region table, the weekly panel and the feature rows a model reads."""
+
+    regions: pd.DataFrame
+    panel: pd.DataFrame
+    features: pd.DataFrame
+    panel_summary: str
 
 
 @dataclass(frozen=True)
@@ -35,6 +53,65 @@ class Inputs:
     def last_week(self) -> pd.Timestamp:
         """Return the panel's last week (the newest data)."""
         return pd.Timestamp(self.panel["week"].max())
+
+
+def scope(
+    events: pd.DataFrame, coverage: pd.DataFrame, data: DataConfig
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Return the events and coverage of ``data``'s sources and countries (a model knows no others)."""
+    keep_ev = pd.Series(True, index=events.index)
+    keep_cov = pd.Series(True, index=coverage.index)
+    if data.sources:
+        keep_ev &= events["source"].isin(list(data.sources))
+        keep_cov &= coverage["source"].isin(list(data.sources))
+    if data.countries:
+        keep_ev &= events["iso3"].isin(list(data.countries))
+        keep_cov &= coverage["iso3"].isin(list(data.countries))
+    return events[keep_ev].reset_index(drop=True), coverage[keep_cov].reset_index(drop=True)
+
+
+def build_model_inputs(
+    events: pd.DataFrame,
+    coverage: pd.DataFrame,
+    boundaries: Boundaries | None,
+    *,
+    unit: str,
+    spec: FeatureSpec,
+    data_lag_weeks: int,
+    start: date | pd.Timestamp | None = None,
+    end: date | pd.Timestamp | None = None,
+    origins: Sequence[pd.Timestamp] | None = None,
+) -> ModelInputs:
+    """Return regions, the panel of weeks ``start .. end`` and the features at ``origins`` (default: all).
+
+    Regions and neighbours come from ``boundaries`` (admin-1) or the events; sub-national panels get a
+    country panel over the same weeks for the ``cty_`` totals; features follow ``spec`` with lag
+    ``data_lag_weeks``. Every stage that feeds a model calls this (module docstring).
+    """
+    regions, panel, summary = region_panel(events, coverage, boundaries, unit, start, end)
+    nbrs = neighbours(regions, boundaries, unit)
+    country = None
+    if unit != "country":
+        weeks = panel["week"]
+        country = build_panel(events, country_regions(regions), coverage, "country", weeks.min(), weeks.max())
+    features = build_features(
+        panel, nbrs if len(nbrs) else None, data_lag_weeks, origins, country_panel=country, spec=spec
+    )
+    return ModelInputs(regions, panel, features, summary)
+
+
+def region_panel(
+    events: pd.DataFrame,
+    coverage: pd.DataFrame,
+    boundaries: Boundaries | None,
+    unit: str,
+    start: date | pd.Timestamp | None = None,
+    end: date | pd.Timestamp | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """Return (regions, panel of weeks ``start .. end``, panel summary): what models and outcomes share."""
+    regions = region_table(events, boundaries, unit)
+    panel, report = build_panel_with_report(events, regions, coverage, unit, start, end)
+    return regions, panel, report.summary()
 
 
 def input_files(config: ExperimentConfig) -> list[Path]:
@@ -64,42 +141,32 @@ def load_events(config: ExperimentConfig) -> tuple[pd.DataFrame, pd.DataFrame, B
             reasons = result.quarantine["reason"].value_counts().to_dict()
             log.warning("ingest quarantined %d rows: %s", len(result.quarantine), reasons)
         events, coverage = result.events, result.coverage
-    if data.sources:
-        events = events[events["source"].isin(list(data.sources))]
-        coverage = coverage[coverage["source"].isin(list(data.sources))]
-    if data.countries:
-        missing = sorted(set(data.countries) - set(events["iso3"].astype(str)))
-        if missing:
-            raise ValueError(
-                f"config {config.source_path}: data.countries {missing} have no events in "
-                f"{[str(p) for p in input_files(config)]}; check the ISO3 codes and the source filter"
-            )
-        events = events[events["iso3"].isin(list(data.countries))]
-        coverage = coverage[coverage["iso3"].isin(list(data.countries))]
-    return events.reset_index(drop=True), coverage.reset_index(drop=True), shapes
+    events, coverage = scope(events, coverage, data)
+    missing = sorted(set(data.countries) - set(events["iso3"].astype(str)))
+    if missing:
+        raise ValueError(
+            f"config {config.source_path}: data.countries {missing} have no events in "
+            f"{[str(p) for p in input_files(config)]}; check the ISO3 codes and the source filter"
+        )
+    return events, coverage, shapes
 
 
 def prepare_inputs(config: ExperimentConfig) -> Inputs:
     """Return the panel, features (every origin) and targets (every target x horizon) of an experiment."""
     from experiments.tracking import data_fingerprint
-    from features.build import build_features
-    from features.panel import build_panel, build_panel_with_report, country_regions
-    from forecasting.targets import build_targets
-    from ingest.regions import neighbours, region_table
 
     fingerprint = data_fingerprint(input_files(config))
     events, coverage, shapes = load_events(config)
-    unit = config.data.unit
-    regions = region_table(events, shapes, unit)
-    nbrs = neighbours(regions, shapes, unit)
-    start, end = config.data.start, config.data.end
-    panel, report = build_panel_with_report(events, regions, coverage, unit, start, end)
-    country = None
-    if unit != "country":
-        weeks = panel["week"]
-        country = build_panel(events, country_regions(regions), coverage, "country", weeks.min(), weeks.max())
-    k = config.backtest.data_lag_weeks
-    features = build_features(panel, nbrs if len(nbrs) else None, k, country_panel=country)
-    origins = pd.DatetimeIndex(features["week"].unique())
-    targets = build_targets(panel, list(config.horizons), list(config.targets), origins=origins)
-    return Inputs(panel, features, targets, fingerprint, report.summary())
+    built = build_model_inputs(
+        events,
+        coverage,
+        shapes,
+        unit=config.data.unit,
+        spec=config.feature_spec(),
+        data_lag_weeks=config.backtest.data_lag_weeks,
+        start=config.data.start,
+        end=config.data.end,
+    )
+    origins = pd.DatetimeIndex(built.features["week"].unique())
+    targets = build_targets(built.panel, list(config.horizons), list(config.targets), origins=origins)
+    return Inputs(built.panel, built.features, targets, fingerprint, built.panel_summary)

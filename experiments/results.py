@@ -80,16 +80,16 @@ def _description(cfg: ExperimentConfig) -> str:
 
 def run_record(name: str, command: str, uri: str | None = None) -> BacktestRecord:
     """Backtest one config as ``civrisk backtest`` does, log it to MLflow and return its record."""
-    from experiments.backtest import run_config_backtest  # what `civrisk backtest` runs
     from experiments.config import load_config
     from experiments.inputs import prepare_inputs
     from experiments.tracking import log_backtest
+    from forecasting.backtest import run_backtest  # what `civrisk backtest` runs
 
     t0 = time.perf_counter()
     cfg = load_config(name)
     inputs = prepare_inputs(cfg)
     t1 = time.perf_counter()
-    result = run_config_backtest(cfg, inputs)
+    result = run_backtest(inputs.features, inputs.targets, cfg)
     t2 = time.perf_counter()
     log.info("%s: inputs %.0f s, backtest %.0f s; logging to MLflow", cfg.name, t1 - t0, t2 - t1)
     run_id = log_backtest(result, cfg, inputs.fingerprint, uri=uri)

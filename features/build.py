@@ -18,6 +18,7 @@ from civrisk.weeks import WEEK_DTYPE
 from features.dense import DensePanel, dense_panel
 from features.lags import Windows, prefix_sums, weeks_since
 from features.panel import BASE_MEASURES, GROUP_MEASURES, repeat_strings
+from features.plugins import plugin_features
 from features.spatial import country_codes, country_sum, neighbour_edges, neighbour_sum
 
 _NAMED_GROUPS = tuple(g for g in PERPETRATOR_GROUPS if g != "other_unknown")
@@ -47,6 +48,9 @@ class FeatureSpec:
     spatial_windows: tuple[int, ...] = (4, 12)
     classes: tuple[str, ...] = field(default=ACTOR_CLASSES)
     class_window: int = 12
+    plugins: tuple[str, ...] = ()
+    """Feature plug-ins ``package.module:function`` (features.plugins), added after the built-in families;
+    their columns are not in :meth:`names` (only the plug-in knows them)."""
 
     def names(self, k: int, neighbours: bool = True, country: bool = True) -> list[str]:
         """Return the feature column names, in output order, for data lag ``k``."""
@@ -155,6 +159,9 @@ def build_features(
     frame.insert(0, "iso3", repeat_strings(dp.iso3, region_code))
     frame.insert(0, "week", np.repeat(origin_index.to_numpy(dtype=WEEK_DTYPE), n_r))
     frame.insert(0, "region_id", repeat_strings(dp.region_ids, region_code))
+    for path in spec.plugins:
+        extra = plugin_features(path, panel, k, origin_index, set(frame.columns))
+        frame = frame.merge(extra, on=["region_id", "week"], how="left", validate="one_to_one")
     return validate_features(frame, "features.build.build_features")
 
 

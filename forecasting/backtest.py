@@ -25,6 +25,7 @@ import pandas as pd
 from civrisk.contracts import validate_features, validate_forecasts, validate_metrics, validate_targets
 from forecasting.base import CountForecaster, DegenerateTargetWarning, Forecaster, predict_p
 from forecasting.metrics import DEFAULT_METRICS, evaluate, greater_is_better
+from forecasting.plan import BASELINES, ModelPlan
 from forecasting.splits import Fold, rolling_origins
 from forecasting.targets import TARGET_KINDS
 
@@ -36,9 +37,6 @@ QUANTILE_LEVELS: tuple[float, ...] = tuple(round(0.05 * i, 2) for i in range(1, 
 QUANTILE_COLUMNS: tuple[str, ...] = tuple(f"q{round(q * 100):02d}" for q in QUANTILE_LEVELS)
 
 ONSET_WEEKS = 26
-
-BASELINES = ("climatology", "persistence")
-"""Reference models every backtest runs, whatever the config lists: each skill score needs them."""
 
 ModelFactory = Callable[[str, str, int], Forecaster]
 """(model name, target, horizon) -> an unfitted model for that target's kind (default: the catalog's)."""
@@ -93,32 +91,29 @@ class BacktestResult:
 def run_backtest(
     features: pd.DataFrame,
     targets: pd.DataFrame,
-    models: Sequence[str],
-    target_names: Sequence[str],
-    horizons: Sequence[int],
-    test_start: str | pd.Timestamp,
-    test_end: str | pd.Timestamp,
-    retrain_every: int,
-    data_lag_weeks: int,
-    metrics: Sequence[str] = DEFAULT_METRICS,
-    min_train_rows: int = 1,
-    seed: int | None = None,
-    model_params: Mapping[str, Mapping[str, Any]] | None = None,
+    plan: ModelPlan,
+    *,
+    models: Sequence[str] | None = None,
     make_model: ModelFactory | None = None,
-    n_jobs: int = 1,
+    n_jobs: int | None = None,
 ) -> BacktestResult:
-    """Return forecasts and metrics of every model for every target x horizon over rolling origins.
+    """Return forecasts and metrics of each model of ``plan`` for every target x horizon over rolling origins.
 
-    ``features`` is a FEATURES table (with ``civ_deaths_sum_26w_lag{k}`` for the onset subset) built with
-    the same ``data_lag_weeks``; ``targets`` a TARGETS table holding every target x horizon asked for.
-    Each model runs on the targets whose kind it supports (``forecasting.catalog.supports``); the
-    baselines run whatever ``models`` says. ``n_jobs > 1`` runs target x horizon units in that many
-    processes, each model single-threaded (results do not depend on ``n_jobs``).
+    ``features`` is a FEATURES table built with ``plan.feature_spec()`` and the plan's data lag (it holds
+    ``civ_deaths_sum_26w_lag{k}`` for the onset subset); ``targets`` a TARGETS table holding every target x
+    horizon of the plan. ``models`` runs a subset of the plan's models (the baselines always run). Each
+    model runs on the targets whose kind it supports (``forecasting.catalog.supports``). ``n_jobs``
+    (default ``plan.backtest.n_jobs``) > 1 runs target x horizon units in that many processes, each model
+    single-threaded (results do not depend on ``n_jobs``).
     """
     from forecasting import catalog
 
-    make_model = make_model or catalog_factory(data_lag_weeks, seed, model_params)
-    models = tuple(dict.fromkeys([*BASELINES, *models]))
+    b = plan.backtest
+    data_lag_weeks, n_jobs = b.data_lag_weeks, n_jobs or b.n_jobs
+    chosen = tuple(models) if models else plan.models
+    make_model = make_model or catalog_factory(data_lag_weeks, plan.seed, plan.params_for(chosen))
+    models = tuple(dict.fromkeys([*BASELINES, *chosen]))
+    target_names, horizons, min_train_rows = plan.targets, plan.horizons, b.min_train_rows
     validate_features(features, "run_backtest")
     validate_targets(targets, "run_backtest")
     onset_col = onset_feature(data_lag_weeks)
@@ -133,7 +128,9 @@ def run_backtest(
 
     units = []
     for horizon in horizons:
-        folds = list(rolling_origins(weeks, test_start, test_end, retrain_every, horizon, data_lag_weeks))
+        folds = list(
+            rolling_origins(weeks, b.test_start, b.test_end, b.retrain_every, horizon, data_lag_weeks)
+        )
         for target in target_names:
             names = [m for m in models if catalog.supports(m, target)]
             units.append((_join(features, labels, target, horizon), folds, names, target, horizon))
@@ -156,7 +153,7 @@ def run_backtest(
     fc = pd.concat([r.forecasts for r in done], ignore_index=True)
     validate_forecasts(fc, "run_backtest")
     actuals = _actuals(labels, features, fc, onset_col)
-    scores = score(fc, actuals, metrics)
+    scores = score(fc, actuals, b.metrics)
     return BacktestResult(
         forecasts=fc,
         actuals=actuals,

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from civrisk.contracts import validate_features, validate_forecasts, validate_targets
+from features.build import DEFAULT_SPEC, FeatureSpec
 from forecasting.base import CountForecaster, Forecaster, numeric_feature_columns, predict_p
+from forecasting.plan import ModelPlan
 from forecasting.splits import WEEK
 
 QUANTILES = (0.1, 0.5, 0.9)
@@ -32,6 +33,8 @@ class ForecastBundle:
     """Last panel week used: every training label window ends by it."""
     data_lag_weeks: int
     feature_columns: list[str]
+    feature_spec: FeatureSpec = DEFAULT_SPEC
+    """The features the models read: a publication rebuilds exactly these at its origin."""
     notes: list[str] = field(default_factory=list)
 
     def predict(self, features: pd.DataFrame) -> pd.DataFrame:
@@ -69,21 +72,21 @@ def fit_bundle(
     targets: pd.DataFrame,
     chosen: Mapping[tuple[str, int], str],
     data_end: pd.Timestamp,
-    data_lag_weeks: int,
-    seed: int | None = None,
-    model_params: Mapping[str, Mapping[str, Any]] | None = None,
+    plan: ModelPlan,
     make_model: Callable[[str, str, int], Forecaster] | None = None,
 ) -> ForecastBundle:
     """Fit each chosen model on the origins whose label window ends by ``data_end`` (s <= data_end - h + 1).
 
-    Features at those origins read data up to ``s - k`` < ``data_end``, so nothing after ``data_end`` is
-    used: the bundle is what the backtest would have fitted at origin ``data_end + k`` weeks.
+    ``features`` were built with ``plan.feature_spec()`` and the plan's data lag. Features at those
+    origins read data up to ``s - k`` < ``data_end``, so nothing after ``data_end`` is used: the bundle is
+    what the backtest would have fitted at origin ``data_end + k`` weeks.
     """
     from forecasting.backtest import catalog_factory, fit_noting
 
     validate_features(features, "fit_bundle")
     validate_targets(targets, "fit_bundle")
-    make_model = make_model or catalog_factory(data_lag_weeks, seed, model_params)
+    data_lag_weeks = plan.backtest.data_lag_weeks
+    make_model = make_model or catalog_factory(data_lag_weeks, plan.seed, plan.model_params)
     data_end = pd.Timestamp(data_end)
     feats = features.assign(region_id=features["region_id"].astype("string"))
     labels = targets.assign(
@@ -112,5 +115,6 @@ def fit_bundle(
         data_end=data_end,
         data_lag_weeks=data_lag_weeks,
         feature_columns=numeric_feature_columns(features),
+        feature_spec=plan.feature_spec(),
         notes=notes,
     )

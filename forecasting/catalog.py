@@ -9,11 +9,14 @@ a target. A few aliases (``xgboost``, ``negbin``, ``xgboost_count``) map to the 
 
 from __future__ import annotations
 
+import importlib.metadata
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import cache, lru_cache
 from typing import Any
 
-from forecasting.base import Forecaster
+from civrisk.plugins import PluginError, import_object
+from forecasting.base import KINDS, Forecaster
 from forecasting.targets import TARGET_KINDS, TARGET_SPECS
 
 
@@ -101,10 +104,45 @@ MODEL_CATALOG: Mapping[str, ModelSpec] = {
 """Every model name a config may use (canonical names and aliases) -> its spec."""
 
 
-def _spec(name: str) -> ModelSpec:
-    if name not in MODEL_CATALOG:
-        raise ValueError(f"unknown model {name!r}; expected one of {sorted(MODEL_CATALOG)}")
-    return MODEL_CATALOG[name]
+ENTRY_POINT_GROUP = "civrisk.models"
+"""Installed packages may offer models under this entry-point group: ``name = "package.module:Class"``."""
+
+
+def resolve_spec(name: str) -> ModelSpec:
+    """Return the spec of a catalog name, an installed plug-in name, or a plug-in path ``pkg.mod:Class``.
+
+    A plug-in is a :class:`~forecasting.base.Forecaster` subclass (its ``kind`` says which targets it
+    serves) or a :class:`ModelSpec` (several kinds, defaults); docs/BACKTEST.md has a worked example.
+    """
+    if name in MODEL_CATALOG:
+        return MODEL_CATALOG[name]
+    path = name if ":" in name else _entry_points().get(name)
+    if path is None:
+        raise ValueError(
+            f"unknown model {name!r}; expected one of {sorted(MODEL_CATALOG)}, a plug-in "
+            f"'package.module:Class', or a name installed under the {ENTRY_POINT_GROUP!r} entry points "
+            f"({sorted(_entry_points()) or 'none installed'})"
+        )
+    return _plugin_spec(name, path)
+
+
+@cache
+def _plugin_spec(name: str, path: str) -> ModelSpec:
+    obj = import_object(path, "model plug-in")
+    if isinstance(obj, ModelSpec):
+        return replace(obj, name=name)
+    if isinstance(obj, type) and issubclass(obj, Forecaster) and obj.kind in KINDS:
+        doc = (obj.__doc__ or "").strip().splitlines()
+        return ModelSpec(name, {obj.kind: obj}, doc=doc[0] if doc else path)
+    raise PluginError(
+        f"model plug-in {path!r} is {obj!r}; expected a Forecaster subclass with kind 'binary' or 'count' "
+        "(forecasting.base.BinaryForecaster / CountForecaster) or a forecasting.catalog.ModelSpec"
+    )
+
+
+@lru_cache(maxsize=1)
+def _entry_points() -> dict[str, str]:
+    return {ep.name: ep.value for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)}
 
 
 def _kind(target: str) -> str:
@@ -115,7 +153,7 @@ def _kind(target: str) -> str:
 
 def supports(name: str, target: str) -> bool:
     """Return True when model ``name`` can forecast ``target`` (its kind is among the model's kinds)."""
-    return _kind(target) in _spec(name).kinds
+    return _kind(target) in resolve_spec(name).kinds
 
 
 def model_names(kind: str | None = None) -> list[str]:
@@ -152,7 +190,7 @@ def make_model(
         overrides: settings that replace the defaults (e.g. ``n_estimators=50``; nested models take
             scikit-learn's ``base__n_estimators=50``).
     """
-    spec, kind = _spec(name), _kind(target)
+    spec, kind = resolve_spec(name), _kind(target)
     if kind not in spec.kinds:
         raise ValueError(
             f"model {name!r} cannot forecast {target!r} ({kind} target); models for {kind} targets: "

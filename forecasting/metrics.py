@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import TypeAlias
 
 import numpy as np
@@ -39,45 +40,7 @@ LOG_LOSS_EPS = 1e-6
 
 N_BINS = 10
 
-GREATER_IS_BETTER = {
-    "roc_auc": True,
-    "average_precision": True,
-    "coverage80": True,
-    "brier": False,
-    "log_loss": False,
-    "ece": False,
-    "msle": False,
-    "crps": False,
-}
-"""Direction of each metric; skill and top-k metrics (matched by prefix in ``greater_is_better``) rise."""
-
-BINARY_METRICS = (
-    "brier",
-    "brier_skill_climatology",
-    "brier_skill_persistence",
-    "log_loss",
-    "roc_auc",
-    "average_precision",
-    "ece",
-    "precision_top10pct",
-    "recall_top10pct",
-)
-COUNT_METRICS = ("msle", "crps", "coverage80")
-DEFAULT_METRICS = BINARY_METRICS + COUNT_METRICS
-
-_SKILL = re.compile(r"^brier_skill_(?P<ref>\w+)$")
-_TOPK = re.compile(r"^(?P<kind>precision|recall)_top(?P<pct>\d+)pct$")
 _QCOL = re.compile(r"^q(?P<level>\d{2})$")
-
-
-def greater_is_better(metric: str) -> bool:
-    """Return True when a higher value of ``metric`` is better."""
-    if _SKILL.match(metric) or _TOPK.match(metric):
-        return True
-    if metric not in GREATER_IS_BETTER:
-        raise ValueError(f"unknown metric {metric!r}; expected one of {sorted(GREATER_IS_BETTER)}")
-    return GREATER_IS_BETTER[metric]
-
 
 # ----------------------------------------------------------------------------------------------
 # Input checks
@@ -286,51 +249,129 @@ _KEYS = ["region_id", "week", "horizon", "target"]
 EVALUATION_COLUMNS = ("model", "target", "horizon", "year", "subset", "metric", "value", "n")
 
 
-def _metric_fn(metric: str, count: bool) -> Callable[[pd.DataFrame], float] | None:
-    """Return a function of a slice (columns y, p, [p_ref_*], week, qNN) for ``metric``, or None if n/a."""
-    if count:
-        if metric == "msle":
-            return lambda d: msle(d["y"], d["p"])
-        if metric == "crps":
-
-            def crps(d: pd.DataFrame) -> float:
-                qcols = quantile_columns(d.columns)
-                if not qcols:
-                    raise ValueError("crps needs quantile columns q05..q95 in the forecasts; found none")
-                return float(crps_quantiles(d["y"], d[list(qcols)].to_numpy(), list(qcols.values())).mean())
-
-            return crps
-        if metric == "coverage80":
-            return lambda d: interval_coverage(d["y"], d["q10"], d["q90"])
-        return None
-    if metric == "brier":
-        return lambda d: brier_score(d["y"], d["p"])
-    if metric == "log_loss":
-        return lambda d: log_loss(d["y"], d["p"])
-    if metric == "roc_auc":
-        return lambda d: roc_auc(d["y"], d["p"])
-    if metric == "average_precision":
-        return lambda d: average_precision(d["y"], d["p"])
-    if metric == "ece":
-        return lambda d: expected_calibration_error(d["y"], d["p"])
-    if m := _SKILL.match(metric):
-        ref = f"p_ref_{m['ref']}"
-        return lambda d: brier_skill(d["y"], d["p"], d[ref])
-    if m := _TOPK.match(metric):
-        pos = 0 if m["kind"] == "precision" else 1
-        share = int(m["pct"]) / 100
-        # the budget applies per origin week (and horizon, when a slice pools horizons)
-        return lambda d: top_k_alerts(d["y"], d["p"], d.groupby(["week", "horizon"]).ngroup(), share)[pos]
-    return None
+MetricFn = Callable[[pd.DataFrame], float]
+"""A metric of one slice of scored rows (columns y, p, [p_ref_<model>], week, horizon, qNN)."""
 
 
-def _check_metric_names(metrics: Sequence[str]) -> None:
-    unknown = [m for m in metrics if _metric_fn(m, False) is None and _metric_fn(m, True) is None]
-    if unknown:
-        raise ValueError(
-            f"unknown metrics {unknown}; expected names from {list(DEFAULT_METRICS)} "
-            "(brier_skill_<reference model> and precision/recall_top<k>pct take any model and k)"
-        )
+@dataclass(frozen=True)
+class MetricSpec:
+    """One metric family of the registry: the names it answers to, the targets it scores, its direction."""
+
+    pattern: str
+    """Regular expression of the names (named groups are the family's parameters)."""
+    kinds: tuple[str, ...]
+    """Target kinds it applies to: ``binary`` (p is a probability), ``count`` (p is an expected count)."""
+    greater_is_better: bool
+    build: Callable[[re.Match[str]], MetricFn]
+    doc: str
+
+    def match(self, name: str) -> re.Match[str] | None:
+        """Return the match of ``name`` against this family, or None."""
+        return re.fullmatch(self.pattern, name)
+
+
+def _crps(d: pd.DataFrame) -> float:
+    qcols = quantile_columns(d.columns)
+    if not qcols:
+        raise ValueError("crps needs quantile columns q05..q95 in the forecasts; found none")
+    return float(crps_quantiles(d["y"], d[list(qcols)].to_numpy(), list(qcols.values())).mean())
+
+
+def _top_k(m: re.Match[str]) -> MetricFn:
+    pos = 0 if m["kind"] == "precision" else 1
+    share = int(m["pct"]) / 100
+    # the budget applies per origin week (and horizon, when a slice pools horizons)
+    return lambda d: top_k_alerts(d["y"], d["p"], d.groupby(["week", "horizon"]).ngroup(), share)[pos]
+
+
+METRIC_REGISTRY: tuple[MetricSpec, ...] = (
+    MetricSpec("brier", ("binary",), False, lambda m: lambda d: brier_score(d["y"], d["p"]), "Brier score"),
+    MetricSpec(
+        r"brier_skill_(?P<ref>\w+)",
+        ("binary",),
+        True,
+        lambda m: lambda d: brier_skill(d["y"], d["p"], d[f"p_ref_{m['ref']}"]),
+        "1 - Brier / Brier of model <ref> on the same rows",
+    ),
+    MetricSpec(
+        "log_loss", ("binary",), False, lambda m: lambda d: log_loss(d["y"], d["p"]), "clipped log loss"
+    ),
+    MetricSpec("roc_auc", ("binary",), True, lambda m: lambda d: roc_auc(d["y"], d["p"]), "ROC-AUC"),
+    MetricSpec(
+        "average_precision",
+        ("binary",),
+        True,
+        lambda m: lambda d: average_precision(d["y"], d["p"]),
+        "average precision (read it beside the base rate)",
+    ),
+    MetricSpec(
+        "ece",
+        ("binary",),
+        False,
+        lambda m: lambda d: expected_calibration_error(d["y"], d["p"]),
+        f"expected calibration error, {N_BINS} equal-width bins",
+    ),
+    MetricSpec(
+        r"(?P<kind>precision|recall)_top(?P<pct>\d+)pct",
+        ("binary",),
+        True,
+        _top_k,
+        "precision / recall when alerting on the top k% of regions each week",
+    ),
+    MetricSpec("msle", ("count",), False, lambda m: lambda d: msle(d["y"], d["p"]), "mean squared log error"),
+    MetricSpec("crps", ("count",), False, lambda m: _crps, "CRPS from the quantiles q05..q95"),
+    MetricSpec(
+        "coverage80",
+        ("count",),
+        True,
+        lambda m: lambda d: interval_coverage(d["y"], d["q10"], d["q90"]),
+        "share of outcomes inside q10..q90",
+    ),
+)
+"""Every metric a backtest may name; a new metric is one entry here."""
+
+BINARY_METRICS = (
+    "brier",
+    "brier_skill_climatology",
+    "brier_skill_persistence",
+    "log_loss",
+    "roc_auc",
+    "average_precision",
+    "ece",
+    "precision_top10pct",
+    "recall_top10pct",
+)
+COUNT_METRICS = ("msle", "crps", "coverage80")
+DEFAULT_METRICS = BINARY_METRICS + COUNT_METRICS
+"""The metrics a backtest computes unless its config lists others."""
+
+
+def metric_spec(name: str) -> tuple[MetricSpec, re.Match[str]]:
+    """Return the registry entry of metric ``name`` and its match; ValueError naming the known metrics."""
+    for spec in METRIC_REGISTRY:
+        if (m := spec.match(name)) is not None:
+            return spec, m
+    raise ValueError(
+        f"unknown metric {name!r}; expected names from {list(DEFAULT_METRICS)} "
+        "(brier_skill_<reference model> and precision/recall_top<k>pct take any model and k)"
+    )
+
+
+def greater_is_better(metric: str) -> bool:
+    """Return True when a higher value of ``metric`` is better."""
+    return metric_spec(metric)[0].greater_is_better
+
+
+def skill_reference(metric: str) -> str | None:
+    """Return the reference model a skill metric compares with (``brier_skill_<ref>``), else None."""
+    spec, m = metric_spec(metric)
+    return m["ref"] if "ref" in m.groupdict() else None
+
+
+def check_metric_names(metrics: Sequence[str]) -> None:
+    """Raise ValueError naming the first metric the registry does not know."""
+    for name in metrics:
+        metric_spec(name)
 
 
 def evaluate(
@@ -352,7 +393,7 @@ def evaluate(
     """
     if count_targets is None:
         count_targets = [t for t, kind in TARGET_KINDS.items() if kind == "count"]
-    _check_metric_names(metrics)
+    check_metric_names(metrics)
     bad_by = sorted(set(by) - {"horizon", "year"})
     if bad_by:
         raise ValueError(f"by may hold 'horizon' and 'year'; got {bad_by}")
@@ -363,7 +404,7 @@ def evaluate(
         )
     labels = actuals.loc[actuals["y"].notna(), [*_KEYS, "y", *subsets]]
     scored = forecasts.merge(labels, on=_KEYS, how="inner", validate="many_to_one")
-    refs = sorted({m["ref"] for name in metrics if (m := _SKILL.match(name))})
+    refs = sorted({ref for name in metrics if (ref := skill_reference(name)) is not None})
     for ref in refs:
         ref_p = forecasts.loc[forecasts["model"] == ref, [*_KEYS, "p"]].rename(columns={"p": f"p_ref_{ref}"})
         scored = scored.merge(ref_p, on=_KEYS, how="left", validate="many_to_one")
@@ -374,16 +415,16 @@ def evaluate(
         part = scored if subset == "all" else scored[scored[subset].astype(bool)]
         for key, grp in part.groupby(group_cols, sort=True):
             ident = dict(zip(group_cols, key, strict=True))
-            is_count = ident["target"] in count_targets
+            kind = "count" if ident["target"] in count_targets else "binary"
             for metric in metrics:
-                fn = _metric_fn(metric, is_count)
-                if fn is None:
+                spec, match = metric_spec(metric)
+                if kind not in spec.kinds:
                     continue
                 d = grp
-                if skill := _SKILL.match(metric):
+                if (ref := skill_reference(metric)) is not None:
                     # the reference may lack some rows (e.g. persistence before enough history)
-                    d = grp[grp[f"p_ref_{skill['ref']}"].notna()]
-                value = fn(d) if len(d) else float("nan")
+                    d = grp[grp[f"p_ref_{ref}"].notna()]
+                value = spec.build(match)(d) if len(d) else float("nan")
                 rows.append({**ident, "subset": subset, "metric": metric, "value": value, "n": len(d)})
     columns = [
         c for c in EVALUATION_COLUMNS if c in ("model", "target", "subset", "metric", "value", "n") or c in by

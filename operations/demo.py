@@ -187,15 +187,15 @@ def _backtest_text(cfg: ExperimentConfig) -> str:
 
 def _backtest(cfg: ExperimentConfig, inputs: Inputs, console: Console) -> tuple[str, pd.DataFrame]:
     """Return (MLflow run id, metrics) of the config's backtest on these data, run and logged if new."""
-    from experiments.backtest import run_config_backtest
     from experiments.tracking import find_backtest_run, load_run_metrics, log_backtest
+    from forecasting.backtest import run_backtest
 
     run_id = find_backtest_run(cfg, inputs.fingerprint)
     if run_id is not None:
         console.print(f"  reusing backtest run {run_id} (same config and data)", highlight=False)
         metrics = load_run_metrics(run_id)
     else:
-        result = run_config_backtest(cfg, inputs)
+        result = run_backtest(inputs.features, inputs.targets, cfg)
         run_id = log_backtest(result, cfg, inputs.fingerprint)
         metrics = result.metrics
     p = cfg.primary
@@ -248,15 +248,7 @@ def _train(
         if found is not None:
             versions.append(found)
             continue
-        bundle = fit_bundle(
-            inputs.features,
-            inputs.targets,
-            chosen,
-            data_end,
-            k,
-            seed=cfg.seed,
-            model_params=cfg.model_params,
-        )
+        bundle = fit_bundle(inputs.features, inputs.targets, chosen, data_end, cfg)
         notes.extend(bundle.notes)
         example = inputs.features[inputs.features["week"] <= data_end]
         reg = register_bundle(bundle, cfg, value, run_id, inputs.fingerprint, example)

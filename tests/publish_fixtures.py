@@ -14,8 +14,9 @@ import pandas as pd
 from lxml import etree
 
 from civrisk.settings import get_settings
-from experiments.config import BacktestConfig, DataConfig, ExperimentConfig
+from experiments.config import DataConfig, ExperimentConfig
 from forecasting.bundle import ForecastBundle, fit_bundle
+from forecasting.plan import BacktestConfig
 from forecasting.targets import ALL_TARGETS
 from ingest.coverage import compute_coverage
 from publish.publication.model_source import PublishModel
@@ -62,7 +63,9 @@ def fit_model(cfg: ExperimentConfig, data_end: pd.Timestamp, version: str) -> Pu
     inputs = prepare_inputs(cfg)
     pairs = [(t, h) for t in cfg.targets for h in cfg.horizons]
     chosen = {(t, h): ("logistic" if t == "civ_any" else "climatology") for t, h in pairs}
-    bundle: ForecastBundle = fit_bundle(inputs.features, inputs.targets, chosen, data_end, 1, seed=5)
+    bundle: ForecastBundle = fit_bundle(
+        inputs.features, inputs.targets, chosen, data_end, cfg.model_copy(update={"seed": 5})
+    )
     return PublishModel.from_bundle(bundle, cfg, name="civrisk-test", version=version)
 
 

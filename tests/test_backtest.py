@@ -17,6 +17,7 @@ from forecasting.backtest import (
     run_backtest,
     select_models,
 )
+from forecasting.plan import BacktestConfig, ModelPlan
 from forecasting.splits import WEEK
 from forecasting.targets import build_targets
 from tests.backtest_fixtures import Inputs, make_inputs, make_panel
@@ -27,19 +28,22 @@ HORIZONS = (1, 4)
 TEST = ("2019-01-01", "2019-12-31")
 
 
-def _run(inputs: Inputs, models: tuple[str, ...] = MODELS) -> BacktestResult:
-    return run_backtest(
-        inputs.features,
-        inputs.targets,
-        models=models,
-        target_names=TARGETS,
-        horizons=HORIZONS,
-        test_start=TEST[0],
-        test_end=TEST[1],
-        retrain_every=26,
-        data_lag_weeks=1,
-        seed=3,
+def plan(
+    models: tuple[str, ...] = MODELS,
+    targets: tuple[str, ...] = TARGETS,
+    horizons: tuple[int, ...] = HORIZONS,
+    retrain_every: int = 26,
+    n_jobs: int = 1,
+) -> ModelPlan:
+    """Return the plan of these tests: test year 2019, data lag 1, every fold fitted."""
+    protocol = BacktestConfig(
+        test_window=TEST, retrain_every=retrain_every, data_lag_weeks=1, min_train_rows=1, n_jobs=n_jobs
     )
+    return ModelPlan(targets=targets, horizons=horizons, models=models, backtest=protocol, seed=3)
+
+
+def _run(inputs: Inputs, models: tuple[str, ...] = MODELS) -> BacktestResult:
+    return run_backtest(inputs.features, inputs.targets, plan(models))
 
 
 @pytest.fixture(scope="module")
@@ -140,21 +144,19 @@ def test_data_after_the_fold_start_does_not_change_its_first_forecasts(inputs: I
 def test_errors_name_the_missing_piece(inputs: Inputs) -> None:
     feats = inputs.features.drop(columns="civ_deaths_sum_26w_lag1")
     with pytest.raises(ValueError, match=re.escape("features lack 'civ_deaths_sum_26w_lag1', which defines")):
-        run_backtest(feats, inputs.targets, MODELS, TARGETS, HORIZONS, *TEST, 26, 1)
+        run_backtest(feats, inputs.targets, plan())
     with pytest.raises(ValueError, match=re.escape("lacks (target, horizon) pairs [('civ_any', 12)")):
-        run_backtest(inputs.features, inputs.targets, MODELS, TARGETS, (1, 12), *TEST, 26, 1)
+        run_backtest(inputs.features, inputs.targets, plan(horizons=(1, 12)))
 
 
 def test_parallel_run_gives_the_same_forecasts(inputs: Inputs, result: BacktestResult) -> None:
-    par = run_backtest(
-        inputs.features, inputs.targets, MODELS, TARGETS, HORIZONS, *TEST, 26, 1, seed=3, n_jobs=2
-    )
+    par = run_backtest(inputs.features, inputs.targets, plan(n_jobs=2))
     pd.testing.assert_frame_equal(par.forecasts, result.forecasts)
     pd.testing.assert_frame_equal(par.metrics, result.metrics)
 
 
 def test_baselines_always_run(inputs: Inputs) -> None:
-    only = run_backtest(inputs.features, inputs.targets, ["logistic"], ["civ_any"], [1], *TEST, 52, 1)
+    only = run_backtest(inputs.features, inputs.targets, plan(("logistic",), ("civ_any",), (1,), 52))
     assert set(only.forecasts["model"]) == {"climatology", "persistence", "logistic"}
 
 

@@ -69,7 +69,7 @@ def test_relative_paths_and_aliases(tmp_path: Path) -> None:
             "key backtest.retrain_every: Input should be greater than or equal to 1 (got 0)",
         ),
         (BASE.replace('["civ_any"]', '["civ_anything"]'), "key targets: expected some of"),
-        (BASE.replace('["xgboost"]', '["xgboots"]'), "got unknown ['xgboots']"),
+        (BASE.replace('["xgboost"]', '["xgboots"]'), "key models: unknown model 'xgboots'; expected one of"),
         (BASE + "[data2]\nx = 1\n", "key data2: Extra inputs are not permitted (got {'x': 1})"),
         (BASE.replace('events = "events"', 'unit = "admin1"'), "expected exactly one of data.events"),
         (BASE + "[primary]\nhorizon = 12\n", "primary metric is for target 'civ_any' at horizon 12"),

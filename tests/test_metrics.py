@@ -137,7 +137,7 @@ def test_input_errors_name_the_problem() -> None:
         ValueError, match=re.escape("p must hold probabilities in [0, 1]; got 1 values outside")
     ):
         m.brier_score([0.0, 1.0], [0.1, 1.2])
-    with pytest.raises(ValueError, match=re.escape("unknown metrics ['bier']")):
+    with pytest.raises(ValueError, match=re.escape("unknown metric 'bier'")):
         m.evaluate(pd.DataFrame(), pd.DataFrame(), metrics=["bier"])
 
 

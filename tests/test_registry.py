@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from experiments.config import BacktestConfig, DataConfig, ExperimentConfig
+from experiments.config import DataConfig, ExperimentConfig
 from experiments.registry import (
     champion_decision,
     list_versions,
@@ -20,6 +20,7 @@ from experiments.registry import (
     register_bundle,
 )
 from forecasting.bundle import ForecastBundle, fit_bundle
+from forecasting.plan import BacktestConfig
 from tests.backtest_fixtures import Inputs, make_inputs
 from tests.mlflow_store import fresh_store
 
@@ -60,7 +61,9 @@ def inputs() -> Inputs:
 def bundle(inputs: Inputs) -> ForecastBundle:
     chosen = {("civ_any", 1): "logistic", ("civ_any", 4): "logistic", ("civ_deaths", 1): "climatology"}
     chosen[("civ_deaths", 4)] = "persistence"
-    return fit_bundle(inputs.features, inputs.targets, chosen, DATA_END, data_lag_weeks=1, seed=5)
+    return fit_bundle(
+        inputs.features, inputs.targets, chosen, DATA_END, CONFIG.model_copy(update={"seed": 5})
+    )
 
 
 def test_bundle_trains_only_on_labels_observed_by_the_cutoff(inputs: Inputs, bundle: ForecastBundle) -> None:
@@ -69,7 +72,9 @@ def test_bundle_trains_only_on_labels_observed_by_the_cutoff(inputs: Inputs, bun
     later = t["week"] + (t["horizon"] - 1) * pd.Timedelta(weeks=1) > DATA_END
     scrambled = inputs.targets.copy()
     scrambled.loc[later, "y"] = 1.0 - scrambled.loc[later, "y"].clip(upper=1)
-    again = fit_bundle(inputs.features, scrambled, bundle.chosen, DATA_END, data_lag_weeks=1, seed=5)
+    again = fit_bundle(
+        inputs.features, scrambled, bundle.chosen, DATA_END, CONFIG.model_copy(update={"seed": 5})
+    )
     origin = inputs.features[inputs.features["week"] == DATA_END + pd.Timedelta(weeks=1)]
     pd.testing.assert_frame_equal(bundle.predict(origin), again.predict(origin))
     out = bundle.predict(origin)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from experiments.config import BacktestConfig, DataConfig, ExperimentConfig
+from experiments.config import DataConfig, ExperimentConfig
 from experiments.tracking import (
     DATA_TAG,
     KIND_TAG,
@@ -18,6 +18,7 @@ from experiments.tracking import (
     metric_key,
 )
 from forecasting.backtest import BacktestResult, run_backtest
+from forecasting.plan import BacktestConfig
 from tests.backtest_fixtures import make_inputs
 from tests.mlflow_store import fresh_store
 
@@ -37,20 +38,7 @@ CONFIG = ExperimentConfig(
 @pytest.fixture(scope="module")
 def result() -> BacktestResult:
     inputs = make_inputs(horizons=CONFIG.horizons, targets=CONFIG.targets)
-    b = CONFIG.backtest
-    return run_backtest(
-        inputs.features,
-        inputs.targets,
-        CONFIG.models,
-        CONFIG.targets,
-        CONFIG.horizons,
-        b.test_start,
-        b.test_end,
-        b.retrain_every,
-        b.data_lag_weeks,
-        seed=CONFIG.seed,
-        model_params=CONFIG.model_params,
-    )
+    return run_backtest(inputs.features, inputs.targets, CONFIG, n_jobs=1)
 
 
 @pytest.fixture(scope="module")

@@ -24,9 +24,12 @@ import pandas as pd
 
 from civrisk.contracts import COVERAGE, validate, validate_events
 from civrisk.weeks import week_start
+from experiments.inputs import ModelInputs, build_model_inputs
 
 if TYPE_CHECKING:
     from experiments.config import ExperimentConfig
+    from features.build import FeatureSpec
+    from ingest.boundaries import Boundaries
 
 WEEK = pd.Timedelta(weeks=1)
 _DAY = pd.Timedelta(days=1)
@@ -178,45 +181,29 @@ def _hashable(frame: pd.DataFrame) -> dict[str, str]:
     }
 
 
-@dataclass(frozen=True)
-class OriginInputs:
-    """The as-of panel, its regions and the feature rows at the publication origin."""
-
-    panel: pd.DataFrame
-    regions: pd.DataFrame
-    features: pd.DataFrame
-    panel_summary: str
-
-
 def origin_inputs(
     events: pd.DataFrame,
     coverage: pd.DataFrame,
-    boundaries: object,
+    boundaries: Boundaries | None,
     config: ExperimentConfig,
+    spec: FeatureSpec,
     cutoff: DataCutoff,
-) -> OriginInputs:
-    """Return the panel through the last data week and the features at the origin, wired exactly as
-    ``experiments.inputs.prepare_inputs`` wires them for training (same unit, neighbours, country totals,
-    first week and lag)."""
-    from features.build import build_features
-    from features.panel import build_panel, build_panel_with_report, country_regions
-    from ingest.regions import neighbours, region_table
-
+) -> ModelInputs:
+    """Return the panel through the last data week and the features (``spec``, the model's own) at the
+    origin, from the one input builder training used (``experiments.inputs.build_model_inputs``)."""
     if events.empty:
         raise ValueError(
             f"no events start on or before {cutoff.last_day.date()} (the data cut-off of week "
             f"{cutoff.origin.date()}); the data begin later, so there is nothing to publish for that week"
         )
-    unit = config.data.unit
-    regions = region_table(events, boundaries, unit)  # type: ignore[arg-type]
-    nbrs = neighbours(regions, boundaries, unit)  # type: ignore[arg-type]
-    start = config.data.start
-    panel, report = build_panel_with_report(events, regions, coverage, unit, start, cutoff.last_week)
-    country = None
-    if unit != "country":
-        weeks = panel["week"]
-        country = build_panel(events, country_regions(regions), coverage, "country", weeks.min(), weeks.max())
-    features = build_features(
-        panel, nbrs if len(nbrs) else None, cutoff.lag, [cutoff.origin], country_panel=country
+    return build_model_inputs(
+        events,
+        coverage,
+        boundaries,
+        unit=config.data.unit,
+        spec=spec,
+        data_lag_weeks=cutoff.lag,
+        start=config.data.start,
+        end=cutoff.last_week,
+        origins=[cutoff.origin],
     )
-    return OriginInputs(panel, regions, features, report.summary())

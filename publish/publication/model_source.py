@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from civrisk.settings import Settings
     from experiments.config import ExperimentConfig
     from experiments.registry import LoadedModel
+    from features.build import FeatureSpec
     from forecasting.bundle import ForecastBundle
 
 
@@ -48,6 +49,11 @@ class PublishModel:
     backtest_run_id: str | None = None
     tracking_uri: str | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def feature_spec(self) -> FeatureSpec:
+        """Return the features the model was trained on: its bundle's spec, else its config's."""
+        return self.bundle.feature_spec if self.bundle is not None else self.config.feature_spec()
 
     @property
     def data_lag_weeks(self) -> int:

@@ -17,8 +17,8 @@ from forecasting.metrics import reliability_table
 from forecasting.targets import HEADLINE_TARGET
 
 if TYPE_CHECKING:
+    from experiments.inputs import ModelInputs
     from publish.alerting.rules import AlertRules
-    from publish.publication.asof import OriginInputs
     from publish.publication.model_source import PublishModel
     from publish.render.report import ReportContext
     from publish.store.store import Publication, ScoreStore
@@ -131,7 +131,7 @@ def report_context(
     scores: pd.DataFrame,
     alerts: pd.DataFrame,
     model: PublishModel,
-    inputs: OriginInputs,
+    inputs: ModelInputs,
     fresh: pd.DataFrame,
     boundaries: object,
     rules: AlertRules,

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from civrisk.weeks import week_label
+from experiments.inputs import region_panel
 from forecasting.targets import TARGET_KINDS, build_targets
 from publish.alerting.rules import AlertRules
 from publish.store.store import Publication, ScoreStore
@@ -81,9 +82,6 @@ def verify_publication(
     rules: AlertRules = AlertRules(),
 ) -> VerifyResult:
     """Score publication ``pub`` against the outcomes in ``events``; record the scores (module docstring)."""
-    from features.panel import build_panel
-    from ingest.regions import region_table
-
     scores = store.scores(pub.week, pub.revision)
     origin = pd.Timestamp(pub.week)
     horizons = sorted({int(h) for h in scores["horizon"]})
@@ -92,8 +90,7 @@ def verify_publication(
     _check_windows(pub, coverage, countries, origin, last)
     published = events[events["iso3"].astype(str).isin(countries)]
     unit = config.data.unit
-    regions = region_table(published, boundaries, unit)  # type: ignore[arg-type]
-    panel = build_panel(published, regions, coverage, unit, origin, last)
+    _, panel, _ = region_panel(published, coverage, boundaries, unit, origin, last)  # type: ignore[arg-type]
     targets = sorted(set(scores["target"].astype(str)))
     y = build_targets(panel, horizons, targets, origins=pd.DatetimeIndex([origin]))
     y = y.assign(region_id=y["region_id"].astype(str), target=y["target"].astype(str))

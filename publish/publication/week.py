@@ -29,6 +29,7 @@ import pandas as pd
 
 from civrisk.contracts import validate_forecasts
 from civrisk.weeks import parse_week, week_label
+from experiments.inputs import scope
 from publish.alerting.rules import AlertRules, evaluate_alerts
 from publish.publication.asof import (
     DataCutoff,
@@ -55,8 +56,7 @@ from publish.store.store import Publication, ScoreStore
 
 if TYPE_CHECKING:
     from civrisk.settings import Settings
-    from experiments.config import ExperimentConfig
-    from publish.publication.asof import OriginInputs
+    from experiments.inputs import ModelInputs
     from publish.publication.model_source import PublishModel
 
 
@@ -156,7 +156,7 @@ def publish_model_week(
     origin = pd.Timestamp(parse_week(week))
     cutoff = data_cutoff(origin, as_of, model.data_lag_weeks)
     config = model.config
-    events, coverage = _in_scope(events, coverage, config)
+    events, coverage = scope(events, coverage, config.data)
     countries = sorted(config.data.countries or set(events["iso3"].astype(str)))
     _check_no_lookahead(model, coverage, countries, cutoff)
     events_asof, coverage_asof = clip_to_cutoff(events, coverage, cutoff)
@@ -169,7 +169,7 @@ def publish_model_week(
             f"{week_label(origin.date())} with a {cutoff.lag}-week lag, as of {cutoff.as_of}): "
             f"{_ends(fresh)}. The latest week these data support is {week_label(latest.date())}"
         )
-    inputs = origin_inputs(events_asof, coverage_asof, boundaries, config, cutoff)
+    inputs = origin_inputs(events_asof, coverage_asof, boundaries, config, model.feature_spec, cutoff)
     forecasts = validate_forecasts(model.predict(inputs.features), f"model {model.name} v{model.version}")
     scores, no_score, notes = _scores(forecasts, inputs.regions, stale)
     files = [p for p in (config.data.boundaries,) if p is not None]
@@ -196,7 +196,7 @@ def publish_model_week(
 @dataclass(frozen=True)
 class _Context:
     model: PublishModel
-    inputs: OriginInputs
+    inputs: ModelInputs
     freshness: pd.DataFrame
     boundaries: object
     settings: Settings
@@ -346,21 +346,6 @@ def _scores(
             f"{list(no_score[:10])}, targets {pairs[:6]}; they show as 'no score' (risk unknown, not low)"
         )
     return fresh.loc[~bad].reset_index(drop=True), no_score, notes
-
-
-def _in_scope(
-    events: pd.DataFrame, coverage: pd.DataFrame, config: ExperimentConfig
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Return the events and coverage of the config's sources and countries (the model knows no others)."""
-    keep_ev = pd.Series(True, index=events.index)
-    keep_cov = pd.Series(True, index=coverage.index)
-    if config.data.sources:
-        keep_ev &= events["source"].isin(list(config.data.sources))
-        keep_cov &= coverage["source"].isin(list(config.data.sources))
-    if config.data.countries:
-        keep_ev &= events["iso3"].isin(list(config.data.countries))
-        keep_cov &= coverage["iso3"].isin(list(config.data.countries))
-    return events[keep_ev].reset_index(drop=True), coverage[keep_cov].reset_index(drop=True)
 
 
 def _check_no_lookahead(
