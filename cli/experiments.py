@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from cli.errors import one_line_errors
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -53,7 +55,8 @@ def backtest_command(
     from experiments.tracking import log_backtest
     from forecasting.backtest import run_backtest
 
-    cfg, inputs = _load(config)
+    with one_line_errors("backtest"):
+        cfg, inputs = _load(config)
     t0 = time.perf_counter()
     result = run_backtest(inputs.features, inputs.targets, cfg)
     typer.echo(f"backtest finished in {time.perf_counter() - t0:.1f}s\n")
@@ -93,7 +96,9 @@ def train_command(
     from forecasting.backtest import primary_score, run_backtest, select_models
     from forecasting.bundle import fit_bundle
 
-    cfg, inputs = _load(config)
+    with one_line_errors("train"):
+        week = pd.Timestamp(parse_week(cutoff)) if cutoff else None
+        cfg, inputs = _load(config)
     run_id = find_backtest_run(cfg, inputs.fingerprint, uri=tracking_uri)
     if run_id is None:
         typer.echo("no backtest of this config on this data in MLflow yet: running it")
@@ -106,7 +111,7 @@ def train_command(
     p = cfg.primary
     chosen = select_models(metrics, p.metric, p.subset)
     value = primary_score(metrics, chosen[(p.target, p.horizon)], p.target, p.horizon, p.metric, p.subset)
-    data_end = _data_end(inputs, pd.Timestamp(parse_week(cutoff)) if cutoff else None)
+    data_end = _data_end(inputs, week)
     bundle = fit_bundle(inputs.features, inputs.targets, chosen, data_end, cfg)
     typer.echo(_chosen_text(chosen, data_end, p.metric, value))
     if not register:

@@ -12,7 +12,8 @@ from ingest.layouts import LAYOUTS
 if TYPE_CHECKING:
     from ingest.boundaries import Boundaries
 
-EXIT_BAD_INPUT = 1
+from cli.errors import EXIT_BAD_INPUT
+
 EXIT_STRICT = 3
 
 

@@ -12,7 +12,7 @@ if TYPE_CHECKING:  # pandas loads on use, so that `civrisk --help` stays fast
     import pandas as pd
 
 
-EXIT_BAD_INPUT = 1
+from cli.errors import EXIT_BAD_INPUT
 
 
 class Unit(StrEnum):

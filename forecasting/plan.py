@@ -140,7 +140,7 @@ class ModelPlan(_Frozen):
     @classmethod
     def _horizons(cls, v: tuple[int, ...]) -> tuple[int, ...]:
         if not v or any(h < 1 or h > MAX_HORIZON for h in v) or len(set(v)) != len(v):
-            raise ValueError(f"expected distinct horizons from 1 to {MAX_HORIZON} weeks, got {list(v)}")
+            raise ValueError(f"expected distinct horizons from 1 to {MAX_HORIZON} weeks")
         return v
 
     @field_validator("models")

@@ -89,3 +89,15 @@ def test_missing_and_broken_files(tmp_path: Path) -> None:
     path = _write(tmp_path, "name = [")
     with pytest.raises(ConfigError, match=re.escape(f"config {path}: not valid TOML")):
         load_config(path)
+
+
+def test_cli_config_errors_are_one_line(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    path = _write(tmp_path, BASE.replace("horizons = [4]", "horizons = [2, 60]"))
+    result = CliRunner().invoke(app, ["backtest", str(path), "--no-track"])
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"civrisk backtest: config {path}: key horizons:")
