@@ -26,6 +26,12 @@ if TYPE_CHECKING:
     from forecasting.bundle import ForecastBundle
 
 CHAMPION = "champion"
+
+
+class NoChampionError(LookupError):
+    """The registered model has no champion version yet: nothing to publish with until one is trained."""
+
+
 PRIMARY_METRIC_TAG = "civrisk.primary_metric"
 PRIMARY_VALUE_TAG = "civrisk.primary_value"
 BACKTEST_RUN_TAG = "civrisk.backtest_run_id"
@@ -256,14 +262,14 @@ def load_model_version(version: int | str, uri: str | None = None, name: str | N
 
 
 def load_champion(uri: str | None = None, name: str | None = None) -> LoadedModel:
-    """Return the ``champion`` version loaded for prediction; raise LookupError when there is none."""
+    """Return the ``champion`` version loaded for prediction; raise NoChampionError when there is none."""
     import mlflow
 
     name = name or get_settings().registered_model_name
     use_tracking(uri)
     current = _champion(mlflow.MlflowClient(), name)
     if current is None:
-        raise LookupError(
+        raise NoChampionError(
             f"registered model {name!r} has no {CHAMPION!r} version; train and register one with "
             "civrisk train CONFIG --register"
         )

@@ -23,7 +23,14 @@ import numpy as np
 import pandas as pd
 
 from civrisk.contracts import validate_features, validate_forecasts, validate_metrics, validate_targets
-from forecasting.base import CountForecaster, DegenerateTargetWarning, Forecaster, predict_p
+from forecasting.base import (
+    CountForecaster,
+    DegenerateTargetWarning,
+    Forecaster,
+    capable,
+    predict_p,
+    set_nested_params,
+)
 from forecasting.metrics import DEFAULT_METRICS, evaluate, greater_is_better
 from forecasting.plan import BASELINES, ModelPlan
 from forecasting.splits import Fold, rolling_origins
@@ -279,24 +286,13 @@ def _single_threaded(make_model: ModelFactory) -> ModelFactory:
     """Return a factory whose models (and nested models) use one thread, for process-parallel runs."""
 
     def make(name: str, target: str, horizon: int) -> Forecaster:
-        model = make_model(name, target, horizon)
-        _set_threads(model)
-        return model
+        return set_nested_params(make_model(name, target, horizon), **dict.fromkeys(THREAD_PARAMS, 1))
 
     return make
 
 
 THREAD_PARAMS = ("n_jobs", "n_threads")
 """Model settings that choose a thread count (xgboost's n_jobs, the HistGradientBoosting n_threads)."""
-
-
-def _set_threads(model: Forecaster) -> None:
-    params = model.get_params(deep=False)
-    model.set_params(**{p: 1 for p in THREAD_PARAMS if p in params})
-    for value in params.values():
-        for inner in value if isinstance(value, list | tuple) else [value]:
-            if isinstance(inner, Forecaster):
-                _set_threads(inner)
 
 
 def _run_model(
@@ -384,13 +380,11 @@ def fit_noting(model: Forecaster, X: pd.DataFrame, y: pd.Series, notes: list[str
 
 
 def _importance(model: Forecaster, name: str, target: str, horizon: int) -> pd.DataFrame | None:
-    """Return the share of total gain per feature for xgboost models (and wrappers of one), else None."""
-    from forecasting import xgb_models
-
-    inner = getattr(model, "inner_", model)
-    if not isinstance(inner, xgb_models.XGB | xgb_models.XGBCount) or inner.constant_ is not None:
+    """Return the share of total gain per feature for models with the importance capability, else None."""
+    ranked = capable(model, "importance")
+    if ranked is None:
         return None
-    values = xgb_models.feature_importances(model)
+    values = ranked.feature_importances()  # type: ignore[attr-defined]
     return pd.DataFrame(
         {
             "model": name,

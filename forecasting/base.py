@@ -21,7 +21,7 @@ Two kinds of model:
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import ClassVar
 
 import numpy as np
@@ -55,6 +55,39 @@ class Forecaster(BaseEstimator):
     """
 
     kind: ClassVar[str] = ""
+
+    _tags: ClassVar[dict[str, object]] = {
+        "capability:importance": False,  # feature_importances() -> share of gain per feature
+        "capability:contributions": False,  # contributions(X) -> signed per-row attributions (margin units)
+        "capability:intervals": False,  # predict_quantiles(X, qs) -> predictive quantiles
+        "wrapper": False,  # capabilities are those of the fitted inner model ``inner_``
+    }
+    """Capabilities, declared (sktime's tags): code asks ``get_tag`` instead of checking classes."""
+
+    # -- tags and test settings ----------------------------------------------------------------------
+
+    @classmethod
+    def get_class_tags(cls) -> dict[str, object]:
+        """Return the class's tags: each class's ``_tags`` over its parents'."""
+        tags: dict[str, object] = {}
+        for klass in reversed(cls.__mro__):
+            tags.update(vars(klass).get("_tags", {}))
+        return tags
+
+    def get_tag(self, name: str) -> object:
+        """Return tag ``name``; a fitted wrapper answers capabilities with its inner model's tags."""
+        tags = self.get_class_tags()
+        if name not in tags:
+            raise ValueError(f"{self._name}: unknown tag {name!r}; tags are {sorted(tags)}")
+        inner = getattr(self, "inner_", None)
+        if tags["wrapper"] and name.startswith("capability:") and isinstance(inner, Forecaster):
+            return inner.get_tag(name)
+        return tags[name]
+
+    @classmethod
+    def get_test_params(cls) -> list[dict[str, object]]:
+        """Return cheap settings for the shared conformance tests (few trees, one thread); [{}] by default."""
+        return [{}]
 
     # -- fitting ------------------------------------------------------------------------------------
 
@@ -178,6 +211,34 @@ class Forecaster(BaseEstimator):
         return yv
 
 
+def nested_models(model: Forecaster) -> Iterator[Forecaster]:
+    """Yield ``model`` and every model among its settings (``base``, ``members``), depth first."""
+    yield model
+    for value in model.get_params(deep=False).values():
+        for inner in value if isinstance(value, list | tuple) else [value]:
+            if isinstance(inner, Forecaster):
+                yield from nested_models(inner)
+
+
+def set_nested_params(model: Forecaster, **params: object) -> Forecaster:
+    """Set each of ``params`` on ``model`` and on every nested model that has that setting; return it."""
+    for m in nested_models(model):
+        own = m.get_params(deep=False)
+        m.set_params(**{k: v for k, v in params.items() if k in own})
+    return model
+
+
+def capable(model: Forecaster, capability: str) -> Forecaster | None:
+    """Return the fitted model that provides ``capability`` ("importance", "contributions", ...): the
+    model itself or, for a wrapper, its inner model; None when it has none or learned only a constant."""
+    if not model.get_tag(f"capability:{capability}"):
+        return None
+    target = getattr(model, "inner_", model) if model.get_tag("wrapper") else model
+    if getattr(target, "constant_", None) is not None:
+        return None
+    return target
+
+
 class BinaryForecaster(Forecaster):
     """A model of P(y = 1) for a binary target."""
 
@@ -197,6 +258,8 @@ class BinaryForecaster(Forecaster):
 
 class CountForecaster(Forecaster):
     """A model of a non-negative count with a predictive distribution (NB2 around the mean by default)."""
+
+    _tags: ClassVar[dict[str, object]] = {"capability:intervals": True}
 
     kind: ClassVar[str] = "count"
 

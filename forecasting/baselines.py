@@ -25,6 +25,13 @@ import pandas as pd
 
 from forecasting.base import BinaryForecaster, CountForecaster, nb_dispersion
 
+SMOOTHING = 1.0
+"""Pseudo-observations pulling a region's rate toward the global rate (climatology, conflictology)."""
+RECENT_WEEKS = 52
+"""Weeks of recent labels conflictology draws from (VIEWS uses the last year)."""
+WINDOW_FEATURE = "civ_deaths_sum_4w_lag1"
+"""Persistence's observed window when none is given; the catalog sets the one matching the horizon."""
+
 # ----------------------------------------------------------------------------------------------
 # Zero
 # ----------------------------------------------------------------------------------------------
@@ -85,7 +92,7 @@ def _check_smoothing(name: str, smoothing: float) -> None:
 class Climatology(BinaryForecaster):
     """The region's training base rate, additively smoothed toward the global rate."""
 
-    def __init__(self, smoothing: float = 1.0) -> None:
+    def __init__(self, smoothing: float = SMOOTHING) -> None:
         self.smoothing = smoothing
 
     def _select_features(self, X: pd.DataFrame) -> list[str]:
@@ -102,7 +109,7 @@ class Climatology(BinaryForecaster):
 class ClimatologyCount(CountForecaster):
     """The region's training mean count (smoothed toward the global mean), NB2 around it."""
 
-    def __init__(self, smoothing: float = 1.0) -> None:
+    def __init__(self, smoothing: float = SMOOTHING) -> None:
         self.smoothing = smoothing
 
     def _select_features(self, X: pd.DataFrame) -> list[str]:
@@ -142,7 +149,7 @@ class Persistence(BinaryForecaster):
     """
 
     def __init__(
-        self, window_feature: str = "civ_deaths_sum_4w_lag1", threshold: float = 1.0, smoothing: float = 0.0
+        self, window_feature: str = WINDOW_FEATURE, threshold: float = 1.0, smoothing: float = 0.0
     ) -> None:
         self.window_feature = window_feature
         self.threshold = threshold
@@ -166,7 +173,7 @@ class Persistence(BinaryForecaster):
 class PersistenceCount(CountForecaster):
     """Expected count = the last observed window's count (``window_feature`` x ``scale``), NB2 around it."""
 
-    def __init__(self, window_feature: str = "civ_deaths_sum_4w_lag1", scale: float = 1.0) -> None:
+    def __init__(self, window_feature: str = WINDOW_FEATURE, scale: float = 1.0) -> None:
         self.window_feature = window_feature
         self.scale = scale
 
@@ -203,7 +210,7 @@ def _recent(
 class Conflictology(BinaryForecaster):
     """Share of the region's training windows in the last ``window_weeks`` weeks that had the event."""
 
-    def __init__(self, window_weeks: int = 52, smoothing: float = 1.0) -> None:
+    def __init__(self, window_weeks: int = RECENT_WEEKS, smoothing: float = SMOOTHING) -> None:
         self.window_weeks = window_weeks
         self.smoothing = smoothing
 
@@ -226,7 +233,7 @@ class ConflictologyCount(CountForecaster):
     sample; regions with fewer than ``min_samples`` recent labels use the pooled recent sample.
     """
 
-    def __init__(self, window_weeks: int = 52, min_samples: int = 4) -> None:
+    def __init__(self, window_weeks: int = RECENT_WEEKS, min_samples: int = 4) -> None:
         self.window_weeks = window_weeks
         self.min_samples = min_samples
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -78,6 +79,8 @@ def _logit(p: np.ndarray) -> np.ndarray:
 
 class Calibrated(BinaryForecaster):
     """A binary model whose probabilities are recalibrated on the latest training weeks."""
+
+    _tags: ClassVar[dict[str, object]] = {"wrapper": True}
 
     def __init__(
         self,

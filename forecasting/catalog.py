@@ -16,7 +16,7 @@ from functools import cache, lru_cache
 from typing import Any
 
 from civrisk.plugins import PluginError, import_object
-from forecasting.base import KINDS, Forecaster
+from forecasting.base import KINDS, Forecaster, set_nested_params
 from forecasting.targets import TARGET_KINDS, TARGET_SPECS
 
 
@@ -209,18 +209,6 @@ def make_model(
     model = spec.builders[kind](**params)
     if overrides:  # set_params also reaches nested settings, e.g. base__n_estimators
         model.set_params(**overrides)
-    if seed is not None:
-        _seed(model, seed)
+    if seed is not None:  # on the model and on nested models (``base``, ``members``)
+        set_nested_params(model, random_state=seed)
     return model
-
-
-def _seed(model: Forecaster, seed: int) -> None:
-    """Set ``random_state`` on the model and, recursively, on nested models (``base``, ``members``)."""
-    params = model.get_params(deep=False)
-    if "random_state" in params:
-        model.set_params(random_state=seed)
-    for value in params.values():
-        nested = value if isinstance(value, list | tuple) else [value]
-        for inner in nested:
-            if isinstance(inner, Forecaster):
-                _seed(inner, seed)

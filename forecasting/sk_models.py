@@ -14,6 +14,8 @@ so it is off: ``max_iter`` is the fixed budget.
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
@@ -74,6 +76,8 @@ class Logistic(BinaryForecaster):
     from alpha = 0.001 to 0.1 and were flat up to 1 for civ_any, civ_mass and civ_any_state_allied.
     """
 
+    _tags: ClassVar[dict[str, object]] = {"capability:contributions": True}
+
     def __init__(self, alpha: float = 0.1, max_iter: int = 300, log1p: bool = True):
         self.alpha = alpha
         self.max_iter = max_iter
@@ -92,19 +96,64 @@ class Logistic(BinaryForecaster):
     def _predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         return self.pipeline_.predict_proba(self._matrix(X))[:, 1]
 
+    def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Return coefficient x transformed feature per row (log-odds relative to a region at the training
+        mean: the exact decomposition of the linear score); a missing-value indicator's term is added to
+        its feature's."""
+        self._check_is_fitted("contributions")
+        prep, clf = self.pipeline_[:-1], self.pipeline_[-1]
+        names = list(self.feature_names_in_)
+        Z = prep.transform(self._matrix(self._prepare(X, "contributions")))
+        terms = Z * clf.coef_[0]
+        out = terms[:, : len(names)].copy()
+        imputer = next(step for step in _steps(prep) if hasattr(step, "indicator_"))
+        if imputer.indicator_ is not None:
+            for j, feature_index in enumerate(imputer.indicator_.features_):
+                out[:, feature_index] += terms[:, len(names) + j]
+        return pd.DataFrame(np.asarray(out, dtype="float64"), index=X.index, columns=names)
 
-class HGB(BinaryForecaster):
+
+def _steps(pipeline: object) -> list[object]:
+    """Return the leaf steps of a (possibly nested) scikit-learn Pipeline, in order."""
+    if not hasattr(pipeline, "steps"):
+        return [pipeline]
+    return [leaf for _, step in pipeline.steps for leaf in _steps(step)]
+
+
+HGB_DEFAULTS: dict[str, Any] = {
+    "max_iter": 200,
+    "learning_rate": 0.05,
+    "max_leaf_nodes": 15,
+    "min_samples_leaf": 40,
+    "l2_regularization": 1.0,
+    "n_threads": 2,
+    "random_state": 0,
+}
+"""Settings both HistGradientBoosting models share, declared once (their __init__ defaults read them)."""
+_H = HGB_DEFAULTS
+
+
+class _HGBSettings:
+    """Test settings of the HistGradientBoosting models."""
+
+    @classmethod
+    def get_test_params(cls) -> list[dict[str, object]]:
+        """Return cheap settings: 25 iterations, one thread."""
+        return [{"max_iter": 25, "n_threads": 1}]
+
+
+class HGB(_HGBSettings, BinaryForecaster):
     """HistGradientBoostingClassifier with a fixed number of iterations (no random early-stopping split)."""
 
     def __init__(
         self,
-        max_iter: int = 200,
-        learning_rate: float = 0.05,
-        max_leaf_nodes: int = 15,
-        min_samples_leaf: int = 40,
-        l2_regularization: float = 1.0,
-        n_threads: int | None = 2,
-        random_state: int = 0,
+        max_iter: int = _H["max_iter"],
+        learning_rate: float = _H["learning_rate"],
+        max_leaf_nodes: int = _H["max_leaf_nodes"],
+        min_samples_leaf: int = _H["min_samples_leaf"],
+        l2_regularization: float = _H["l2_regularization"],
+        n_threads: int | None = _H["n_threads"],
+        random_state: int = _H["random_state"],
     ) -> None:
         self.max_iter = max_iter
         self.learning_rate = learning_rate
@@ -132,18 +181,18 @@ class HGB(BinaryForecaster):
             return self.estimator_.predict_proba(self._matrix(X))[:, 1]
 
 
-class HGBCount(CountForecaster):
+class HGBCount(_HGBSettings, CountForecaster):
     """HistGradientBoostingRegressor with Poisson loss; NB2 predictive distribution (in-sample dispersion)."""
 
     def __init__(
         self,
-        max_iter: int = 200,
-        learning_rate: float = 0.05,
-        max_leaf_nodes: int = 15,
-        min_samples_leaf: int = 40,
-        l2_regularization: float = 1.0,
-        n_threads: int | None = 2,
-        random_state: int = 0,
+        max_iter: int = _H["max_iter"],
+        learning_rate: float = _H["learning_rate"],
+        max_leaf_nodes: int = _H["max_leaf_nodes"],
+        min_samples_leaf: int = _H["min_samples_leaf"],
+        l2_regularization: float = _H["l2_regularization"],
+        n_threads: int | None = _H["n_threads"],
+        random_state: int = _H["random_state"],
     ) -> None:
         self.max_iter = max_iter
         self.learning_rate = learning_rate

@@ -11,15 +11,33 @@ to the model's margin. The report shows each top region's main drivers from them
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 import numpy as np
 import pandas as pd
 import xgboost as xgb
 
 from forecasting.base import BinaryForecaster, CountForecaster, Forecaster, nb_dispersion
 
+TREE_DEFAULTS: dict[str, Any] = {
+    "n_estimators": 200,
+    "max_depth": 4,
+    "learning_rate": 0.05,
+    "subsample": 0.8,
+    "colsample_bytree": 0.8,
+    "min_child_weight": 5.0,
+    "reg_lambda": 1.0,
+    "n_jobs": 2,
+    "random_state": 0,
+}
+"""The tree settings both xgboost models share, declared once (their __init__ defaults read them)."""
+_D = TREE_DEFAULTS
+
 
 class _XGBSettings:
-    """Shared settings and booster access of the xgboost models."""
+    """Shared settings, capabilities and booster access of the xgboost models."""
+
+    _tags: ClassVar[dict[str, object]] = {"capability:importance": True, "capability:contributions": True}
 
     n_estimators: int
     max_depth: int
@@ -31,19 +49,21 @@ class _XGBSettings:
     n_jobs: int
     random_state: int
 
+    @classmethod
+    def get_test_params(cls) -> list[dict[str, object]]:
+        """Return cheap settings: 25 trees, one thread."""
+        return [{"n_estimators": 25, "n_jobs": 1}]
+
     def _xgb_kwargs(self) -> dict:
-        return {
-            "n_estimators": self.n_estimators,
-            "max_depth": self.max_depth,
-            "learning_rate": self.learning_rate,
-            "subsample": self.subsample,
-            "colsample_bytree": self.colsample_bytree,
-            "min_child_weight": self.min_child_weight,
-            "reg_lambda": self.reg_lambda,
-            "tree_method": "hist",
-            "n_jobs": self.n_jobs,
-            "random_state": self.random_state,
-        }
+        return {name: getattr(self, name) for name in TREE_DEFAULTS} | {"tree_method": "hist"}
+
+    def feature_importances(self, importance_type: str = "total_gain") -> pd.Series:
+        """Return the features' share of the trees' total gain (sums to 1), largest first."""
+        return feature_importances(self, importance_type)  # type: ignore[arg-type]
+
+    def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Return per-row TreeSHAP contributions per feature (margin units), without the bias column."""
+        return contributions(self, X).drop(columns="bias")  # type: ignore[arg-type]
 
 
 class XGB(_XGBSettings, BinaryForecaster):
@@ -51,15 +71,15 @@ class XGB(_XGBSettings, BinaryForecaster):
 
     def __init__(
         self,
-        n_estimators: int = 200,
-        max_depth: int = 4,
-        learning_rate: float = 0.05,
-        subsample: float = 0.8,
-        colsample_bytree: float = 0.8,
-        min_child_weight: float = 5.0,
-        reg_lambda: float = 1.0,
-        n_jobs: int = 2,
-        random_state: int = 0,
+        n_estimators: int = _D["n_estimators"],
+        max_depth: int = _D["max_depth"],
+        learning_rate: float = _D["learning_rate"],
+        subsample: float = _D["subsample"],
+        colsample_bytree: float = _D["colsample_bytree"],
+        min_child_weight: float = _D["min_child_weight"],
+        reg_lambda: float = _D["reg_lambda"],
+        n_jobs: int = _D["n_jobs"],
+        random_state: int = _D["random_state"],
     ) -> None:
         self.n_estimators = n_estimators
         self.max_depth = max_depth
@@ -86,15 +106,15 @@ class XGBCount(_XGBSettings, CountForecaster):
         self,
         objective: str = "count:poisson",
         tweedie_variance_power: float = 1.5,
-        n_estimators: int = 200,
-        max_depth: int = 4,
-        learning_rate: float = 0.05,
-        subsample: float = 0.8,
-        colsample_bytree: float = 0.8,
-        min_child_weight: float = 5.0,
-        reg_lambda: float = 1.0,
-        n_jobs: int = 2,
-        random_state: int = 0,
+        n_estimators: int = _D["n_estimators"],
+        max_depth: int = _D["max_depth"],
+        learning_rate: float = _D["learning_rate"],
+        subsample: float = _D["subsample"],
+        colsample_bytree: float = _D["colsample_bytree"],
+        min_child_weight: float = _D["min_child_weight"],
+        reg_lambda: float = _D["reg_lambda"],
+        n_jobs: int = _D["n_jobs"],
+        random_state: int = _D["random_state"],
     ) -> None:
         self.objective = objective
         self.tweedie_variance_power = tweedie_variance_power

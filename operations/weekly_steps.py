@@ -101,6 +101,7 @@ def ingest_step(settings: Settings) -> list[str]:
 
 def publish_step(settings: Settings, week: date) -> list[str]:
     """Publish ``week`` with the champion model from the events store; return report lines."""
+    from experiments.registry import NoChampionError
     from ingest.event_store import events_dir
     from publish.publication import week as publication
 
@@ -108,10 +109,8 @@ def publish_step(settings: Settings, week: date) -> list[str]:
         result = publication.publish_week(
             week_label(week), events_dir=events_dir(settings), settings=settings
         )
-    except LookupError as exc:
-        if type(exc) is not LookupError or "'champion'" not in str(exc):
-            raise  # e.g. ModelConfigError: a registered model whose config cannot be recovered
-        raise LookupError(
+    except NoChampionError as exc:
+        raise NoChampionError(
             f"no champion model is registered as {settings.registered_model_name!r}: run "
             "`civrisk train CONFIG --register` (or `civrisk demo`) first, then run the cycle again "
             f"({exc})"

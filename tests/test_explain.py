@@ -45,5 +45,5 @@ def test_xgb_contributions_are_offered_and_baselines_are_not(rng: np.random.Gene
     assert contributions(xgb, X).shape == (len(X), 2)
     clim = make_model("climatology", "civ_any", 4).fit(X, y)
     assert not has_contributions(clim)
-    with pytest.raises(TypeError, match="has no per-row attribution"):
+    with pytest.raises(TypeError, match="declares no per-row attribution"):
         contributions(clim, X)

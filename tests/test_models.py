@@ -20,6 +20,7 @@ from forecasting.base import (
     nb_dispersion,
     nb_exceed,
     nb_quantiles,
+    nested_models,
     predict_p,
 )
 from forecasting.catalog import MODEL_CATALOG, make_model, model_names, supports
@@ -40,25 +41,13 @@ def _y(data: tuple, model: Forecaster) -> pd.Series:
     return data[1] if model.kind == "binary" else data[2]
 
 
-LIGHT = {"n_jobs": 1, "n_threads": 1, "n_estimators": 25, "max_iter": 25}
-"""Test-time settings: one thread (OpenMP threads thrash on a busy CI box) and few trees; the checks are
-about behaviour, which does not depend on either."""
-
-
 def _new(name: str, target: str) -> Forecaster:
+    """Return the catalog model with every nested model's cheap test settings (``get_test_params``): few
+    trees and one thread; the checks are about behaviour, which does not depend on either."""
     model = make_model(name, target, H, data_lag_weeks=1, seed=3)
-    _lighten(model)
+    for m in nested_models(model):
+        m.set_params(**type(m).get_test_params()[0])
     return model
-
-
-def _lighten(model: Forecaster) -> None:
-    params = model.get_params(deep=False)
-    light = {k: v for k, v in LIGHT.items() if k in params and not (k == "max_iter" and "log1p" in params)}
-    model.set_params(**light)
-    for value in params.values():
-        for inner in value if isinstance(value, list | tuple) else [value]:
-            if isinstance(inner, Forecaster):
-                _lighten(inner)
 
 
 _FITTED: dict[tuple[str, str], Forecaster] = {}
@@ -419,3 +408,26 @@ def test_glm_negbin_mean_fit_options(data: tuple) -> None:
         ValueError, match=re.escape("GLMNegBin: mean_fit must be 'poisson' or 'negbin', got 'ols'")
     ):
         make_model("glm_negbin", "civ_deaths", H, mean_fit="ols").fit(data[0], data[2])
+
+
+def test_capabilities_are_declared_tags() -> None:
+    """Code asks a model's tags (sktime style), never its class; wrappers answer with their inner model."""
+    xgb, logistic, clim = (
+        make_model(n, "civ_any", H, data_lag_weeks=1) for n in ("xgb", "logistic", "climatology")
+    )
+    assert xgb.get_tag("capability:importance") and xgb.get_tag("capability:contributions")
+    assert logistic.get_tag("capability:contributions") and not logistic.get_tag("capability:importance")
+    assert not clim.get_tag("capability:contributions") and not clim.get_tag("capability:intervals")
+    assert make_model("xgb_count", "civ_deaths", H, data_lag_weeks=1).get_tag("capability:intervals")
+    wrapped = make_model("calibrated_xgb", "civ_any", H, data_lag_weeks=1)
+    assert wrapped.get_tag("wrapper") and not wrapped.get_tag("capability:importance")  # not fitted yet
+    with pytest.raises(ValueError, match=re.escape("unknown tag 'capability:magic'")):
+        xgb.get_tag("capability:magic")
+
+
+def test_every_model_declares_cheap_test_params_that_it_accepts() -> None:
+    for name in model_names():
+        target = "civ_any" if supports(name, "civ_any") else "civ_deaths"
+        for m in nested_models(make_model(name, target, H, data_lag_weeks=1)):
+            for params in type(m).get_test_params():
+                m.set_params(**params)  # raises on a setting the model does not have

@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 import operations.weekly as weekly
 import operations.weekly_steps as steps
 from civrisk.settings import Settings, get_settings
+from experiments.registry import NoChampionError
 from ingest.event_store import events_dir, load_store
 from operations.schedule import next_run, parse_every, parse_run_at, run_loop
 from operations.weekly import EXIT_LOCKED, CycleLocked, CycleReport, publication_week, run_weekly_cycle
@@ -170,18 +171,18 @@ def test_a_cycle_ingests_the_drop_folder_and_publishes_the_week_of_today(setting
 
 def test_no_champion_fails_publish_with_the_fix_and_the_other_steps_still_run(settings, calls) -> None:
     record_weeks(settings, [date(2024, 1, 29)])  # horizons 1 and 4: its windows ended with 2024-W08
-    calls.publish_error = LookupError(
+    calls.publish_error = NoChampionError(
         "registered model 'civrisk' has no 'champion' version; train and register one with civrisk train"
     )
     report = run_weekly_cycle(settings, TODAY)
     assert report.exit_code == 1 and report.failed == ["publish"]
     error = report.step("publish").error
-    assert error.startswith("LookupError: no champion model is registered as 'civrisk': run ")
+    assert error.startswith("NoChampionError: no champion model is registered as 'civrisk': run ")
     assert "`civrisk train CONFIG --register` (or `civrisk demo`)" in error
     assert report.step("ingest").status == "ok" and len(calls.deliver) == 1
     assert calls.verify == [("2024-W05", 1, events_dir(settings))]
     assert report.footer().startswith("cycle FAILED in publish after ")
-    assert any(line.startswith("    error: LookupError: no champion") for line in report.lines())
+    assert any(line.startswith("    error: NoChampionError: no champion") for line in report.lines())
 
 
 def test_a_failed_ingest_stops_publish_and_verify_but_alerts_are_still_delivered(settings, calls) -> None:
@@ -342,7 +343,7 @@ def cli_env(settings, monkeypatch):
 def test_the_command_prints_the_report_and_exits_1_on_a_failed_step(cli_env, calls) -> None:
     from cli.main import app
 
-    calls.publish_error = LookupError("registered model 'civrisk' has no 'champion' version")
+    calls.publish_error = NoChampionError("registered model 'civrisk' has no 'champion' version")
     result = CliRunner().invoke(app, ["weekly", "--today", "2024-03-06"])
     assert result.exit_code == 1
     assert "publication week 2024-W10 (Monday 2024-03-04)" in result.output
@@ -523,7 +524,7 @@ def test_end_to_end_cycles_publish_verify_and_rerun(settings, monkeypatch) -> No
 
     def load_publish_model(model_version=None, settings=None, name=None):
         if not models:
-            raise LookupError("registered model 'civrisk' has no 'champion' version; train and register one")
+            raise NoChampionError("registered model 'civrisk' has no 'champion' version; train one")
         return models[model_version or champion[0]]
 
     monkeypatch.setattr(model_source, "load_publish_model", load_publish_model)
