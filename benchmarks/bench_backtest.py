@@ -16,6 +16,7 @@ import time
 
 import pandas as pd
 
+from civrisk.settings import get_settings
 from experiments.config import load_config
 from experiments.inputs import prepare_inputs
 from forecasting.backtest import run_backtest
@@ -29,7 +30,7 @@ def main() -> None:
     parser.add_argument("--n-jobs", type=int, default=None, help="Processes (default: the config's).")
     args = parser.parse_args()
 
-    cfg = load_config(args.config)
+    cfg = load_config(args.config, get_settings())
     t0 = time.perf_counter()
     inputs = prepare_inputs(cfg)
     t_inputs = time.perf_counter() - t0

@@ -10,6 +10,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
+DEFAULT_DATA_LAG_WEEKS = 1
+"""k: weeks between an event and its availability in the data (ACLED publishes weekly; one week is the
+shortest honest lag). Experiment configs and the publication settings default to it."""
+
 
 class Settings(BaseSettings):
     """civrisk settings; each can be set as an environment variable ``CIVRISK_<NAME>``."""
@@ -31,7 +35,7 @@ class Settings(BaseSettings):
     registered_model_name: str = "civrisk"
     """MLflow registered model of the trained forecast bundles; alias ``champion`` is the one published."""
 
-    publication_lag_weeks: int = 1
+    publication_lag_weeks: int = DEFAULT_DATA_LAG_WEEKS
     """Weeks between an event and its availability in the data (ACLED publishes weekly)."""
 
     ucdp_base_url: str = "https://ucdp.uu.se/downloads"

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from civrisk.settings import Settings, get_settings
 from cli.errors import one_line_errors
 
 if TYPE_CHECKING:
@@ -27,11 +28,11 @@ URI_OPT = typer.Option(
 )
 
 
-def _load(config: str) -> tuple[ExperimentConfig, Inputs]:
+def _load(config: str, settings: Settings) -> tuple[ExperimentConfig, Inputs]:
     from experiments.config import load_config
     from experiments.inputs import prepare_inputs
 
-    cfg = load_config(config)
+    cfg = load_config(config, settings)
     t0 = time.perf_counter()
     inputs = prepare_inputs(cfg)
     typer.echo(inputs.panel_summary)
@@ -55,8 +56,10 @@ def backtest_command(
     from experiments.tracking import log_backtest
     from forecasting.backtest import run_backtest
 
+    settings = get_settings()
+    uri = tracking_uri or settings.resolved_tracking_uri()
     with one_line_errors("backtest"):
-        cfg, inputs = _load(config)
+        cfg, inputs = _load(config, settings)
     t0 = time.perf_counter()
     result = run_backtest(inputs.features, inputs.targets, cfg)
     typer.echo(f"backtest finished in {time.perf_counter() - t0:.1f}s\n")
@@ -68,7 +71,7 @@ def backtest_command(
         write_csv_atomic(result.metrics, out / "metrics.csv")
         typer.echo(f"wrote {out / 'forecasts.parquet'} and {out / 'metrics.csv'}")
     if track:
-        run_id = log_backtest(result, cfg, inputs.fingerprint, uri=tracking_uri)
+        run_id = log_backtest(result, cfg, inputs.fingerprint, uri=uri)
         typer.echo(f"MLflow run {run_id}")
 
 
@@ -96,18 +99,20 @@ def train_command(
     from forecasting.backtest import primary_score, run_backtest, select_models
     from forecasting.bundle import fit_bundle
 
+    settings = get_settings()
+    uri = tracking_uri or settings.resolved_tracking_uri()
     with one_line_errors("train"):
         week = pd.Timestamp(parse_week(cutoff)) if cutoff else None
-        cfg, inputs = _load(config)
-    run_id = find_backtest_run(cfg, inputs.fingerprint, uri=tracking_uri)
+        cfg, inputs = _load(config, settings)
+    run_id = find_backtest_run(cfg, inputs.fingerprint, uri=uri)
     if run_id is None:
         typer.echo("no backtest of this config on this data in MLflow yet: running it")
         result = run_backtest(inputs.features, inputs.targets, cfg)
-        run_id = log_backtest(result, cfg, inputs.fingerprint, uri=tracking_uri)
+        run_id = log_backtest(result, cfg, inputs.fingerprint, uri=uri)
         metrics = result.metrics
     else:
         typer.echo(f"using backtest run {run_id}")
-        metrics = load_run_metrics(run_id, uri=tracking_uri)
+        metrics = load_run_metrics(run_id, uri=uri)
     p = cfg.primary
     chosen = select_models(metrics, p.metric, p.subset)
     value = primary_score(metrics, chosen[(p.target, p.horizon)], p.target, p.horizon, p.metric, p.subset)
@@ -118,8 +123,9 @@ def train_command(
         typer.echo("not registered (add --register)")
         return
     example = inputs.features[inputs.features["week"] <= data_end]
+    name = settings.registered_model_name
     reg = register_bundle(
-        bundle, cfg, value, run_id, inputs.fingerprint, example, force=force, uri=tracking_uri
+        bundle, cfg, value, run_id, inputs.fingerprint, example, force=force, uri=uri, name=name
     )
     moved = "is now champion" if reg.champion_moved else "is not champion"
     typer.echo(f"registered {reg.name} v{reg.version}; it {moved}: {reg.reason}")
@@ -152,7 +158,8 @@ def models_command(tracking_uri: str | None = URI_OPT) -> None:
 
     from experiments.registry import list_versions
 
-    table = list_versions(uri=tracking_uri)
+    settings = get_settings()
+    table = list_versions(tracking_uri or settings.resolved_tracking_uri(), settings.registered_model_name)
     if table.empty:
         typer.echo("no registered models yet; run civrisk train CONFIG --register")
         return

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from civrisk.settings import get_settings
+
 if TYPE_CHECKING:
     import pandas as pd
     from rich.console import Console
@@ -49,7 +51,7 @@ def publish_command(
     try:
         cut = date.fromisoformat(as_of) if as_of is not None else None
         with console.status(f"publishing {week}"):
-            result = publish_week(week, cut, model_version, events, options=options)
+            result = publish_week(week, cut, model_version, events, settings=get_settings(), options=options)
     except (LookupError, NothingToPublish, LookaheadError, ScoresInputError, ValueError, OSError) as err:
         typer.echo(f"civrisk publish: {err}", err=True)
         raise typer.Exit(EXIT_FAILED) from err
@@ -67,7 +69,7 @@ def verify_command(
     from publish.publication.verify import verify_week
 
     try:
-        result = verify_week(week, revision, events)
+        result = verify_week(week, revision, events, settings=get_settings())
     except (LookupError, ValueError, FileNotFoundError) as err:
         typer.echo(f"civrisk verify: {err}", err=True)
         raise typer.Exit(EXIT_FAILED) from err
@@ -93,7 +95,7 @@ def demo_command(
 
     console = Console()
     t0 = time.perf_counter()
-    result = run_demo(quick=quick, console=console)
+    result = run_demo(get_settings(), quick=quick, console=console)
     if result.earlier is not None:
         console.print(f"earlier week: {_where(result.earlier)}", highlight=False)
     if result.verification is not None:

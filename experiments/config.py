@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from civrisk.settings import get_settings
+from civrisk.settings import Settings
 from forecasting.metrics import greater_is_better
 from forecasting.plan import ModelPlan
 from forecasting.targets import HEADLINE_TARGET
@@ -149,8 +149,7 @@ def resolve_config_path(name_or_path: str | Path) -> Path:
     raise ConfigError(f"config {name_or_path} not found: not a file, nor one of the shipped configs {names}")
 
 
-def _expand(value: str, base: Path) -> Path:
-    settings = get_settings()
+def _expand(value: str, base: Path, settings: Settings) -> Path:
     # a relative home (the default ".civrisk") is relative to the working directory, not to the config file
     home = str(settings.home.resolve())
     text = value.replace("{shared_data}", str(settings.shared_data)).replace("{home}", home)
@@ -158,21 +157,25 @@ def _expand(value: str, base: Path) -> Path:
     return path if path.is_absolute() else (base / path)
 
 
-def _expand_paths(raw: dict[str, Any], base: Path) -> dict[str, Any]:
+def _expand_paths(raw: dict[str, Any], base: Path, settings: Settings) -> dict[str, Any]:
     data = raw.get("data")
     if not isinstance(data, dict):
         return raw
     data = dict(data)
     for key in ("events", "boundaries"):
         if isinstance(data.get(key), str):
-            data[key] = _expand(data[key], base)
+            data[key] = _expand(data[key], base, settings)
     if isinstance(data.get("raw_files"), list):
-        data["raw_files"] = [_expand(v, base) if isinstance(v, str) else v for v in data["raw_files"]]
+        data["raw_files"] = [
+            _expand(v, base, settings) if isinstance(v, str) else v for v in data["raw_files"]
+        ]
     return {**raw, "data": data}
 
 
-def load_config(name_or_path: str | Path) -> ExperimentConfig:
-    """Return the experiment config in a TOML file (or a shipped config by name); raise ConfigError."""
+def load_config(name_or_path: str | Path, settings: Settings) -> ExperimentConfig:
+    """Return the experiment config in a TOML file (or a shipped config by name); raise ConfigError.
+
+    ``{shared_data}`` and ``{home}`` in its paths expand to ``settings``' folders."""
     path = resolve_config_path(name_or_path)
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -180,7 +183,9 @@ def load_config(name_or_path: str | Path) -> ExperimentConfig:
         raise ConfigError(f"config {path}: not valid TOML: {exc}") from exc
     raw.setdefault("name", path.stem)
     try:
-        return ExperimentConfig(**_expand_paths(raw, path.parent.resolve()), source_path=path.resolve())
+        return ExperimentConfig(
+            **_expand_paths(raw, path.parent.resolve(), settings), source_path=path.resolve()
+        )
     except ValidationError as exc:
         problems = []
         for err in exc.errors():

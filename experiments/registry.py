@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from civrisk.settings import get_settings
 from experiments.tracking import CONFIG_TAG, DATA_TAG, GIT_TAG, KIND_TAG, git_commit, use_tracking
 from forecasting.metrics import greater_is_better
 
@@ -112,8 +111,9 @@ def register_bundle(
     data_fingerprint: str,
     input_example: pd.DataFrame,
     force: bool = False,
-    uri: str | None = None,
-    name: str | None = None,
+    *,
+    uri: str,
+    name: str,
 ) -> Registration:
     """Log the bundle as an MLflow pyfunc model in a run, register it, and move ``champion`` by rule."""
     import mlflow
@@ -122,7 +122,6 @@ def register_bundle(
     from experiments.pyfunc_bundle import BundleModel
     from experiments.tracking import ensure_experiment, experiment_name
 
-    name = name or get_settings().registered_model_name
     resolved = use_tracking(uri)
     client = mlflow.MlflowClient()
     label = primary_label(config)
@@ -210,11 +209,10 @@ def _champion(client: object, name: str) -> tuple[str, float, str] | None:
     return str(mv.version), float(mv.tags.get(PRIMARY_VALUE_TAG, "nan")), mv.tags.get(PRIMARY_METRIC_TAG, "")
 
 
-def list_versions(uri: str | None = None, name: str | None = None) -> pd.DataFrame:
+def list_versions(uri: str, name: str) -> pd.DataFrame:
     """Return every registered version: version, aliases, created, data end, primary metric and value, run."""
     import mlflow
 
-    name = name or get_settings().registered_model_name
     use_tracking(uri)
     client = mlflow.MlflowClient()
     columns = [
@@ -249,11 +247,10 @@ def list_versions(uri: str | None = None, name: str | None = None) -> pd.DataFra
     return pd.DataFrame(rows, columns=columns).sort_values("version", ignore_index=True)
 
 
-def load_model_version(version: int | str, uri: str | None = None, name: str | None = None) -> LoadedModel:
+def load_model_version(version: int | str, uri: str, name: str) -> LoadedModel:
     """Return registered version ``version`` loaded for prediction."""
     import mlflow
 
-    name = name or get_settings().registered_model_name
     use_tracking(uri)
     mv = mlflow.MlflowClient().get_model_version(name, str(version))
     return LoadedModel(
@@ -261,11 +258,10 @@ def load_model_version(version: int | str, uri: str | None = None, name: str | N
     )
 
 
-def load_champion(uri: str | None = None, name: str | None = None) -> LoadedModel:
+def load_champion(uri: str, name: str) -> LoadedModel:
     """Return the ``champion`` version loaded for prediction; raise NoChampionError when there is none."""
     import mlflow
 
-    name = name or get_settings().registered_model_name
     use_tracking(uri)
     current = _champion(mlflow.MlflowClient(), name)
     if current is None:

@@ -28,7 +28,7 @@ from pathlib import Path
 import pandas as pd
 
 from civrisk.atomic import write_csv_atomic, write_text_atomic
-from civrisk.settings import PROJECT_ROOT
+from civrisk.settings import PROJECT_ROOT, Settings
 from experiments.config import ExperimentConfig, load_config
 from experiments.inputs import input_files
 from experiments.results_tables import BacktestRecord, Header, forecast_summary, render_results
@@ -78,7 +78,7 @@ def _description(cfg: ExperimentConfig) -> str:
     return config_description(path.read_text(encoding="utf-8")) if path is not None else ""
 
 
-def run_record(name: str, command: str, uri: str | None = None) -> BacktestRecord:
+def run_record(name: str, command: str, uri: str, settings: Settings) -> BacktestRecord:
     """Backtest one config as ``civrisk backtest`` does, log it to MLflow and return its record."""
     from experiments.config import load_config
     from experiments.inputs import prepare_inputs
@@ -86,7 +86,7 @@ def run_record(name: str, command: str, uri: str | None = None) -> BacktestRecor
     from forecasting.backtest import run_backtest  # what `civrisk backtest` runs
 
     t0 = time.perf_counter()
-    cfg = load_config(name)
+    cfg = load_config(name, settings)
     inputs = prepare_inputs(cfg)
     t1 = time.perf_counter()
     result = run_backtest(inputs.features, inputs.targets, cfg)
@@ -107,7 +107,7 @@ def run_record(name: str, command: str, uri: str | None = None) -> BacktestRecor
     return _record(cfg, result.metrics, summary, inputs.fingerprint, run_id, meta)
 
 
-def _log_extras(run_id: str, summary: pd.DataFrame, meta: dict[str, object], uri: str | None) -> None:
+def _log_extras(run_id: str, summary: pd.DataFrame, meta: dict[str, object], uri: str) -> None:
     import mlflow
 
     from experiments.tracking import use_tracking
@@ -121,13 +121,13 @@ def _log_extras(run_id: str, summary: pd.DataFrame, meta: dict[str, object], uri
     client.set_tag(run_id, "civrisk.results.backtest_seconds", str(meta["backtest_seconds"]))
 
 
-def read_record(name: str, uri: str | None = None) -> BacktestRecord:
+def read_record(name: str, uri: str, settings: Settings) -> BacktestRecord:
     """Return the record of the newest finished MLflow backtest of a config on its current data."""
     import mlflow
 
     from experiments.tracking import data_fingerprint, find_backtest_run, load_run_metrics, use_tracking
 
-    cfg = load_config(name)
+    cfg = load_config(name, settings)
     fingerprint = data_fingerprint(input_files(cfg))
     run_id = find_backtest_run(cfg, fingerprint, uri=uri)
     if run_id is None:
@@ -209,16 +209,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
 
+    from civrisk.settings import get_settings
     from experiments.tracking import use_tracking
 
+    settings = get_settings()
     command = shlex.join(["python", "-m", "experiments.results", *argv])
-    uri = use_tracking(args.tracking_uri)
+    uri = use_tracking(args.tracking_uri or settings.resolved_tracking_uri())
     records = []
     for name in args.configs:
         t0 = time.perf_counter()
         try:
             record = (
-                read_record(name, args.tracking_uri) if args.from_mlflow else run_record(name, command, uri)
+                read_record(name, uri, settings)
+                if args.from_mlflow
+                else run_record(name, command, uri, settings)
             )
         except ResultsError as exc:
             log.error("%s", exc)

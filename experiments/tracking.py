@@ -9,8 +9,8 @@ Run contents:
 - artifacts: forecasts.parquet, metrics.csv, timings.csv, notes.txt, reliability and precision-recall PNGs
   per binary target at the primary horizon, feature importances (CSV, and a PNG per primary target).
 
-The tracking URI defaults to ``civrisk.settings.get_settings().resolved_tracking_uri()`` (SQLite under the
-civrisk home; ``MLFLOW_TRACKING_URI`` overrides). For a SQLite store, artifacts go to ``mlartifacts/``
+Callers pass the tracking URI (``Settings.resolved_tracking_uri()``: SQLite under the civrisk home;
+``MLFLOW_TRACKING_URI`` overrides). For a SQLite store, artifacts go to ``mlartifacts/``
 beside the database file. mlflow is imported inside functions so ``civrisk --help`` stays fast.
 """
 
@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from civrisk.atomic import write_csv_atomic, write_parquet_atomic, write_text_atomic
-from civrisk.settings import PROJECT_ROOT, get_settings
+from civrisk.settings import PROJECT_ROOT
 from forecasting.backtest import BacktestResult, primary_score, select_models
 from forecasting.targets import TARGET_KINDS
 
@@ -48,11 +48,11 @@ def experiment_name(config_name: str) -> str:
     return f"civrisk-{config_name}"
 
 
-def use_tracking(uri: str | None = None) -> str:
-    """Point mlflow at ``uri`` (default: civrisk settings) and return the URI in use."""
+def use_tracking(uri: str) -> str:
+    """Point mlflow at ``uri`` (callers take it from ``Settings.resolved_tracking_uri()``); return it."""
     import mlflow
 
-    resolved = uri or get_settings().resolved_tracking_uri()
+    resolved = uri
     if resolved.startswith("sqlite:///"):
         Path(resolved.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(resolved)
@@ -133,7 +133,8 @@ def log_backtest(
     result: BacktestResult,
     config: ExperimentConfig,
     data_fingerprint: str,
-    uri: str | None = None,
+    *,
+    uri: str,
     run_name: str | None = None,
 ) -> str:
     """Log a backtest as one MLflow run; return its run id."""
@@ -212,7 +213,7 @@ def _write_artifacts(result: BacktestResult, config: ExperimentConfig, out: Path
         importance_chart(grp, figures / f"importance_{model}_{config.primary.target}_h{h}.png")
 
 
-def find_backtest_run(config: ExperimentConfig, data_fp: str, uri: str | None = None) -> str | None:
+def find_backtest_run(config: ExperimentConfig, data_fp: str, uri: str) -> str | None:
     """Return the newest finished backtest run of this config on this data, or None."""
     import mlflow
 
@@ -232,7 +233,7 @@ def find_backtest_run(config: ExperimentConfig, data_fp: str, uri: str | None = 
     return runs[0].info.run_id if runs else None
 
 
-def load_run_metrics(run_id: str, uri: str | None = None) -> pd.DataFrame:
+def load_run_metrics(run_id: str, uri: str) -> pd.DataFrame:
     """Return the tidy metrics table a backtest run stored (its ``metrics.csv`` artifact)."""
     import mlflow
 

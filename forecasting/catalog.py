@@ -16,6 +16,7 @@ from functools import cache, lru_cache
 from typing import Any
 
 from civrisk.plugins import PluginError, import_object
+from civrisk.settings import DEFAULT_DATA_LAG_WEEKS
 from forecasting.base import KINDS, Forecaster, set_nested_params
 from forecasting.targets import TARGET_KINDS, TARGET_SPECS
 
@@ -185,7 +186,7 @@ def make_model(
     """Return an unfitted model ``name`` for ``target`` at ``horizon`` (defaults, derived, then overrides).
 
     Args:
-        data_lag_weeks: k of the feature names (``..._lag<k>``); default: civrisk settings.
+        data_lag_weeks: k of the feature names (``..._lag<k>``); default: DEFAULT_DATA_LAG_WEEKS.
         seed: sets ``random_state`` on the model and on any nested models that take one.
         overrides: settings that replace the defaults (e.g. ``n_estimators=50``; nested models take
             scikit-learn's ``base__n_estimators=50``).
@@ -199,9 +200,7 @@ def make_model(
     params: dict[str, Any] = dict(spec.defaults.get(kind, {}))
     if spec.window:
         if data_lag_weeks is None:
-            from civrisk.settings import get_settings
-
-            data_lag_weeks = get_settings().publication_lag_weeks
+            data_lag_weeks = DEFAULT_DATA_LAG_WEEKS
         feature, threshold = persistence_window(target, horizon, data_lag_weeks)
         params["window_feature"] = feature
         if kind == "binary":

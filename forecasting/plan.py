@@ -19,12 +19,9 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from civrisk.contracts import TARGET_KINDS
+from civrisk.settings import DEFAULT_DATA_LAG_WEEKS
 from features.build import DEFAULT_SPEC, FeatureSpec
 from forecasting.metrics import DEFAULT_METRICS, check_metric_names
-
-DEFAULT_DATA_LAG_WEEKS = 1
-"""k: weeks between an event and its availability in the data (ACLED and UCDP Candidate publish weekly
-or monthly; one week is the shortest honest lag). Settings and configs default to it."""
 
 BASELINES = ("climatology", "persistence")
 """Reference models every backtest runs, whatever the plan lists: each skill score needs them."""

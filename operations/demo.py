@@ -63,18 +63,16 @@ def demo_config_name(settings: Settings, quick: bool) -> str:
     return "demo_ucdp"
 
 
-def run_demo(quick: bool = False, console: Console | None = None) -> DemoResult:
-    """Run the demo in ``get_settings().home`` (see the module docstring) and return what it published."""
+def run_demo(settings: Settings, quick: bool = False, console: Console | None = None) -> DemoResult:
+    """Run the demo in ``settings.home`` (see the module docstring) and return what it published."""
     from rich.console import Console
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from civrisk.settings import get_settings
     from experiments.config import load_config
 
-    settings = get_settings()
     console = console or Console()
     name = demo_config_name(settings, quick)
-    cfg = load_config(name)
+    cfg = load_config(name, settings)
     notes: list[str] = []
     columns = (
         SpinnerColumn(finished_text="[green]done"),
@@ -91,10 +89,12 @@ def run_demo(quick: bool = False, console: Console | None = None) -> DemoResult:
             inputs = prepare_inputs(cfg)
             events, coverage, shapes = load_events(cfg)
         with _step(progress, _backtest_text(cfg)):
-            run_id, metrics = _backtest(cfg, inputs, progress.console)
+            run_id, metrics = _backtest(cfg, inputs, progress.console, settings)
         latest, earlier = _weeks(cfg, coverage, inputs)
         with _step(progress, f"training and registering models through {latest.date()} and {earlier.date()}"):
-            versions = _train(cfg, inputs, run_id, metrics, [latest, earlier], progress.console, notes)
+            versions = _train(
+                cfg, inputs, run_id, metrics, [latest, earlier], progress.console, notes, settings
+            )
         from publish.publication.model_source import load_publish_model
         from publish.publication.verify import NotYetVerifiable, verify_publication
         from publish.publication.week import PublishOptions, publish_model_week
@@ -185,18 +185,21 @@ def _backtest_text(cfg: ExperimentConfig) -> str:
     )
 
 
-def _backtest(cfg: ExperimentConfig, inputs: Inputs, console: Console) -> tuple[str, pd.DataFrame]:
+def _backtest(
+    cfg: ExperimentConfig, inputs: Inputs, console: Console, settings: Settings
+) -> tuple[str, pd.DataFrame]:
     """Return (MLflow run id, metrics) of the config's backtest on these data, run and logged if new."""
     from experiments.tracking import find_backtest_run, load_run_metrics, log_backtest
     from forecasting.backtest import run_backtest
 
-    run_id = find_backtest_run(cfg, inputs.fingerprint)
+    uri = settings.resolved_tracking_uri()
+    run_id = find_backtest_run(cfg, inputs.fingerprint, uri)
     if run_id is not None:
         console.print(f"  reusing backtest run {run_id} (same config and data)", highlight=False)
-        metrics = load_run_metrics(run_id)
+        metrics = load_run_metrics(run_id, uri)
     else:
         result = run_backtest(inputs.features, inputs.targets, cfg)
-        run_id = log_backtest(result, cfg, inputs.fingerprint)
+        run_id = log_backtest(result, cfg, inputs.fingerprint, uri=uri)
         metrics = result.metrics
     p = cfg.primary
     head = metrics[
@@ -230,6 +233,7 @@ def _train(
     weeks: list[pd.Timestamp],
     console: Console,
     notes: list[str],
+    settings: Settings,
 ) -> list[str]:
     """Return the registered version of a bundle fitted for each week (data through week - k), first
     registering it unless an identical registration exists. The first week's bundle is meant as champion."""
@@ -244,14 +248,23 @@ def _train(
     versions = []
     for i, week in enumerate(weeks):
         data_end = week - k * WEEK
-        found = _registered(cfg, inputs.fingerprint, run_id, data_end)
+        found = _registered(cfg, inputs.fingerprint, run_id, data_end, settings)
         if found is not None:
             versions.append(found)
             continue
         bundle = fit_bundle(inputs.features, inputs.targets, chosen, data_end, cfg)
         notes.extend(bundle.notes)
         example = inputs.features[inputs.features["week"] <= data_end]
-        reg = register_bundle(bundle, cfg, value, run_id, inputs.fingerprint, example)
+        reg = register_bundle(
+            bundle,
+            cfg,
+            value,
+            run_id,
+            inputs.fingerprint,
+            example,
+            uri=settings.resolved_tracking_uri(),
+            name=settings.registered_model_name,
+        )
         versions.append(reg.version)
         role = "champion" if reg.champion_moved else "not champion"
         console.print(
@@ -268,16 +281,17 @@ def _train(
     return versions
 
 
-def _registered(cfg: ExperimentConfig, data_fp: str, run_id: str, data_end: pd.Timestamp) -> str | None:
+def _registered(
+    cfg: ExperimentConfig, data_fp: str, run_id: str, data_end: pd.Timestamp, settings: Settings
+) -> str | None:
     """Return the version registered from this config, data, backtest and data end, if there is one."""
     import mlflow
 
-    from civrisk.settings import get_settings
     from experiments.registry import BACKTEST_RUN_TAG, DATA_END_TAG
     from experiments.tracking import CONFIG_TAG, DATA_TAG, use_tracking
 
-    use_tracking()
-    name = get_settings().registered_model_name
+    use_tracking(settings.resolved_tracking_uri())
+    name = settings.registered_model_name
     want = {
         CONFIG_TAG: cfg.fingerprint(),
         DATA_TAG: data_fp,

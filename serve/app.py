@@ -48,7 +48,7 @@ def civrisk_publish_argv(week: str | None) -> list[str]:
 
 
 def create_app(
-    settings: Settings | None = None,
+    settings: Settings,
     *,
     publish_argv: PublishArgv = civrisk_publish_argv,
     key_cache_s: float = 5.0,
@@ -58,7 +58,6 @@ def create_app(
     ``publish_argv`` maps the requested week to the command ``POST /v1/publish`` starts;
     ``key_cache_s`` is how long a checked API key is trusted before the store is asked again.
     """
-    settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -41,7 +41,7 @@ import httpx
 from sqlalchemy import Engine, func, select
 
 from civrisk import __version__
-from civrisk.settings import Settings, get_settings
+from civrisk.settings import Settings
 from civrisk.weeks import utc_now
 from publish.render.cap import CapConfig
 from publish.store import schema as pt
@@ -161,7 +161,7 @@ def enqueue(engine: Engine) -> int:
 
 def deliver_pending(
     store: ScoreStore,
-    settings: Settings | None = None,
+    settings: Settings,
     policy: DeliveryPolicy | None = None,
     *,
     now: datetime | None = None,
@@ -173,7 +173,6 @@ def deliver_pending(
     ``now`` (naive UTC) decides which deliveries are due; it defaults to the clock. Never raises for a
     receiver's failure: those are logged as attempts and retried on a later call.
     """
-    settings = settings or get_settings()
     policy = policy or DeliveryPolicy()
     geometries = geometries or RegionGeometries(settings)
     engine = store.engine

@@ -13,7 +13,7 @@ from experiments.config import CONFIG_DIR, ConfigError, load_config
 
 @pytest.mark.parametrize("name", sorted(p.stem for p in CONFIG_DIR.glob("*.toml")))
 def test_shipped_configs_load(name: str) -> None:
-    cfg = load_config(name)
+    cfg = load_config(name, get_settings())
     assert cfg.name == name
     assert cfg.models[:2] == ("climatology", "persistence")
     assert cfg.primary.target in cfg.targets and cfg.primary.horizon in cfg.horizons
@@ -24,7 +24,7 @@ def test_shipped_configs_load(name: str) -> None:
 
 
 def test_sahel_config_is_the_issue_experiment() -> None:
-    cfg = load_config("sahel_admin1")
+    cfg = load_config("sahel_admin1", get_settings())
     assert cfg.data.countries == ("MLI", "BFA", "NER") and cfg.data.unit == "admin1"
     assert cfg.horizons == (1, 4, 12) and cfg.backtest.test_years == (2017, 2020)
     assert cfg.backtest.retrain_every == 13
@@ -54,11 +54,12 @@ events = "events"
 
 
 def test_relative_paths_and_aliases(tmp_path: Path) -> None:
-    cfg = load_config(_write(tmp_path, BASE))
+    cfg = load_config(_write(tmp_path, BASE), get_settings())
     assert cfg.data.events == tmp_path.resolve() / "events"
     assert cfg.models == ("climatology", "persistence", "xgb")  # alias -> catalog name, baselines first
     assert cfg.backtest.data_lag_weeks == get_settings().publication_lag_weeks
-    assert cfg.fingerprint() == load_config(_write(tmp_path, BASE.replace('"t"', '"other"'))).fingerprint()
+    other = load_config(_write(tmp_path, BASE.replace('"t"', '"other"')), get_settings())
+    assert cfg.fingerprint() == other.fingerprint()
 
 
 @pytest.mark.parametrize(
@@ -79,16 +80,16 @@ def test_relative_paths_and_aliases(tmp_path: Path) -> None:
 def test_errors_name_file_key_expected_and_got(tmp_path: Path, edit: str, message: str) -> None:
     path = _write(tmp_path, edit)
     with pytest.raises(ConfigError, match=re.escape(f"config {path}: ")) as err:
-        load_config(path)
+        load_config(path, get_settings())
     assert message in str(err.value)
 
 
 def test_missing_and_broken_files(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=re.escape("config nope.toml not found: not a file, nor one of")):
-        load_config("nope.toml")
+        load_config("nope.toml", get_settings())
     path = _write(tmp_path, "name = [")
     with pytest.raises(ConfigError, match=re.escape(f"config {path}: not valid TOML")):
-        load_config(path)
+        load_config(path, get_settings())
 
 
 def test_cli_config_errors_are_one_line(tmp_path: Path) -> None:

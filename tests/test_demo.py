@@ -35,7 +35,7 @@ def test_demo_publishes_verifies_and_reports(shared_data: Path, demo_home: Path)
     from publish.store.store import ScoreStore
 
     out = io.StringIO()
-    result = run_demo(quick=True, console=Console(file=out, width=140))
+    result = run_demo(get_settings(), quick=True, console=Console(file=out, width=140))
     latest, earlier = result.latest, result.earlier
     assert earlier is not None and result.verification is not None and result.verification.recorded
     assert latest.created and latest.publication.week_label == "2022-W26"  # BFA's data end 2022-06-30
@@ -83,7 +83,7 @@ def test_without_the_shared_acled_file_the_demo_downloads_ucdp_ged(
         return SimpleNamespace(path=dest / "ged251-csv.zip")
 
     monkeypatch.setattr(ingest.fetch, "fetch_release", fake_fetch)
-    files = _source_files(load_config("demo_ucdp"), settings, Console(file=io.StringIO()))
+    files = _source_files(load_config("demo_ucdp", get_settings()), settings, Console(file=io.StringIO()))
     release, dest = asked[0]
     assert release.url == "https://ucdp.uu.se/downloads/ged/ged251-csv.zip"  # type: ignore[attr-defined]
     assert dest == tmp_path / "home" / "downloads" and files == [dest / "ged251-csv.zip"]

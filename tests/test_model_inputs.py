@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from civrisk.plugins import PluginError
+from civrisk.settings import get_settings
 from experiments.config import ConfigError, load_config
 from experiments.inputs import prepare_inputs
 from features.build import build_features
@@ -82,7 +83,7 @@ def test_horizons_beyond_a_year_are_refused_in_one_line(tmp_path: Path) -> None:
     path = tmp_path / "c.toml"
     path.write_text('name = "c"\nhorizons = [4, 60]\n[data]\nevents = "events"\n', encoding="utf-8")
     with pytest.raises(ConfigError) as err:
-        load_config(path)
+        load_config(path, get_settings())
     msg = str(err.value)
     assert "\n" not in msg and "key horizons: expected distinct horizons from 1 to 52 weeks" in msg
 

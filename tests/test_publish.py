@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 import publish.publication.week as publication
-from civrisk.settings import Settings
+from civrisk.settings import Settings, get_settings
 from publish.publication.asof import (
     clip_to_cutoff,
     data_cutoff,
@@ -333,9 +333,9 @@ def test_the_config_of_a_registered_model_must_match_its_fingerprint() -> None:
     from experiments.tracking import CONFIG_TAG
     from publish.publication.model_source import ModelConfigError, model_config
 
-    quick = load_config("quick")
+    quick = load_config("quick", get_settings())
     tags = {CONFIG_TAG: quick.fingerprint(), "civrisk.config_name": "quick"}
-    assert model_config(LoadedModel("civrisk", "3", tags, None)) == quick
+    assert model_config(LoadedModel("civrisk", "3", tags, None), get_settings()) == quick
     stale = LoadedModel("civrisk", "4", {**tags, CONFIG_TAG: "0" * 64}, None)
     tried = f"shipped config 'quick' (fingerprint {quick.fingerprint()[:12]})"
     msg = (
@@ -343,7 +343,7 @@ def test_the_config_of_a_registered_model_must_match_its_fingerprint() -> None:
         f"000000000000, and none of these match: [{tried!r}]"
     )
     with pytest.raises(ModelConfigError, match=re.escape(msg)):
-        model_config(stale)
+        model_config(stale, get_settings())
 
 
 @pytest.mark.slow  # a fresh MLflow store (its schema takes seconds to create once per session)

@@ -88,25 +88,27 @@ def test_register_champion_list_and_load(
 ) -> None:
     uri = fresh_store(tmp_path_factory, "registry")
     with pytest.raises(LookupError, match=re.escape("registered model 'civrisk' has no 'champion' version")):
-        load_champion(uri=uri)
-    assert list_versions(uri=uri).empty
+        load_champion(uri=uri, name="civrisk")
+    assert list_versions(uri=uri, name="civrisk").empty
 
     example = inputs.features[inputs.features["week"] <= DATA_END]
-    first = register_bundle(bundle, CONFIG, 0.20, "run-a", "d" * 64, example, uri=uri)
+    first = register_bundle(bundle, CONFIG, 0.20, "run-a", "d" * 64, example, uri=uri, name="civrisk")
     assert (first.version, first.champion_moved, first.reason) == ("1", True, "no champion yet")
-    worse = register_bundle(bundle, CONFIG, 0.15, "run-b", "d" * 64, example, uri=uri)
+    worse = register_bundle(bundle, CONFIG, 0.15, "run-b", "d" * 64, example, uri=uri, name="civrisk")
     assert (worse.version, worse.champion_moved) == ("2", False)
     assert worse.previous_champion == "1" and worse.previous_value == pytest.approx(0.20)
-    forced = register_bundle(bundle, CONFIG, 0.10, "run-c", "d" * 64, example, force=True, uri=uri)
+    forced = register_bundle(
+        bundle, CONFIG, 0.10, "run-c", "d" * 64, example, force=True, uri=uri, name="civrisk"
+    )
     assert (forced.version, forced.champion_moved, forced.reason) == ("3", True, "forced (--force)")
 
-    table = list_versions(uri=uri)
+    table = list_versions(uri=uri, name="civrisk")
     assert table["version"].tolist() == [1, 2, 3]
     assert table["aliases"].tolist() == ["", "", "champion"]
     assert table["primary_value"].tolist() == pytest.approx([0.20, 0.15, 0.10])
     assert (table["primary_metric"] == LABEL).all() and (table["data_end"] == "2019-06-24").all()
 
-    champion = load_champion(uri=uri)
+    champion = load_champion(uri=uri, name="civrisk")
     assert champion.version == "3" and champion.data_end == DATA_END
     assert champion.tags["civrisk.backtest_run_id"] == "run-c"
     origin = inputs.features[inputs.features["week"] == DATA_END + pd.Timedelta(weeks=1)]
@@ -114,4 +116,4 @@ def test_register_champion_list_and_load(
     expected = bundle.predict(origin)
     assert list(got.columns) == list(expected.columns)
     np.testing.assert_allclose(got["p"].to_numpy(), expected["p"].to_numpy())
-    assert load_model_version(1, uri=uri).version == "1"
+    assert load_model_version(1, uri=uri, name="civrisk").version == "1"

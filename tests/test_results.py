@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from civrisk.settings import get_settings
 from experiments.config import load_config
 from experiments.goal_check import Goal, check_goal
 from experiments.results import RESULTS_CONFIGS, config_description
@@ -83,7 +84,7 @@ def _summary(rates: dict[int, float]) -> pd.DataFrame:
 
 def _record(name: str, metrics: pd.DataFrame, summary: pd.DataFrame | None) -> BacktestRecord:
     return BacktestRecord(
-        config=load_config(name),
+        config=load_config(name, get_settings()),
         metrics=metrics,
         summary=summary,
         data_fingerprint="ab" * 32,
@@ -232,7 +233,7 @@ def test_config_description() -> None:
 
 
 def test_results_configs_load_and_the_goal_config_matches_the_goal() -> None:
-    configs = {name: load_config(name) for name in RESULTS_CONFIGS}
+    configs = {name: load_config(name, get_settings()) for name in RESULTS_CONFIGS}
     goal = Goal()
     sahel = configs[goal.config]
     assert sahel.backtest.test_years == goal.test_years and goal.horizon in sahel.horizons
@@ -296,9 +297,9 @@ def test_run_then_render_from_mlflow_gives_the_same_tables(
     with pytest.raises(
         ResultsError, match=re.escape("no finished backtest of config results_roundtrip (config ")
     ):
-        read_record(str(config), uri)
-    ran = run_record(str(config), "python -m experiments.results --configs x", uri)
-    read = read_record(str(config), uri)
+        read_record(str(config), uri, get_settings())
+    ran = run_record(str(config), "python -m experiments.results --configs x", uri, get_settings())
+    read = read_record(str(config), uri, get_settings())
     assert read.run_id == ran.run_id and read.data_fingerprint == ran.data_fingerprint
     assert read.backtest_seconds == pytest.approx(ran.backtest_seconds)
     assert (read.n_regions, read.command) == (10, "python -m experiments.results --configs x")

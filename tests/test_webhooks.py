@@ -245,5 +245,5 @@ def test_deliver_pending_on_a_store_that_never_ran_serve(tmp_path) -> None:
     from serve.webhooks import deliver_pending
 
     with ScoreStore(f"sqlite:///{tmp_path / 'fresh.db'}") as store:
-        report = deliver_pending(store)
+        report = deliver_pending(store, Settings(home=tmp_path))
     assert (report.queued, report.delivered, report.pending) == (0, 0, 0)

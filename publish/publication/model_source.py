@@ -86,14 +86,12 @@ class PublishModel:
 
 
 def load_publish_model(
-    model_version: str | None = None, settings: Settings | None = None, name: str | None = None
+    model_version: str | None, settings: Settings, name: str | None = None
 ) -> PublishModel:
     """Return the registered ``champion`` (or ``model_version``) of model ``name`` (default: the settings'
     registered model) with its experiment config."""
-    from civrisk.settings import get_settings
     from experiments.registry import BACKTEST_RUN_TAG, load_champion
 
-    settings = settings or get_settings()
     uri = settings.resolved_tracking_uri()
     name = name or settings.registered_model_name
     if model_version is None:
@@ -101,7 +99,7 @@ def load_publish_model(
     else:
         loaded = _load_version(model_version, uri, name)
     run_id = loaded.tags.get(BACKTEST_RUN_TAG) or None
-    config = model_config(loaded, uri)
+    config = model_config(loaded, settings)
     bundle = _bundle(loaded)
     if bundle is not None:
         _check_lag(bundle, config, f"{name} v{loaded.version}")
@@ -119,7 +117,7 @@ def load_publish_model(
     )
 
 
-def model_config(loaded: LoadedModel, uri: str | None = None) -> ExperimentConfig:
+def model_config(loaded: LoadedModel, settings: Settings) -> ExperimentConfig:
     """Return the experiment config a registered version was trained with; raise ModelConfigError."""
     from experiments.config import ConfigError, load_config, resolve_config_path
     from experiments.registry import BACKTEST_RUN_TAG
@@ -135,6 +133,7 @@ def model_config(loaded: LoadedModel, uri: str | None = None) -> ExperimentConfi
     run_id = loaded.tags.get(BACKTEST_RUN_TAG)
     with tempfile.TemporaryDirectory(prefix="civrisk-config-") as tmp:
         candidates: list[tuple[str, Path]] = []
+        uri = settings.resolved_tracking_uri()
         logged = _logged_config(run_id, uri, Path(tmp)) if run_id else None
         if logged is not None:
             candidates.append((f"config.toml of backtest run {run_id}", logged))
@@ -146,7 +145,7 @@ def model_config(loaded: LoadedModel, uri: str | None = None) -> ExperimentConfi
                 tried.append(f"shipped config {config_name!r} (not found)")
         for label, path in candidates:
             try:
-                config = load_config(path)
+                config = load_config(path, settings)
             except ConfigError as exc:
                 tried.append(f"{label} (unreadable: {exc})")
                 continue

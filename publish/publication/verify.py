@@ -56,15 +56,14 @@ def verify_week(
     week: str,
     revision: int | None = None,
     events_dir: Path | None = None,
-    settings: Settings | None = None,
+    *,
+    settings: Settings,
     rules: AlertRules = AlertRules(),
 ) -> VerifyResult:
     """Verify ``week``'s latest revision (or ``revision``) on its model config's data or ``events_dir``."""
-    from civrisk.settings import get_settings
     from publish.publication.model_source import load_publish_model
     from publish.publication.week import load_model_events
 
-    settings = settings or get_settings()
     with ScoreStore(settings.resolved_db_url()) as store:
         pub = store.publication(week, revision)
         model = load_publish_model(pub.model_version, settings, name=pub.model_name)

@@ -107,7 +107,8 @@ def publish_week(
     as_of: date | None = None,
     model_version: str | None = None,
     events_dir: Path | None = None,
-    settings: Settings | None = None,
+    *,
+    settings: Settings,
     options: PublishOptions = PublishOptions(),
 ) -> PublishResult:
     """Publish ``week`` ("2020-W23") with the champion (or ``model_version``) on the data as of ``as_of``.
@@ -115,11 +116,9 @@ def publish_week(
     Events come from ``events_dir`` (a ``civrisk ingest`` folder) or else the model's config data; files go
     to ``settings.home / "publications"``; the record goes to the settings' scores store.
     """
-    from civrisk.settings import get_settings
     from publish.publication.model_source import load_publish_model
 
     parse_week(week)  # a malformed week fails here, before the model and the data are loaded
-    settings = settings or get_settings()
     model = load_publish_model(model_version, settings)
     events, coverage, shapes = load_model_events(model, events_dir)
     with ScoreStore(settings.resolved_db_url()) as store:

@@ -26,7 +26,7 @@ from shapely.geometry import GeometryCollection, MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 
 from civrisk.atomic import write_atomic
-from civrisk.settings import Settings, get_settings
+from civrisk.settings import Settings
 from civrisk.weeks import week_label
 from forecasting.targets import MASS_KILLING_MIN
 
@@ -65,10 +65,9 @@ class CapConfig:
             )
 
     @classmethod
-    def from_settings(cls, status: str = "Actual", settings: Settings | None = None) -> CapConfig:
+    def from_settings(cls, settings: Settings, status: str = "Actual") -> CapConfig:
         """Return the config of this deployment (``CIVRISK_CAP_SENDER``, ``CIVRISK_PUBLIC_BASE_URL``)."""
-        s = settings or get_settings()
-        return cls(sender=s.cap_sender, status=status, web_base_url=s.public_base_url)
+        return cls(sender=settings.cap_sender, status=status, web_base_url=settings.public_base_url)
 
 
 @dataclass(frozen=True)

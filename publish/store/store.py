@@ -1,6 +1,6 @@
 """The scores store: append-only history of weekly publications, their scores, alerts and verifications.
 
-Embedded default: SQLite (WAL, foreign keys ON) at ``get_settings().resolved_db_url()``; any SQLAlchemy
+Embedded default: SQLite (WAL, foreign keys ON) at ``Settings.resolved_db_url()``; any SQLAlchemy
 URL via ``CIVRISK_DB_URL``. Revision rules (docs/PUBLISHING.md):
 
 - A publication is (week, revision). :meth:`ScoreStore.record_publication` writes it and all its scores
@@ -30,7 +30,6 @@ from sqlalchemy import Connection, Select, and_, func, select
 from sqlalchemy.exc import IntegrityError
 
 from civrisk.contracts import SCORES, validate
-from civrisk.settings import get_settings
 from civrisk.weeks import WeekLike, parse_week, utc_naive, utc_now, week_label
 from publish.store import schema as t
 from publish.store.alert_log import AlertLogMixin
@@ -90,8 +89,8 @@ Filter = str | Sequence[str] | None
 class ScoreStore(AlertLogMixin):
     """The publication history in a SQL database (see the module docstring for the rules)."""
 
-    def __init__(self, url: str | None = None, *, insert_batch_rows: int = 20_000) -> None:
-        self.url = url or get_settings().resolved_db_url()
+    def __init__(self, url: str, *, insert_batch_rows: int = 20_000) -> None:
+        self.url = url
         self.insert_batch_rows = insert_batch_rows
         self.engine = t.make_engine(self.url)
         t.create_schema(self.engine)
