@@ -99,6 +99,10 @@ class ExperimentConfig(ModelPlan):
     primary: PrimaryMetric = Field(default_factory=PrimaryMetric)
     source_path: Path | None = Field(None, exclude=True)
     """The TOML file this config came from (not part of the experiment's identity)."""
+    path_roots: dict[str, str] = Field(default_factory=dict, exclude=True)
+    """Placeholder -> the folder it expanded to when loaded (``{home}``, ``{shared_data}``,
+    ``{config_dir}``): the fingerprint writes paths relative to them, so moving the civrisk home, the shared
+    data or the checkout does not orphan a trained model."""
 
     @model_validator(mode="after")
     def _primary_in_scope(self) -> ExperimentConfig:
@@ -119,9 +123,13 @@ class ExperimentConfig(ModelPlan):
         return _flatten(self.model_dump(mode="json"))
 
     def fingerprint(self) -> str:
-        """Return a sha256 of the settings that decide the results (not the name, file or process count)."""
+        """Return a sha256 of the settings that decide the results (not the name, file or process count);
+        paths count relative to the folders they were expanded from (``path_roots``)."""
         body = self.model_dump(mode="json", exclude={"name": True, "backtest": {"n_jobs"}})
-        return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+        text = json.dumps(body, sort_keys=True)
+        for placeholder, folder in sorted(self.path_roots.items(), key=lambda kv: -len(kv[1])):
+            text = text.replace(json.dumps(folder)[1:-1], placeholder)
+        return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, str]:
@@ -183,9 +191,11 @@ def load_config(name_or_path: str | Path, settings: Settings) -> ExperimentConfi
         raise ConfigError(f"config {path}: not valid TOML: {exc}") from exc
     raw.setdefault("name", path.stem)
     try:
-        return ExperimentConfig(
-            **_expand_paths(raw, path.parent.resolve(), settings), source_path=path.resolve()
-        )
+        base = path.parent.resolve()
+        roots = {"{home}": str(settings.home.resolve()), "{shared_data}": str(settings.shared_data)}
+        roots["{config_dir}"] = str(base)
+        expanded = _expand_paths(raw, base, settings)
+        return ExperimentConfig(**expanded, source_path=path.resolve(), path_roots=roots)
     except ValidationError as exc:
         problems = []
         for err in exc.errors():

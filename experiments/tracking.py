@@ -17,17 +17,20 @@ beside the database file. mlflow is imported inside functions so ``civrisk --hel
 from __future__ import annotations
 
 import hashlib
+import importlib
 import math
 import re
 import subprocess
 import tempfile
 import time
 from collections.abc import Iterable
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from civrisk import __version__
 from civrisk.atomic import write_csv_atomic, write_parquet_atomic, write_text_atomic
 from civrisk.settings import PROJECT_ROOT
 from forecasting.backtest import BacktestResult, primary_score, select_models
@@ -98,8 +101,27 @@ def git_commit(root: Path = PROJECT_ROOT) -> str | None:
     return f"{head}-dirty" if dirty else head
 
 
+CODE_PACKAGES = ("civrisk", "ingest", "features", "forecasting", "experiments")
+"""Packages whose code and rule files decide what a backtest or a trained model computes."""
+
+
+@lru_cache(maxsize=1)
+def code_fingerprint() -> str:
+    """Return a sha256 over the source and rule files (.py, .toml, .csv) of CODE_PACKAGES: the code
+    version that matters, dirty working trees included (a git commit alone would not see an edit)."""
+    digest = hashlib.sha256(__version__.encode())
+    for package in CODE_PACKAGES:
+        root = Path(importlib.import_module(package).__file__ or "").parent
+        for path in sorted(p for p in root.rglob("*") if p.suffix in (".py", ".toml", ".csv")):
+            digest.update(f"{package}/{path.relative_to(root).as_posix()}".encode())
+            digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
 def data_fingerprint(paths: Iterable[Path]) -> str:
-    """Return the sha256 over the input files' names and bytes (a folder: every file in it, sorted)."""
+    """Return the sha256 over the input files' names and bytes (a folder: every file in it, sorted) and the
+    code fingerprint (the actor rules and region aliases ship with it): same inputs and code, same value,
+    so ``civrisk train`` reuses a backtest only when nothing that decides its numbers changed."""
     files: list[Path] = []
     for path in paths:
         path = Path(path)
@@ -109,7 +131,7 @@ def data_fingerprint(paths: Iterable[Path]) -> str:
             files.append(path)
         else:
             raise FileNotFoundError(f"data file {path} does not exist; cannot fingerprint the inputs")
-    digest = hashlib.sha256()
+    digest = hashlib.sha256(code_fingerprint().encode())
     for f in files:
         digest.update(f.name.encode())
         with open(f, "rb") as fh:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from civrisk.settings import get_settings
+from civrisk.settings import Settings, get_settings
 from experiments.config import CONFIG_DIR, ConfigError, load_config
 
 
@@ -38,6 +38,7 @@ def test_sahel_config_is_the_issue_experiment() -> None:
 
 
 def _write(tmp_path: Path, body: str) -> Path:
+    tmp_path.mkdir(parents=True, exist_ok=True)
     path = tmp_path / "exp.toml"
     path.write_text(body, encoding="utf-8")
     return path
@@ -102,3 +103,29 @@ def test_cli_config_errors_are_one_line(tmp_path: Path) -> None:
     assert result.exit_code == 1
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"civrisk backtest: config {path}: key horizons:")
+
+
+def test_fingerprint_survives_moving_the_home_and_the_data(tmp_path: Path) -> None:
+    """Paths count relative to {home}, {shared_data} and the config's folder: a moved deployment keeps
+    recognising the models it trained (their config fingerprints still match)."""
+    text = BASE.replace(
+        'events = "events"', 'events = "{home}/events"\nboundaries = "{shared_data}/b.geojson"'
+    )
+    a = load_config(_write(tmp_path / "a", text), Settings(home=tmp_path / "h1", shared_data=tmp_path / "d1"))
+    b = load_config(_write(tmp_path / "b", text), Settings(home=tmp_path / "h2", shared_data=tmp_path / "d2"))
+    assert a.data.events != b.data.events and a.fingerprint() == b.fingerprint()
+    c = load_config(
+        _write(tmp_path / "c", text.replace("{home}/events", "{home}/other")), Settings(home=tmp_path)
+    )
+    assert c.fingerprint() != a.fingerprint()
+
+
+def test_data_fingerprint_covers_the_code_and_its_rule_files(tmp_path: Path, monkeypatch) -> None:
+    from experiments import tracking
+
+    data = tmp_path / "events.csv"
+    data.write_text("a,b\n1,2\n", encoding="utf-8")
+    before = tracking.data_fingerprint([data])
+    assert before == tracking.data_fingerprint([data])
+    monkeypatch.setattr(tracking, "code_fingerprint", lambda: "another code version")
+    assert tracking.data_fingerprint([data]) != before
