@@ -36,7 +36,7 @@ class ConfigError(ValueError):
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
 
 class DataConfig(_Frozen):
@@ -51,6 +51,7 @@ class DataConfig(_Frozen):
     countries: tuple[str, ...] = ()
     """ISO3 codes to model; empty: every country in the events."""
     unit: Literal["country", "admin1", "grid"] = "admin1"
+    """Spatial unit of the panel: country, admin-1 region or 0.5 degree PRIO-GRID cell."""
     boundaries: Path | None = None
     """Admin-1 polygons (GeoJSON) that define the regions when ``unit = "admin1"``."""
     start: date | None = None
@@ -80,9 +81,13 @@ class PrimaryMetric(_Frozen):
     """The one backtest number that decides whether a new model replaces the champion."""
 
     target: str = HEADLINE_TARGET
+    """Target of the deciding score (one of the config's targets)."""
     horizon: int = 4
+    """Horizon of the deciding score (one of the config's horizons)."""
     metric: str = "brier_skill_climatology"
+    """Metric of the deciding score (one of backtest.metrics); its direction comes from the registry."""
     subset: Literal["all", "onset"] = "all"
+    """Rows it is computed on: every test row, or onset rows (no civilian deaths in the previous 26 weeks)."""
 
     @property
     def greater_is_better(self) -> bool:
@@ -95,6 +100,7 @@ class ExperimentConfig(ModelPlan):
     then the champion rule."""
 
     name: str
+    """The experiment's name (default: the file's stem); MLflow groups its runs under civrisk-<name>."""
     data: DataConfig
     primary: PrimaryMetric = Field(default_factory=PrimaryMetric)
     source_path: Path | None = Field(None, exclude=True)

@@ -32,14 +32,14 @@ DEFAULT_TEST_YEARS = (2017, 2020)
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
 
 class BacktestConfig(_Frozen):
     """The rolling-origin protocol (docs/BACKTEST.md): which origins are tested, how often models refit."""
 
     test_years: tuple[int, int] | None = None
-    """First and last calendar year (inclusive) of test origins; DEFAULT_TEST_YEARS when no window is set."""
+    """First and last calendar year (inclusive) of test origins; [2017, 2020] when no test_window is set."""
     test_window: tuple[date, date] | None = None
     """First and last day (inclusive) of test origins, for windows that are not whole years (a forward
     test from 2021-07-05 to 2022-06-27, say). Give test_years or test_window, not both."""
@@ -48,6 +48,7 @@ class BacktestConfig(_Frozen):
     data_lag_weeks: int = Field(DEFAULT_DATA_LAG_WEEKS, ge=1)
     """k: at origin t the panel holds weeks <= t - k."""
     metrics: tuple[str, ...] = DEFAULT_METRICS
+    """Scores to compute (the registry in forecasting/metrics.py; brier_skill_<model> for any model)."""
     min_train_rows: int = Field(200, ge=1)
     """A fold with fewer labelled training rows than this is reported and skipped, not fitted."""
     n_jobs: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
@@ -115,7 +116,9 @@ class ModelPlan(_Frozen):
     """Targets x horizons, the models to backtest (baselines always added), the protocol and the seed."""
 
     targets: tuple[str, ...] = tuple(TARGET_KINDS)
+    """Targets to forecast (civrisk.contracts.TARGET_KINDS; docs/BACKTEST.md defines each)."""
     horizons: tuple[int, ...] = (1, 4, 12)
+    """Weeks ahead: the target window of origin t is weeks t .. t+h-1 (1 to MAX_HORIZON)."""
     models: tuple[str, ...] = ("climatology", "persistence")
     """Catalog names (forecasting/catalog.py) or plug-ins as ``package.module:Class`` (docs/BACKTEST.md)."""
     backtest: BacktestConfig = Field(default_factory=lambda: BacktestConfig.model_validate({}))
@@ -124,6 +127,7 @@ class ModelPlan(_Frozen):
     feature_plugins: tuple[str, ...] = ()
     """Extra feature families as ``package.module:function`` (docs/FEATURES.md, "Your own features")."""
     seed: int = 20240101
+    """Random seed of every model (and nested model) that takes one: same seed, same forecasts."""
 
     @field_validator("targets")
     @classmethod

@@ -129,3 +129,13 @@ def test_data_fingerprint_covers_the_code_and_its_rule_files(tmp_path: Path, mon
     assert before == tracking.data_fingerprint([data])
     monkeypatch.setattr(tracking, "code_fingerprint", lambda: "another code version")
     assert tracking.data_fingerprint([data]) != before
+
+
+def test_the_config_reference_is_generated_from_the_models() -> None:
+    """docs/CONFIG.md lists every key with its type, default and meaning; regenerate it on a model change."""
+    from experiments.config_reference import OUT, render
+
+    assert OUT.read_text(encoding="utf-8") == render(), "run: python -m experiments.config_reference"
+    keys = ("`horizons`", "`data.unit`", "`backtest.test_window`", "`primary.metric`", "`feature_plugins`")
+    for key in keys:
+        assert key in render()
