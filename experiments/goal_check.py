@@ -121,7 +121,7 @@ def check_goal(
     metrics: pd.DataFrame,
     summary: pd.DataFrame | None,
     goal: Goal,
-    test_years: tuple[int, int],
+    test_label: str,
     retrain_every: int,
 ) -> GoalReport:
     """Return the goal check of one backtest (its metrics table and forecast summary) against ``goal``."""
@@ -135,9 +135,9 @@ def check_goal(
     sl = _Slice(metrics, summary, goal.target, goal.horizon)
     checks: list[Callable[[_Slice, str, Goal, int], Criterion]] = [_skill, _precision, _calibration, _onset]
     criteria = [check(sl, model, goal, retrain_every) for check in checks]
-    if tuple(test_years) != tuple(goal.test_years):
-        years = f"{test_years[0]}-{test_years[1]}"
-        wanted = f"{goal.test_years[0]}-{goal.test_years[1]}"
+    wanted = f"{goal.test_years[0]}-{goal.test_years[1]}"
+    if test_label != wanted:
+        years = test_label
         criteria.append(
             Criterion(
                 "test years",

@@ -172,8 +172,8 @@ def _columns(target: str) -> tuple[tuple[str, str, int], ...]:
 
 
 def _years(config: ExperimentConfig) -> str:
-    first, last = config.backtest.test_years
-    return f"{first}" if first == last else f"{first}–{last}"
+    label = config.backtest.test_label
+    return label.replace("-", "–", 1) if config.backtest.test_years else label
 
 
 def title(config: ExperimentConfig) -> str:
@@ -319,7 +319,7 @@ def goal_section(records: Sequence[BacktestRecord], goal: Goal) -> str:
     if rec is None:
         return head + f"\nNot checked: config `{goal.config}` was not among the backtests rendered.\n"
     report = check_goal(
-        rec.metrics, rec.summary, goal, rec.config.backtest.test_years, rec.config.backtest.retrain_every
+        rec.metrics, rec.summary, goal, rec.config.backtest.test_label, rec.config.backtest.retrain_every
     )
     return head + "\n" + goal_text(report)
 

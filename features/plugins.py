@@ -29,7 +29,7 @@ def load_feature_plugin(path: str) -> FeaturePlugin:
     fn = import_object(path, "feature plug-in")
     if not callable(fn):
         raise PluginError(f"feature plug-in {path!r} is a {type(fn).__name__}, not a function")
-    return fn  # type: ignore[return-value]
+    return fn
 
 
 def plugin_features(

@@ -384,7 +384,7 @@ def _importance(model: Forecaster, name: str, target: str, horizon: int) -> pd.D
     ranked = capable(model, "importance")
     if ranked is None:
         return None
-    values = ranked.feature_importances()  # type: ignore[attr-defined]
+    values = ranked.feature_importances()
     return pd.DataFrame(
         {
             "model": name,

@@ -233,7 +233,9 @@ def capable(model: Forecaster, capability: str) -> Forecaster | None:
     model itself or, for a wrapper, its inner model; None when it has none or learned only a constant."""
     if not model.get_tag(f"capability:{capability}"):
         return None
-    target = getattr(model, "inner_", model) if model.get_tag("wrapper") else model
+    target: Forecaster = model
+    if model.get_tag("wrapper") and isinstance(getattr(model, "inner_", None), Forecaster):
+        target = model.inner_
     if getattr(target, "constant_", None) is not None:
         return None
     return target

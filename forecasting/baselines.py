@@ -260,7 +260,7 @@ class ConflictologyCount(CountForecaster):
         if len(X) == 0:
             return np.empty((0, width))
         samples, inverse = self._samples(X)
-        values = np.array([np.atleast_1d(fn(s)) for s in samples], dtype="float64")
+        values = np.array([np.atleast_1d(np.asarray(fn(s), dtype="float64")) for s in samples])
         return values[inverse]
 
     def _predict(self, X: pd.DataFrame) -> np.ndarray:

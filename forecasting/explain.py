@@ -25,4 +25,4 @@ def contributions(model: Forecaster, X: pd.DataFrame) -> pd.DataFrame:
             f"contributions: {type(model).__name__} declares no per-row attribution "
             "(tag capability:contributions); check has_contributions() first"
         )
-    return explainer.contributions(X)  # type: ignore[attr-defined]
+    return explainer.contributions(X)

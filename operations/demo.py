@@ -177,8 +177,7 @@ def _source_files(cfg: ExperimentConfig, settings: Settings, console: Console) -
 
 
 def _backtest_text(cfg: ExperimentConfig) -> str:
-    years = cfg.backtest.test_years
-    span = str(years[0]) if years[0] == years[1] else f"{years[0]}-{years[1]}"
+    span = cfg.backtest.test_label
     return (
         f"backtesting {len(cfg.models)} models x {len(cfg.targets)} targets x {len(cfg.horizons)} horizons "
         f"on {span}, refit every {cfg.backtest.retrain_every} weeks"

@@ -106,7 +106,7 @@ HEADER = Header(
 
 
 def test_goal_met_when_every_threshold_is_reached() -> None:
-    report = check_goal(_metrics(GOOD), _summary(dict.fromkeys(YEARS, 0.3)), Goal(), (2017, 2020), 13)
+    report = check_goal(_metrics(GOOD), _summary(dict.fromkeys(YEARS, 0.3)), Goal(), "2017-2020", 13)
     assert report.model == "xgb"
     assert [c.passed for c in report.criteria] == [True, True, True, True]
     assert report.passed
@@ -115,7 +115,7 @@ def test_goal_met_when_every_threshold_is_reached() -> None:
 
 def test_goal_short_explains_with_the_numbers() -> None:
     rates = {2017: 0.20, 2018: 0.25, 2019: 0.30, 2020: 0.45}
-    report = check_goal(_metrics(BAD), _summary(rates), Goal(), (2017, 2020), 13)
+    report = check_goal(_metrics(BAD), _summary(rates), Goal(), "2017-2020", 13)
     assert not report.passed
     assert [c.passed for c in report.criteria] == [False, False, False, False]
     skill, ap, ece, onset = (c.explanation for c in report.criteria)
@@ -133,20 +133,20 @@ def test_goal_short_explains_with_the_numbers() -> None:
 
 def test_goal_calibration_explanation_follows_the_numbers() -> None:
     """Steady yearly rates give no drift sentence: the explanation is driven by the data, not fixed text."""
-    report = check_goal(_metrics(BAD), _summary(dict.fromkeys(YEARS, 0.3)), Goal(), (2017, 2020), 13)
+    report = check_goal(_metrics(BAD), _summary(dict.fromkeys(YEARS, 0.3)), Goal(), "2017-2020", 13)
     ece = report.criteria[2].explanation
     assert "The rate moved" not in ece
     assert "forecast 30.0% on average against 30.0% observed" in ece
 
 
 def test_goal_without_summary_still_judges_from_metrics() -> None:
-    report = check_goal(_metrics(GOOD), None, Goal(), (2017, 2020), 13)
+    report = check_goal(_metrics(GOOD), None, Goal(), "2017-2020", 13)
     assert report.passed
     assert "killed in n/a windows" in report.criteria[3].explanation
 
 
 def test_goal_fails_on_other_test_years() -> None:
-    report = check_goal(_metrics(GOOD), None, Goal(), (2018, 2020), 13)
+    report = check_goal(_metrics(GOOD), None, Goal(), "2018-2020", 13)
     assert not report.passed
     last = report.criteria[-1]
     assert (last.name, last.passed) == ("test years", False)
@@ -164,7 +164,7 @@ def test_goal_without_the_horizon_is_an_error() -> None:
         "(add the target and horizon to config results_sahel_admin1)"
     )
     with pytest.raises(ValueError, match=re.escape(msg)):
-        check_goal(metrics, None, Goal(), (2017, 2020), 13)
+        check_goal(metrics, None, Goal(), "2017-2020", 13)
 
 
 @pytest.mark.parametrize(("scores", "mark"), [(GOOD, "✔"), (BAD, "✘")])
@@ -310,7 +310,7 @@ def test_run_then_render_from_mlflow_gives_the_same_tables(
 
 def test_goal_context_says_when_a_baseline_clears_the_skill_bar() -> None:
     summary = _summary(dict.fromkeys(YEARS, 0.3))
-    plain = check_goal(_metrics(GOOD), summary, Goal(), (2017, 2020), 13).context
+    plain = check_goal(_metrics(GOOD), summary, Goal(), "2017-2020", 13).context
     assert plain == (
         "Reference: climatology (each region's base rate over all training weeks) forecast 30.0% on average "
         "against 30.0% observed, its ECE is 0.050. Other baselines against climatology: persistence -0.30."
@@ -318,7 +318,7 @@ def test_goal_context_says_when_a_baseline_clears_the_skill_bar() -> None:
     metrics = _metrics(GOOD)
     strong = (metrics["model"] == "persistence") & (metrics["metric"] == "brier_skill_climatology")
     metrics.loc[strong, "value"] = 0.32
-    context = check_goal(metrics, summary, Goal(), (2017, 2020), 13).context
+    context = check_goal(metrics, summary, Goal(), "2017-2020", 13).context
     assert context.endswith(
         "persistence 0.32; persistence, a baseline, already clears the 0.30 threshold, so that criterion "
         "says more about climatology than about the model."

@@ -175,7 +175,7 @@ def _load_version(version: str, uri: str, name: str) -> LoadedModel:
         ) from exc
 
 
-def _logged_config(run_id: str, uri: str | None, dest: Path) -> Path | None:
+def _logged_config(run_id: str, uri: str, dest: Path) -> Path | None:
     """Return the run's ``config.toml`` artifact downloaded into ``dest``, or None if it has none."""
     import mlflow
     from mlflow.exceptions import MlflowException

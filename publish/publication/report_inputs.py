@@ -43,7 +43,7 @@ def backtest_evidence(model: PublishModel, panel: pd.DataFrame, horizon: int) ->
     that horizon, against outcomes from ``panel`` (the publication's as-of panel: backtest weeks whose
     outcome was not known at the cut-off are left out).
     """
-    if model.backtest_run_id is None:
+    if model.backtest_run_id is None or model.tracking_uri is None:
         return None
     from experiments.tracking import load_run_metrics
     from forecasting.targets import build_targets
@@ -78,6 +78,7 @@ def _run_forecasts(model: PublishModel, target: str) -> pd.DataFrame:
 
     from experiments.tracking import use_tracking
 
+    assert model.tracking_uri is not None, "backtest_evidence checks the model has a tracking store"
     use_tracking(model.tracking_uri)
     path = mlflow.artifacts.download_artifacts(
         run_id=model.backtest_run_id, artifact_path="forecasts.parquet"

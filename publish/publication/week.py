@@ -57,6 +57,7 @@ from publish.store.store import Publication, ScoreStore
 if TYPE_CHECKING:
     from civrisk.settings import Settings
     from experiments.inputs import ModelInputs
+    from ingest.boundaries import Boundaries
     from publish.publication.model_source import PublishModel
 
 
@@ -129,7 +130,7 @@ def publish_week(
 
 def load_model_events(
     model: PublishModel, events_dir: Path | None = None
-) -> tuple[pd.DataFrame, pd.DataFrame, object]:
+) -> tuple[pd.DataFrame, pd.DataFrame, Boundaries | None]:
     """Return (events, coverage, boundaries) of the model's config, read from ``events_dir`` if given."""
     from experiments.inputs import load_events
 
@@ -145,7 +146,7 @@ def publish_model_week(
     model: PublishModel,
     events: pd.DataFrame,
     coverage: pd.DataFrame,
-    boundaries: object,
+    boundaries: Boundaries | None,
     store: ScoreStore,
     settings: Settings,
     as_of: date | None = None,
