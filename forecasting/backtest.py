@@ -110,8 +110,9 @@ def run_backtest(
     ``civ_deaths_sum_26w_lag{k}`` for the onset subset); ``targets`` a TARGETS table holding every target x
     horizon of the plan. ``models`` runs a subset of the plan's models (the baselines always run). Each
     model runs on the targets whose kind it supports (``forecasting.catalog.supports``). ``n_jobs``
-    (default ``plan.backtest.n_jobs``) > 1 runs target x horizon units in that many processes, each model
-    single-threaded (results do not depend on ``n_jobs``).
+    (default ``plan.backtest.n_jobs``) > 1 runs target x horizon units in that many processes, or Dask
+    workers with ``backtest.executor = "dask"`` (forecasting.executors), each model single-threaded
+    (results depend on neither).
     """
     from forecasting import catalog
 
@@ -133,27 +134,19 @@ def run_backtest(
     labels = _labels(targets, target_names, horizons)
     weeks = pd.DatetimeIndex(features["week"].unique()).sort_values()
 
+    from forecasting.executors import UnitGroup, run_groups
+
     units = []
+    keys = features[["region_id", "week"]]
     for horizon in horizons:
         folds = list(
             rolling_origins(weeks, b.test_start, b.test_end, b.retrain_every, horizon, data_lag_weeks)
         )
         for target in target_names:
             names = [m for m in models if catalog.supports(m, target)]
-            units.append((_join(features, labels, target, horizon), folds, names, target, horizon))
-    if n_jobs > 1:
-        from joblib import Parallel, delayed
-
-        single = _single_threaded(make_model)
-        runs = Parallel(n_jobs=n_jobs, backend="loky")(
-            delayed(_run_unit_one_thread)(xy, folds, single, names, target, h, min_train_rows)
-            for xy, folds, names, target, h in units
-        )
-    else:
-        runs = [
-            _run_unit(xy, folds, make_model, names, target, h, min_train_rows)
-            for xy, folds, names, target, h in units
-        ]
+            y = _join(keys, labels, target, horizon)["y"].to_numpy()
+            units.append(UnitGroup(y, folds, names, target, horizon))
+    runs = run_groups(features, units, make_model, min_train_rows, b, n_jobs)
     done = [run for unit_runs in runs for run in unit_runs]
     importances = [r.importance for r in done if r.importance is not None]
 
