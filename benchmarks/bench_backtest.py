@@ -31,13 +31,26 @@ from experiments.inputs import Inputs, prepare_inputs
 from forecasting.backtest import BacktestResult, run_backtest
 
 
-def unit_costs(result: BacktestResult) -> list[float]:
-    """Return the CPU seconds of every unit (target x horizon x refit block x model), from the timings."""
+def unit_costs(result: BacktestResult, wall: bool = False) -> list[float]:
+    """Return the CPU (or fit + predict wall) seconds of each unit (target x horizon x block x model)."""
     costs: list[float] = []
     for row in result.timings.itertuples():
         if row.folds:
-            costs += [row.cpu_seconds / row.folds] * int(row.folds)
+            total = row.fit_seconds + row.predict_seconds if wall else row.cpu_seconds
+            costs += [total / row.folds] * int(row.folds)
     return costs
+
+
+def engine_overheads(features: pd.DataFrame, workers: int) -> tuple[float, float]:
+    """Return (seconds to start a local Dask cluster, seconds to send the feature frame to every worker)."""
+    from forecasting.executors import DaskExecutor
+
+    t0 = time.perf_counter()
+    with DaskExecutor(workers) as engine:
+        t1 = time.perf_counter()
+        engine.client.scatter(features, broadcast=True, hash=False)
+        t2 = time.perf_counter()
+    return t1 - t0, t2 - t1
 
 
 def schedule_seconds(costs: list[float], workers: int) -> float:
@@ -94,23 +107,27 @@ def engine_runs(
     """Run the backtest on local Dask clusters of each size; print wall times and the N-worker forecast."""
     first: BacktestResult | None = None
     for workers in worker_counts:
+        start_s, ship_s = engine_overheads(inputs.features, workers)
+        print(
+            f"dask workers={workers}: cluster start {start_s:.1f} s, features to each worker {ship_s:.2f} s"
+        )
         plan = cfg.model_copy(update={"backtest": cfg.backtest.model_copy(update={"executor": "dask"})})
         load0 = os.getloadavg()[0]
         t0 = time.perf_counter()
         result = run_backtest(inputs.features, inputs.targets, plan, models=models, n_jobs=workers)
         wall = time.perf_counter() - t0
-        costs = unit_costs(result)
+        costs, walls = unit_costs(result), unit_costs(result, wall=True)
         same = "first run" if first is None else str(first.forecasts.equals(result.forecasts))
         first = first or result
         busy = sum(costs)
         print(
             f"dask workers={workers}: wall {wall:.1f} s, {len(costs)} units, unit CPU {busy:.1f} s "
-            f"(mean {busy / len(costs):.2f} s, max {max(costs):.1f} s), forecasts equal to the first run: "
-            f"{same}; load average {load0:.2f} -> {os.getloadavg()[0]:.2f}",
+            f"(mean {busy / len(costs):.2f} s, max {max(costs):.1f} s), unit wall {sum(walls):.1f} s; "
+            f"forecasts equal to the first run: {same}; load average {load0:.2f} -> {os.getloadavg()[0]:.2f}",
             flush=True,
         )
-        fixed = wall - schedule_seconds(costs, workers)
-        print(f"  fixed cost (cluster start, data shipping, scoring) ~ {fixed:.1f} s")
+        rest = wall - schedule_seconds(walls, workers)
+        print(f"  wall outside the units' fit + predict (start, shipping, joins, scoring) ~ {rest:.1f} s")
     assert first is not None
     costs = unit_costs(first)
     print("expected wall time on N workers from these unit costs (greedy longest-first) + fixed cost:")

@@ -28,7 +28,7 @@ import json
 import logging
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -132,15 +132,18 @@ def build_grid_dataset(
     start: pd.Timestamp | None = None,
     end: pd.Timestamp | None = None,
     extra: ExtraColumns | None = None,
-    partitions: Sequence[str] | None = None,
+    max_cells: int | None = None,
 ) -> GridDataset:
     """Return the dataset built under ``root``: the grid panel and features of ``cells``, country by country.
 
     ``events``: canonical events with ``grid_id`` (ingest); ``cells``: the grid's region table
     (ingest.regions.region_table unit "grid"); ``start``/``end``: panel weeks (default: the coverage's
-    span, the same for every partition). ``extra`` adds columns to each features partition. The events
-    are split by cell and released before the first partition is built; from there on memory holds one
-    partition (with its halo) at a time.
+    span, the same for every partition). ``extra`` adds columns to each features partition.
+    ``max_cells``: a country with more cells is cut into bands (``RUS-0``, ``RUS-1``, ...), so the
+    largest partition, which bounds memory, stays that size; the halo and the global country panel keep
+    the features exact. The events are split by cell and released before the first partition is built
+    (pass the only reference to the frame to let them go); from there on memory holds one partition and
+    its halo at a time.
     """
     root = Path(root)
     version = f"v{time.strftime('%Y%m%dT%H%M%S')}-{time.time_ns() % 10**9:09d}"
@@ -154,10 +157,10 @@ def build_grid_dataset(
         week_range = (str(country["week"].min().date()), str(country["week"].max().date()))
         country.to_parquet(base / "country_panel.parquet", index=False)
         cells.to_parquet(base / "cells.parquet", index=False)
-        counts = _split_events(events, cells, base / "events")
-        del events  # the caller's frame may live on; ours is no longer needed
-        owners = cells.set_index("region_id")["iso3"].astype(str)
-        names = sorted(partitions) if partitions is not None else sorted(set(owners))
+        owners = partition_of(cells, max_cells)
+        counts = _split_events(events, cells["region_id"], owners, base / "events")
+        del events
+        names = sorted(set(owners))
         stats = []
         for name in names:
             t0 = time.perf_counter()
@@ -188,14 +191,36 @@ def build_grid_dataset(
     return dataset
 
 
-def _split_events(events: pd.DataFrame, cells: pd.DataFrame, folder: Path) -> dict[str, int]:
+def partition_of(cells: pd.DataFrame, max_cells: int | None = None) -> pd.Series:
+    """Return each cell's partition (by region_id): its country, or a band of its rows in a large one."""
+    iso3 = cells["iso3"].astype(str).to_numpy()
+    part = pd.Series(iso3, index=cells["region_id"].astype(str).to_numpy(), dtype=object)
+    if max_cells is None:
+        return part
+    if max_cells < 1:
+        raise ValueError(f"max_cells must be >= 1; got {max_cells}")
+    from ingest.grid import gid_row_col
+
+    gid = cells["region_id"].astype(str).astype("int64").to_numpy()
+    row, _ = gid_row_col(gid)
+    for code, size in pd.Series(iso3).value_counts().items():
+        if size <= max_cells:
+            continue
+        mine = np.flatnonzero(iso3 == code)
+        order = mine[np.lexsort((gid[mine], row[mine]))]
+        band = np.arange(len(order)) // max_cells  # runs of cells from south-west to north-east
+        part.iloc[order] = [f"{code}-{b}" for b in band]
+    return part
+
+
+def _split_events(events: pd.DataFrame, ids: pd.Series, owners: pd.Series, folder: Path) -> dict[str, int]:
     """Write the events located in each partition's cells to ``folder/part=X``; return counts per partition.
 
     An event belongs to the partition of the cell it lies in; events without a cell (too imprecise for
     the grid) count only in the country panel and are not written.
     """
-    gid = pd.Index(cells["region_id"].astype(str))
-    owner = cells["iso3"].astype(str).to_numpy()
+    gid = pd.Index(ids.astype(str))
+    owner = owners.reindex(gid).to_numpy(dtype=object)
     code = gid.get_indexer(events["grid_id"].astype("string").fillna("").to_numpy(dtype=object))
     part = np.where(code >= 0, owner[np.maximum(code, 0)], "")
     counts: dict[str, int] = {}
@@ -249,13 +274,14 @@ def _features_partition(
     for other, ids in halo.items():
         parts.append(pd.read_parquet(dataset.path("panel", other), filters=[("region_id", "in", ids)]))
     panel = pd.concat(parts, ignore_index=True) if len(parts) > 1 else own
-    present = set(panel["region_id"].astype(str))
-    nbrs = neighbours(cells[cells["region_id"].astype(str).isin(present)], None, "grid")
+    # unique() and isin() stay in Arrow; set(...) of a column walks millions of strings in Python
+    present = panel["region_id"].unique()
+    nbrs = neighbours(cells[cells["region_id"].isin(present).to_numpy()], None, "grid")
     feats = build_features(
         panel, nbrs if len(nbrs) else None, data_lag_weeks, country_panel=country, spec=spec
     )
     del panel, parts
-    own_ids = set(own["region_id"].astype(str))
+    own_ids = own["region_id"].unique()
     if halo:
         feats = feats[feats["region_id"].isin(own_ids).to_numpy()].reset_index(drop=True)
     if extra is not None:

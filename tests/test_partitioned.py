@@ -44,12 +44,17 @@ def grid(tmp_path_factory: pytest.TempPathFactory) -> tuple[GridDataset, pd.Data
     return open_dataset(root), events, cells
 
 
-def test_partitioned_features_equal_the_whole_grid_build(grid) -> None:
-    dataset, events, cells = grid
+def _whole(events: pd.DataFrame, cells: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Return the panel and features of the whole grid at once (what build_model_inputs does)."""
     coverage = compute_coverage(events)
     panel = build_panel(events, cells, coverage, "grid", START, END)
     country = build_panel(events, country_regions(cells), coverage, "country", START, END)
-    whole = build_features(panel, neighbours(cells, None, "grid"), 1, country_panel=country, spec=SPEC)
+    return panel, build_features(panel, neighbours(cells, None, "grid"), 1, country_panel=country, spec=SPEC)
+
+
+def test_partitioned_features_equal_the_whole_grid_build(grid) -> None:
+    dataset, events, cells = grid
+    panel, whole = _whole(events, cells)
     parts = pd.concat(
         [pd.read_parquet(dataset.path("features", p)) for p in dataset.partitions], ignore_index=True
     )
@@ -71,6 +76,21 @@ def test_partitioned_features_equal_the_whole_grid_build(grid) -> None:
         .astype({"region_id": str})
     ))  # fmt: skip
     np.testing.assert_array_equal(got.reindex(y.index).to_numpy(), y.to_numpy().astype(np.float32))
+
+
+def test_large_countries_cut_into_bands_give_the_same_features(grid, tmp_path: Path) -> None:
+    _, events, cells = grid
+    dataset = build_grid_dataset(
+        events, compute_coverage(events), cells, tmp_path, spec=SPEC, data_lag_weeks=1, start=START,
+        end=END, max_cells=15,
+    )  # fmt: skip
+    assert dataset.partitions == [f"{c}-{b}" for c in ("AAA", "BBB", "CCC") for b in range(3)]
+    assert max(s["cells"] for s in dataset.stats) == 15
+    parts = pd.concat([pd.read_parquet(dataset.path("features", p)) for p in dataset.partitions])
+    key = ["region_id", "week"]
+    whole = _whole(events, cells)[1].sort_values(key, ignore_index=True)
+    parts = parts.sort_values(key, ignore_index=True)
+    pd.testing.assert_frame_equal(parts, whole, check_dtype=False)
 
 
 def test_a_missing_manifest_is_one_line(tmp_path: Path) -> None:
