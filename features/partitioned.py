@@ -277,9 +277,7 @@ def _features_partition(
     # unique() and isin() stay in Arrow; set(...) of a column walks millions of strings in Python
     present = panel["region_id"].unique()
     nbrs = neighbours(cells[cells["region_id"].isin(present).to_numpy()], None, "grid")
-    feats = build_features(
-        panel, nbrs if len(nbrs) else None, data_lag_weeks, country_panel=country, spec=spec
-    )
+    feats = build_features(panel, nbrs, data_lag_weeks, country_panel=country, spec=spec)
     del panel, parts
     own_ids = own["region_id"].unique()
     if halo:
@@ -291,11 +289,16 @@ def _features_partition(
 
 
 def _write(frame: pd.DataFrame, path: Path) -> None:
-    """Write ``frame`` to ``path`` atomically (zstd: the mostly-zero grid compresses ~20x)."""
+    """Write ``frame`` to ``path`` atomically (zstd: the mostly-zero grid compresses ~60x)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     table = pa.Table.from_pandas(frame, preserve_index=False)
     with atomic_path(path) as tmp:
-        pq.write_table(table, tmp, compression="zstd", row_group_size=256_000)
+        # dictionaries only for the text keys: on float columns they cost 40% more CPU to write and 50% to
+        # read for 20% smaller files (measured on Algeria's 1.7M x 130 features)
+        text = [
+            f.name for f in table.schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
+        ]
+        pq.write_table(table, tmp, compression="zstd", use_dictionary=text, row_group_size=256_000)
 
 
 def _publish(dataset: GridDataset) -> None:
