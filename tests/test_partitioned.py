@@ -93,6 +93,22 @@ def test_large_countries_cut_into_bands_give_the_same_features(grid, tmp_path: P
     pd.testing.assert_frame_equal(parts, whole, check_dtype=False)
 
 
+def test_an_island_partition_has_the_same_columns(tmp_path: Path) -> None:
+    """A country of one cell without neighbours still gets nb_ features (0: an empty sum), so every
+    partition has one schema and DuckDB reads them together."""
+    cells = make_cells(rows=3, cols_per_country=2)
+    island = cells.iloc[[0]].assign(region_id=pd.array(["1"], dtype="string"), iso3="DDD", lat=-89.75)
+    cells = pd.concat([cells, island], ignore_index=True)
+    events = make_grid_events(cells, n_events=300)
+    dataset = build_grid_dataset(
+        events, compute_coverage(events), cells, tmp_path, spec=SPEC, data_lag_weeks=1, start=START, end=END
+    )
+    columns = {p: list(pd.read_parquet(dataset.path("features", p)).columns) for p in dataset.partitions}
+    assert "DDD" in columns and len({tuple(c) for c in columns.values()}) == 1
+    ddd = pd.read_parquet(dataset.path("features", "DDD"))
+    assert (ddd["nb_events_sum_12w_lag1"].fillna(0) == 0).all()
+
+
 def test_a_missing_manifest_is_one_line(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match=re.escape(f"{tmp_path} holds no finished grid dataset")):
         open_dataset(tmp_path)
