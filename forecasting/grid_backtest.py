@@ -66,14 +66,18 @@ def grid_backtest(
     folds = list(rolling_origins(weeks, test_start, test_end, retrain_every, h, lag))
     if not folds:
         raise ValueError(f"no test origins between {test_start} and {test_end} in the dataset's weeks")
-    forecasts, actuals, rows = [], [], []
+    forecasts: list[pd.DataFrame] = []
+    actuals: list[pd.DataFrame] = []
+    rows: list[dict[str, object]] = []
     for fold in folds:
-        train = sample[sample["week"] <= fold.cutoff]
         t1 = time.perf_counter()
+        test = scan_rows(dataset, design, list(fold.origins), threads=threads)
+        if test.empty:  # origins whose labels are not observed yet: nothing to score, nothing to fit
+            continue
+        t2 = time.perf_counter()
+        train = sample[sample["week"] <= fold.cutoff]
         fitted = make_model(model, target, h, data_lag_weeks=lag, seed=seed, **(model_params or {}))
         fitted.fit(features_of(train), train["y"])
-        t2 = time.perf_counter()
-        test = scan_rows(dataset, design, list(fold.origins), threads=threads)
         t3 = time.perf_counter()
         p = corrected(predict_p(fitted, features_of(test)), test["sample_offset"].to_numpy())
         rate = _population_rate(dataset, design, fold.cutoff, threads)
@@ -87,11 +91,13 @@ def grid_backtest(
                 "train_positives": int((train["y"] > 0).sum()),
                 "population_rate": rate,
                 "test_rows": len(test),
-                "fit_seconds": t2 - t1,
-                "test_scan_seconds": t3 - t2,
+                "test_scan_seconds": t2 - t1,
+                "fit_seconds": t3 - t2,
                 "predict_seconds": time.perf_counter() - t3,
             }
         )
+    if not forecasts:
+        raise ValueError(f"no labelled rows at the test origins {test_start}..{test_end}; nothing to score")
     fc = pd.concat(forecasts, ignore_index=True)
     act = pd.concat(actuals, ignore_index=True)
     fc["region_id"] = fc["region_id"].astype("string")

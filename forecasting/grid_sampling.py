@@ -190,8 +190,11 @@ def _query(
         sql = (
             f"SELECT * EXCLUDE ({drop}), CAST({quiet} AS FLOAT) AS {STRATUM}, "
             f"CAST({y} AS DOUBLE) AS y, {offset} AS {OFFSET} "
-            f"FROM {dataset.sql('features')} WHERE {where} ORDER BY week, region_id"
+            f"FROM {dataset.sql('features')} WHERE {where}"
         )
+        # no ORDER BY: DuckDB keeps the files' order (partitions by name, rows as written) by default
+        # (preserve_insertion_order), while sorting would hold a third copy of the sample (measured
+        # 2.8 GiB peak for a 1.6M-row sample with it)
         frame = con.sql(sql).to_arrow_table().to_pandas()
     finally:
         con.close()

@@ -182,3 +182,21 @@ def test_corrected_probabilities_match_an_unsampled_fit(grid) -> None:
     for part in (slice(None), quiet):
         rate = y[part].mean()
         assert abs(p_corr[part].mean() - rate) < 3 * rate / np.sqrt(y[part].sum())
+
+
+def test_grid_backtest_scores_the_corrected_model_against_climatology(grid) -> None:
+    from forecasting.grid_backtest import grid_backtest
+
+    design = SamplingDesign("civ_any", 4, quiet_rate=0.2, seed=2)
+    result = grid_backtest(grid[0], design, "logistic", "2019-01-01", "2019-12-31", retrain_every=26)
+    overall = result.metrics[result.metrics["subset"] == "all"].set_index(["model", "metric"])["value"]
+    assert overall[("climatology", "brier_skill_climatology")] == pytest.approx(0.0)
+    assert overall[("logistic", "brier_skill_climatology")] > 0  # persistent hot cells are predictable
+    assert list(result.folds["cutoff"].dt.year) == [2018, 2019]
+    assert 0 < result.sample_rows < result.population_rows
+    # every test row scored, climatology is the population rate before each cutoff
+    assert result.folds["population_rate"].between(0.01, 0.2).all()
+    with pytest.raises(
+        ValueError, match=re.escape("no origins between 2030-01-01 and 2030-12-31; the weeks")
+    ):
+        grid_backtest(grid[0], design, "logistic", "2030-01-01", "2030-12-31")
