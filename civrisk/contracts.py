@@ -68,6 +68,9 @@ TARGET_KINDS: Mapping[str, str] = {
 """Every forecast target -> its kind: ``binary`` (a probability in [0, 1]) or ``count`` (expected civilian
 deaths with quantiles). How each is computed: forecasting.targets."""
 
+MASS_KILLING_MIN = 10.0
+"""Civilians killed in one week (one region) that make a week a mass-killing week (``civ_mass``)."""
+
 HEADLINE_TARGET = "civ_any"
 """The target that ranks regions, shades the map and drives alerts: any civilian killed in the window."""
 
@@ -305,6 +308,9 @@ METRICS = Contract(
         "metric": "string",
         "value": "float",
         "n": "int",  # rows scored
+        "reference": "string",  # skill scores: the model they compare with (brier_skill_best: best baseline)
+        "lo": "float",  # block-bootstrap interval over origins (NaN where not computed)
+        "hi": "float",
     },
     non_null=("model", "target", "horizon", "subset", "metric", "n"),
     unique_key=("model", "target", "horizon", "year", "subset", "metric"),

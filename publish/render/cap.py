@@ -26,9 +26,9 @@ from shapely.geometry import GeometryCollection, MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 
 from civrisk.atomic import write_atomic
+from civrisk.contracts import MASS_KILLING_MIN
 from civrisk.settings import Settings
 from civrisk.weeks import week_label
-from forecasting.targets import MASS_KILLING_MIN
 
 CAP_NS = "urn:oasis:names:tc:emergency:cap:1.2"
 EVENT = "Risk of civilian harm from organized violence"
