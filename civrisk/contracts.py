@@ -10,7 +10,7 @@ and says how to fix it, in the spirit of utilsforecast's ``validation.py``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
@@ -69,6 +69,8 @@ class Contract:
     non_null: tuple[str, ...] = ()
     unique_key: tuple[str, ...] = ()
     doc: str = ""
+    optional: Mapping[str, str] = field(default_factory=dict)
+    """Columns a table may lack (older tables written before they existed); checked for kind when present."""
 
 
 EVENTS = Contract(
@@ -120,6 +122,11 @@ EVENTS = Contract(
     ),
     unique_key=("event_id",),
     doc="Canonical events: one row per event from any source (see docs/EVENTS.md).",
+    optional={
+        # when the source last revised the row (ACLED ``timestamp``; NaT for UCDP): which version of an
+        # event is newer (ingest.releases)
+        "revised_at": "datetime",
+    },
 )
 
 COVERAGE = Contract(
@@ -260,7 +267,7 @@ def validate(df: pd.DataFrame, contract: Contract, where: str = "") -> pd.DataFr
         problems.append(f"missing columns {missing}")
     wrong = [
         f"{c} ({df[c].dtype}, expected {k})"
-        for c, k in contract.columns.items()
+        for c, k in {**contract.columns, **contract.optional}.items()
         if c in df.columns and not _kind_ok(df[c], k)
     ]
     if wrong:

@@ -43,6 +43,7 @@ from civrisk.contracts import COVERAGE, EVENTS, QUARANTINE, validate, validate_e
 from civrisk.settings import Settings, get_settings
 from ingest.ingest_delta import FileDelta, IngestDelta
 from ingest.pipeline import COVERAGE_FILE, EVENTS_FILE, QUARANTINE_FILE
+from ingest.plausibility import Limits
 from ingest.releases import merge_release
 
 if TYPE_CHECKING:
@@ -173,10 +174,12 @@ def add_files(
     settings = settings or get_settings()
     folder = events_dir(settings)
     folder.mkdir(parents=True, exist_ok=True)
-    stamp = (now or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="seconds")
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    limits = Limits.from_settings(settings, now)
+    stamp = now.isoformat(timespec="seconds")
     try:
         with FileLock(folder / ".store.lock", timeout=LOCK_TIMEOUT_S):
-            return _add_locked(folder, [Path(p) for p in paths], settings, declared_coverage, stamp)
+            return _add_locked(folder, [Path(p) for p in paths], settings, declared_coverage, stamp, limits)
     except Timeout as exc:
         raise EventStoreError(
             f"events store {folder} is busy: another process held {folder / '.store.lock'} for "
@@ -185,7 +188,12 @@ def add_files(
 
 
 def _add_locked(
-    folder: Path, paths: list[Path], settings: Settings, declared: pd.DataFrame | None, stamp: str
+    folder: Path,
+    paths: list[Path],
+    settings: Settings,
+    declared: pd.DataFrame | None,
+    stamp: str,
+    limits: Limits,
 ) -> IngestDelta:
     from ingest.pipeline import ingest_files
 
@@ -205,7 +213,7 @@ def _add_locked(
             continue
         if boundaries_id is None:
             regions, boundaries_id = _boundaries(settings, manifest.get("boundaries"), folder)
-        result = ingest_files([path], boundaries=regions)
+        result = ingest_files([path], boundaries=regions, limits=limits)
         report = result.files[0]
         events, added, superseded, stale = merge_release(events, result.events)
         quarantine_parts.append(result.quarantine.assign(file_sha256=sha).astype({"file_sha256": "string"}))

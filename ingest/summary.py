@@ -45,6 +45,11 @@ def format_summary(result: IngestResult, out_dir: str | Path | None = None) -> s
     lines.append(
         f"rows read {result.rows_read:,}; kept {len(events):,}; quarantined {len(quarantine):,}"
         + (f" (see {Path(out_dir) / 'quarantine.csv'})" if out_dir is not None and len(quarantine) else "")
+        + (
+            f"; {result.superseded:,} replaced by a newer version of the same event in another file"
+            if result.superseded
+            else ""
+        )
     )
     if len(quarantine):
         counts = quarantine["reason"].value_counts()
@@ -67,11 +72,6 @@ def format_summary(result: IngestResult, out_dir: str | Path | None = None) -> s
         f"(UCDP where_prec 6-7) {level['too_imprecise']:,}; no coordinates or admin-1 name "
         f"{level['no_location']:,}; not matched to an admin-1 region {level['unmatched']:,}"
     )
-
-    if result.unknown_precision:
-        lines.append(
-            f"precision code off the source's scale (location precision unknown) {result.unknown_precision:,}"
-        )
 
     vt = events.groupby("violence_type", observed=True).agg(
         events=("event_id", "size"),
