@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
     from ingest.boundaries import Boundaries
 
 MANIFEST_FILE = "manifest.json"
+LOCK_FILE = ".store.lock"
 MANIFEST_FORMAT = 1
 DATA_FILES = (EVENTS_FILE, QUARANTINE_FILE, COVERAGE_FILE)
 LOCK_TIMEOUT_S = 600.0
@@ -159,32 +161,80 @@ def _read_tables(folder: Path) -> StoreTables:
     return StoreTables(events, quarantine, coverage)
 
 
+@dataclass(frozen=True)
+class IngestOptions:
+    """How ``civrisk ingest`` reads files into a store: a forced layout, boundaries, --strict."""
+
+    forced: str | None = None  # --format: a layout name instead of detection
+    boundaries: Path | None = None  # admin-1 GeoJSON (default: settings.boundaries, else the shared file)
+    strict: bool = False  # refuse the whole call (nothing written) when any row is quarantined
+
+
 def add_files(
     paths: Sequence[str | Path],
     settings: Settings | None = None,
     *,
+    folder: str | Path | None = None,
+    options: IngestOptions | None = None,
     declared_coverage: pd.DataFrame | None = None,
     now: datetime | None = None,
 ) -> IngestDelta:
     """Ingest the files not yet in the store, in the order given, and write the merged store atomically.
 
-    ``declared_coverage`` (source, iso3, first_date, last_date) adds or replaces declared windows. Raises
-    the ingest errors (unreadable file, missing columns) naming the file; then nothing is written.
+    ``folder``: the store (default ``settings.home / "events"``); ``declared_coverage`` (source, iso3,
+    first_date, last_date) adds or replaces declared windows. Raises the ingest errors (unreadable file,
+    missing columns; ``StrictModeError`` under ``options.strict``) naming the file; then nothing is
+    written, and a store folder this call created is removed again.
     """
+    from ingest.pipeline import plan_files
+
     settings = settings or get_settings()
-    folder = events_dir(settings)
-    folder.mkdir(parents=True, exist_ok=True)
+    options = options or IngestOptions()
+    folder = Path(folder) if folder is not None else events_dir(settings)
+    paths = [Path(p) for p in paths]
+    plan_files(paths, options.forced)  # every header is checked before anything is written
+    created = _make_folder(folder)
     now = (now or datetime.now(UTC)).astimezone(UTC)
     limits = Limits.from_settings(settings, now)
     stamp = now.isoformat(timespec="seconds")
     try:
-        with FileLock(folder / ".store.lock", timeout=LOCK_TIMEOUT_S):
-            return _add_locked(folder, [Path(p) for p in paths], settings, declared_coverage, stamp, limits)
+        with FileLock(folder / LOCK_FILE, timeout=LOCK_TIMEOUT_S):
+            return _add_locked(folder, paths, settings, declared_coverage, stamp, limits, options)
     except Timeout as exc:
         raise EventStoreError(
-            f"events store {folder} is busy: another process held {folder / '.store.lock'} for "
+            f"events store {folder} is busy: another process held {folder / LOCK_FILE} for "
             f"{LOCK_TIMEOUT_S:.0f} s. Check for a stuck `civrisk weekly` (docs/OPERATIONS.md)."
         ) from exc
+    except BaseException:
+        if created:  # leave no empty store behind a failed first call
+            (folder / LOCK_FILE).unlink(missing_ok=True)
+            if not any(folder.iterdir()):
+                folder.rmdir()
+        raise
+
+
+def _make_folder(folder: Path) -> bool:
+    """Create the store folder if needed; return True when this call created it. Raise EventStoreError
+    naming the folder when it is a file or cannot be written."""
+    if folder.exists() and not folder.is_dir():
+        raise EventStoreError(
+            f"events store {folder} is a file; expected a folder (it will hold events.parquet, "
+            "quarantine.csv, coverage.csv and manifest.json): choose another --out"
+        )
+    created = not folder.exists()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise EventStoreError(
+            f"cannot create the events store folder {folder} ({exc.strerror or exc}); choose a folder you "
+            "can write to (--out or CIVRISK_HOME)"
+        ) from exc
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise EventStoreError(
+            f"events store {folder} is not writable (permission denied); choose a folder you can write to "
+            "(--out or CIVRISK_HOME) or fix its permissions"
+        )
+    return created
 
 
 def _add_locked(
@@ -194,26 +244,29 @@ def _add_locked(
     declared: pd.DataFrame | None,
     stamp: str,
     limits: Limits,
+    options: IngestOptions,
 ) -> IngestDelta:
-    from ingest.pipeline import ingest_files
+    from ingest.pipeline import IngestResult, StrictModeError, ingest_files, strict_message
 
     store = load_store(folder)
     manifest = store.manifest
     known: dict[str, dict[str, Any]] = dict(manifest["files"])
     events, before = store.events, len(store.events)
     quarantine_parts, deltas = [store.quarantine], []
+    results: list[IngestResult] = []
     regions, boundaries_id = None, None
     for path in paths:
-        if not path.is_file():
-            raise FileNotFoundError(f"events file {path} does not exist")
         sha = file_sha256(path)
         if sha in known:
             first = known[sha]
             deltas.append(FileDelta(path.name, sha, "already ingested", first_ingested=_when(first)))
             continue
         if boundaries_id is None:
-            regions, boundaries_id = _boundaries(settings, manifest.get("boundaries"), folder)
-        result = ingest_files([path], boundaries=regions, limits=limits)
+            regions, boundaries_id = _boundaries(
+                settings, manifest.get("boundaries"), folder, options.boundaries
+            )
+        result = ingest_files([path], forced=options.forced, boundaries=regions, limits=limits)
+        results.append(result)
         report = result.files[0]
         events, added, superseded, stale = merge_release(events, result.events)
         quarantine_parts.append(result.quarantine.assign(file_sha256=sha).astype({"file_sha256": "string"}))
@@ -243,10 +296,14 @@ def _add_locked(
             },
             **{k: getattr(delta, k) for k in ("added", "superseded", "stale")},
         }
+    if options.strict and any(len(r.quarantine) for r in results):
+        raise StrictModeError(strict_message(results))
     adopted = manifest.get("adopted") if not manifest["outputs"] else None
     counts = (len(store.quarantine), len(store.coverage))
     if not any(d.status == "ingested" for d in deltas) and declared is None:
-        return IngestDelta(folder, tuple(deltas), before, before, *counts, adopted=adopted)
+        return IngestDelta(
+            folder, tuple(deltas), before, before, *counts, adopted=adopted, coverage=store.coverage
+        )
 
     from ingest.coverage import compute_coverage
 
@@ -266,7 +323,17 @@ def _add_locked(
         manifest["adopted"] = store.manifest["adopted"]
     _write_store(folder, events, quarantine, coverage, manifest)
     counts = (len(quarantine), len(coverage))
-    return IngestDelta(folder, tuple(deltas), before, len(events), *counts, written=True, adopted=adopted)
+    return IngestDelta(
+        folder,
+        tuple(deltas),
+        before,
+        len(events),
+        *counts,
+        written=True,
+        adopted=adopted,
+        results=tuple(results),
+        coverage=coverage,
+    )
 
 
 def _declared_windows(coverage: pd.DataFrame, extra: pd.DataFrame | None) -> pd.DataFrame | None:
@@ -282,14 +349,20 @@ def _declared_windows(coverage: pd.DataFrame, extra: pd.DataFrame | None) -> pd.
     return kept.reset_index(drop=True) if len(kept) else None
 
 
-def _boundaries(settings: Settings, stored: dict[str, str] | None, folder: Path) -> tuple[Any, dict]:
-    """Return (admin-1 boundaries or None, their identity); refuse boundaries other than the store's."""
+def _boundaries(
+    settings: Settings, stored: dict[str, str] | None, folder: Path, given: Path | None = None
+) -> tuple[Any, dict]:
+    """Return (admin-1 boundaries or None, their identity); refuse boundaries other than the store's.
+
+    ``given`` (``civrisk ingest --boundaries``) comes before the setting and the shared default.
+    """
     from ingest.boundaries import DEFAULT_ADMIN1_FILE, load_boundaries
 
-    path = settings.boundaries or settings.shared_data / "boundaries" / DEFAULT_ADMIN1_FILE
+    explicit = given or settings.boundaries
+    path = explicit or settings.shared_data / "boundaries" / DEFAULT_ADMIN1_FILE
     regions: Boundaries | None = None
     ident = {"path": "", "sha256": "none"}
-    if settings.boundaries is not None or path.is_file():
+    if explicit is not None or path.is_file():
         regions = load_boundaries(
             path,
             settings.boundary_id_property,

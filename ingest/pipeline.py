@@ -277,12 +277,15 @@ def write_outputs(result: IngestResult, out_dir: str | Path) -> dict[str, Path]:
     return targets
 
 
-def strict_message(result: IngestResult) -> str:
+def strict_message(results: IngestResult | Sequence[IngestResult]) -> str:
     """Return the --strict refusal: rows quarantined per reason and file."""
-    counts = result.quarantine.groupby(["source_file", "reason"]).size()
+    results = [results] if isinstance(results, IngestResult) else list(results)
+    quarantine = pd.concat([r.quarantine for r in results], ignore_index=True)
+    counts = quarantine.groupby(["source_file", "reason"]).size()
     lines = [f"  {file}: {reason} {n}" for (file, reason), n in counts.items()]
+    rows_read = sum(r.rows_read for r in results)
     return (
-        f"--strict: {len(result.quarantine)} of {result.rows_read} rows would be quarantined; "
+        f"--strict: {len(quarantine)} of {rows_read} rows would be quarantined; "
         "nothing was written.\n" + "\n".join(lines)
     )
 
