@@ -36,15 +36,18 @@ ACTOR_CLASSES = (
     "civilians",
     "unidentified_armed_group",
     "other",
+    "placeholder",
     "unclassified",
 )
-"""Actor classes. ``unclassified`` means no rule matched (``civrisk actors`` lists them)."""
+"""Actor classes. ``placeholder`` flags a UCDP Candidate placeholder (``XXX436``): an actor UCDP has not
+coded yet, neither identified nor unidentified; ``unclassified`` means no rule matched. ``civrisk actors``
+lists both."""
 
 PERPETRATOR_GROUPS: Mapping[str, tuple[str, ...]] = {
     "state_allied": ("state_forces", "foreign_state_forces", "private_military", "peacekeepers"),
     "jihadist_rebel": ("jihadist", "rebel_separatist"),
     "militia": ("pro_government_militia", "communal_militia"),
-    "other_unknown": ("unidentified_armed_group", "civilians", "other", "unclassified"),
+    "other_unknown": ("unidentified_armed_group", "civilians", "other", "placeholder", "unclassified"),
 }
 """The perpetrator groups forecasts are split by (issue 3): state forces and their allies (incl. foreign
 forces and private military such as Wagner), jihadist and rebel groups, militias; the rest is unknown."""
