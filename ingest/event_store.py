@@ -12,12 +12,11 @@ reads it unchanged, plus a manifest:
 Rules (docs/OPERATIONS.md):
 
 1. A file is known by its SHA-256: adding the same bytes again, under any name, changes nothing.
-2. An event already in the store is **superseded** by the same ``event_id`` in a file ingested later,
-   unless that file's release is older than the stored row's. Releases are comparable within a scheme:
-   UCDP Candidate (``v23_0_10`` = data to October 2023; ``v26_01_26_06`` = to June 2026) by the month their
-   data end, GED yearly releases (``23.1``) by number. Anything else (``acled-export``,
-   ``ucdp-explorer-export``, ``ucdp-candidate-reduced``) is not comparable: the later file wins. A row
-   older than the stored one is ignored. Both counts go into the delta and the manifest.
+2. An event already in the store is **superseded** by the same ``event_id`` in a new file when the new row
+   is not an older version by ``ingest.releases``' rule (the one ``civrisk ingest`` applies across its
+   files too): ACLED's per-row ``timestamp``, then the export date or the UCDP release; versions that
+   cannot be compared let the later file win. An older row is ignored. Both counts go into the delta and
+   the manifest.
 3. A call is all-or-nothing: every new version is written to a temporary file beside its target and the
    temporaries are renamed only after all four are complete, the manifest last. A failure before the
    renames leaves the previous store untouched; a crash between renames is caught when the store is next
@@ -26,12 +25,9 @@ Rules (docs/OPERATIONS.md):
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from collections.abc import Sequence
-from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,126 +35,36 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 from filelock import FileLock, Timeout
 
-from civrisk.atomic import atomic_path
-from civrisk.contracts import COVERAGE, EVENTS, QUARANTINE, validate, validate_events
+from civrisk.contracts import validate_events
 from civrisk.settings import Settings, get_settings
 from ingest.ingest_delta import FileDelta, IngestDelta
-from ingest.pipeline import COVERAGE_FILE, EVENTS_FILE, QUARANTINE_FILE
 from ingest.plausibility import Limits
 from ingest.releases import merge_release
+from ingest.store_files import (
+    DATA_FILES,
+    MANIFEST_FILE,
+    MANIFEST_FORMAT,
+    EventStoreError,
+    StoreTables,
+    file_sha256,
+    load_store,
+    read_manifest,
+    write_store,
+)
 
 if TYPE_CHECKING:
     from ingest.boundaries import Boundaries
 
-MANIFEST_FILE = "manifest.json"
 LOCK_FILE = ".store.lock"
-MANIFEST_FORMAT = 1
-DATA_FILES = (EVENTS_FILE, QUARANTINE_FILE, COVERAGE_FILE)
 LOCK_TIMEOUT_S = 600.0
 """How long add_files waits for another writer of the same store before giving up."""
 
 _COUNTED = ("source", "source_version", "rows_read", "kept", "quarantined", "added", "superseded", "stale")
 
 
-class EventStoreError(RuntimeError):
-    """The events store is missing, inconsistent or busy; the message says what to do."""
-
-
-@dataclass(frozen=True)
-class StoreTables:
-    """The store as read from disk (empty tables and an empty manifest when it does not exist yet)."""
-
-    events: pd.DataFrame
-    quarantine: pd.DataFrame
-    coverage: pd.DataFrame
-    manifest: dict[str, Any] = field(default_factory=dict)
-
-
 def events_dir(settings: Settings | None = None) -> Path:
     """Return the store folder, ``settings.home / "events"``."""
     return (settings or get_settings()).home / "events"
-
-
-def file_sha256(path: str | Path) -> str:
-    """Return the SHA-256 hex digest of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def read_manifest(folder: str | Path) -> dict[str, Any]:
-    """Return the store's manifest, or an empty one (no files) when the store does not exist yet."""
-    path = Path(folder) / MANIFEST_FILE
-    if not path.is_file():
-        return {"format": MANIFEST_FORMAT, "files": {}, "outputs": {}, "boundaries": None}
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError as exc:
-        raise EventStoreError(f"{path} is not valid JSON ({exc}); see docs/OPERATIONS.md, 'Recover'") from exc
-    if manifest.get("format") != MANIFEST_FORMAT:
-        raise EventStoreError(
-            f"{path}: manifest format {manifest.get('format')!r}, expected {MANIFEST_FORMAT}; this civrisk "
-            "cannot read the store (rebuild it, docs/OPERATIONS.md 'Recover')"
-        )
-    return manifest
-
-
-def load_store(folder: str | Path) -> StoreTables:
-    """Return the store's tables after checking them against the manifest's digests.
-
-    A folder that ``civrisk ingest --out`` or ``civrisk demo`` wrote (all three tables, no manifest) is
-    adopted: its tables are the starting point, and the manifest written by the next ``add_files`` says so.
-    """
-    folder = Path(folder)
-    manifest = read_manifest(folder)
-    present = [name for name in DATA_FILES if (folder / name).is_file()]
-    if not manifest["outputs"]:
-        if not present:
-            quarantine = _empty(QUARANTINE, {"file_sha256": "string"})
-            return StoreTables(_empty(EVENTS), quarantine, _empty(COVERAGE), manifest)
-        if len(present) < len(DATA_FILES):
-            raise EventStoreError(
-                f"{folder} holds {present} but not {[n for n in DATA_FILES if n not in present]} and no "
-                f"{MANIFEST_FILE}: it is neither an events store nor a folder civrisk ingest wrote. Move it "
-                "aside and put its source files in the drop folder (docs/OPERATIONS.md, 'Recover')."
-            )
-        tables = _read_tables(folder)
-        files = sorted(tables.events["source_file"].dropna().astype(str).unique())
-        manifest["adopted"] = {"events": len(tables.events), "source_files": files}
-        return StoreTables(tables.events, tables.quarantine, tables.coverage, manifest)
-    for name in DATA_FILES:
-        want = manifest["outputs"].get(name, {})
-        path = folder / name
-        got: dict[str, Any] = _fingerprint(path) if path.is_file() else {"sha256": "missing", "bytes": 0}
-        if got["sha256"] != want.get("sha256"):
-            raise EventStoreError(
-                f"events store {folder} is inconsistent: {name} has sha256 {got['sha256'][:12]} "
-                f"({got['bytes']:,} bytes), the manifest expects {str(want.get('sha256'))[:12]} "
-                f"({want.get('bytes', 0):,} bytes). A write was interrupted between renames, or the file "
-                "was rewritten by another tool (civrisk ingest --out, civrisk demo) or by hand. Rebuild the "
-                "store (docs/OPERATIONS.md, 'Recover')."
-            )
-    tables = _read_tables(folder)
-    return StoreTables(tables.events, tables.quarantine, tables.coverage, manifest)
-
-
-def _read_tables(folder: Path) -> StoreTables:
-    """Return the three tables of ``folder``, validated against their contracts."""
-    events = validate_events(pd.read_parquet(folder / EVENTS_FILE), str(folder / EVENTS_FILE))
-    text = {"source_file": "string", "reason": "string", "detail": "string", "file_sha256": "string"}
-    quarantine = pd.read_csv(folder / QUARANTINE_FILE, dtype={**text, "source_row": "int64"})
-    if "file_sha256" not in quarantine.columns:  # written by civrisk ingest: no digests
-        quarantine["file_sha256"] = pd.Series(pd.NA, index=quarantine.index, dtype="string")
-    coverage = pd.read_csv(
-        folder / COVERAGE_FILE, dtype={"source": "string", "iso3": "string", "declared": "bool"}
-    )
-    for col in ("first_date", "last_date"):
-        coverage[col] = pd.to_datetime(coverage[col], format="%Y-%m-%d").astype("datetime64[ns]")
-    validate(quarantine, QUARANTINE, str(folder / QUARANTINE_FILE))
-    validate(coverage, COVERAGE, str(folder / COVERAGE_FILE))
-    return StoreTables(events, quarantine, coverage)
 
 
 @dataclass(frozen=True)
@@ -191,15 +97,15 @@ def add_files(
     settings = settings or get_settings()
     options = options or IngestOptions()
     folder = Path(folder) if folder is not None else events_dir(settings)
-    paths = [Path(p) for p in paths]
-    plan_files(paths, options.forced)  # every header is checked before anything is written
+    files = [Path(p) for p in paths]
+    plan_files(files, options.forced)  # every header is checked before anything is written
     created = _make_folder(folder)
     now = (now or datetime.now(UTC)).astimezone(UTC)
     limits = Limits.from_settings(settings, now)
     stamp = now.isoformat(timespec="seconds")
     try:
         with FileLock(folder / LOCK_FILE, timeout=LOCK_TIMEOUT_S):
-            return _add_locked(folder, paths, settings, declared_coverage, stamp, limits, options)
+            return _add_locked(folder, files, settings, declared_coverage, stamp, limits, options)
     except Timeout as exc:
         raise EventStoreError(
             f"events store {folder} is busy: another process held {folder / LOCK_FILE} for "
@@ -246,7 +152,8 @@ def _add_locked(
     limits: Limits,
     options: IngestOptions,
 ) -> IngestDelta:
-    from ingest.pipeline import IngestResult, StrictModeError, ingest_files, strict_message
+    from ingest.admin1_names import load_aliases
+    from ingest.pipeline import IngestResult, StrictModeError, ingest_files, region_changes, strict_message
 
     store = load_store(folder)
     manifest = store.manifest
@@ -255,6 +162,7 @@ def _add_locked(
     quarantine_parts, deltas = [store.quarantine], []
     results: list[IngestResult] = []
     regions, boundaries_id = None, None
+    aliases = load_aliases(settings.admin1_aliases) if settings.admin1_aliases else None
     for path in paths:
         sha = file_sha256(path)
         if sha in known:
@@ -265,7 +173,9 @@ def _add_locked(
             regions, boundaries_id = _boundaries(
                 settings, manifest.get("boundaries"), folder, options.boundaries
             )
-        result = ingest_files([path], forced=options.forced, boundaries=regions, limits=limits)
+        result = ingest_files(
+            [path], forced=options.forced, boundaries=regions, limits=limits, aliases=aliases
+        )
         results.append(result)
         report = result.files[0]
         events, added, superseded, stale = merge_release(events, result.events)
@@ -310,6 +220,7 @@ def _add_locked(
     events = validate_events(events.reset_index(drop=True), "ingest.event_store (merged)")
     quarantine = pd.concat([q for q in quarantine_parts if len(q)] or [store.quarantine], ignore_index=True)
     coverage = compute_coverage(events, _declared_windows(store.coverage, declared))
+    changes = region_changes(events, regions) if results else None
     manifest = {
         "format": MANIFEST_FORMAT,
         "updated_at": stamp,
@@ -321,7 +232,7 @@ def _add_locked(
         manifest["adopted"] = {**adopted, "at": stamp}
     elif "adopted" in store.manifest:
         manifest["adopted"] = store.manifest["adopted"]
-    _write_store(folder, events, quarantine, coverage, manifest)
+    write_store(folder, events, quarantine, coverage, manifest)
     counts = (len(quarantine), len(coverage))
     return IngestDelta(
         folder,
@@ -333,6 +244,7 @@ def _add_locked(
         adopted=adopted,
         results=tuple(results),
         coverage=coverage,
+        region_changes=changes,
     )
 
 
@@ -380,46 +292,18 @@ def _boundaries(
     return regions, ident
 
 
-def _write_store(
-    folder: Path, events: pd.DataFrame, quarantine: pd.DataFrame, coverage: pd.DataFrame, manifest: dict
-) -> None:
-    """Write the three tables and the manifest: temporaries first, renames after, the manifest last."""
-    with ExitStack() as stack:
-        # ExitStack renames in reverse order of entry: the manifest, entered first, is renamed last
-        tmp_manifest = stack.enter_context(atomic_path(folder / MANIFEST_FILE))
-        tmp = {name: stack.enter_context(atomic_path(folder / name)) for name in DATA_FILES}
-        events.to_parquet(tmp[EVENTS_FILE], index=False)
-        quarantine.to_csv(tmp[QUARANTINE_FILE], index=False)
-        coverage.to_csv(tmp[COVERAGE_FILE], index=False, date_format="%Y-%m-%d")
-        manifest["outputs"] = {name: _fingerprint(tmp[name]) for name in DATA_FILES}
-        manifest["outputs"][EVENTS_FILE]["rows"] = len(events)
-        manifest["outputs"][QUARANTINE_FILE]["rows"] = len(quarantine)
-        tmp_manifest.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-
-
-def _fingerprint(path: Path) -> dict[str, Any]:
-    return {"sha256": file_sha256(path), "bytes": path.stat().st_size}
-
-
 def _when(entry: dict[str, Any]) -> str:
     return f"{entry.get('ingested_at', '?')} as {entry.get('name', '?')}"
-
-
-def _empty(contract: Any, extra: dict[str, str] | None = None) -> pd.DataFrame:
-    kinds = {"string": "string", "int": "Int64", "float": "float64", "bool": "bool"}
-    kinds["datetime"] = "datetime64[ns]"
-    dtypes = {c: kinds[k] for c, k in contract.columns.items()} | (extra or {})
-    if contract is QUARANTINE:
-        dtypes["source_row"] = "int64"
-    return pd.DataFrame({c: pd.Series(dtype=d) for c, d in dtypes.items()})
 
 
 __all__ = [
     "DATA_FILES",
     "MANIFEST_FILE",
+    "LOCK_FILE",
     "EventStoreError",
     "FileDelta",
     "IngestDelta",
+    "IngestOptions",
     "StoreTables",
     "add_files",
     "events_dir",

@@ -53,6 +53,8 @@ class IngestDelta:
     """The ``ingest.pipeline.IngestResult`` of each new file (for ``civrisk ingest``'s summary)."""
     coverage: Any = None
     """The store's coverage table after the call (a DataFrame), when known."""
+    region_changes: Any = None
+    """Name-matched regions of the store that start or stop appearing (``ingest.admin1_names``)."""
 
     @property
     def ingested(self) -> tuple[FileDelta, ...]:

@@ -9,6 +9,7 @@ a newer version of its event from another of the files; ``ingest_files`` asserts
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ import pandas as pd
 from civrisk.atomic import atomic_path
 from civrisk.contracts import COVERAGE, EVENTS, QUARANTINE, validate, validate_events
 from ingest.acled import stage_acled
+from ingest.admin1_names import Admin1Aliases, change_lines, name_region_changes
 from ingest.layouts import Layout, detect_layout, source_version
 from ingest.plausibility import START_TOLERANCE, Limits
 from ingest.quarantine import (
@@ -35,6 +37,8 @@ from ingest.ucdp import refine_ucdp_layout, stage_ucdp
 
 if TYPE_CHECKING:
     from ingest.boundaries import Boundaries
+
+log = logging.getLogger(__name__)
 
 EVENT_COLUMNS = (*EVENTS.columns, *EVENTS.optional)
 """The columns ingest writes: the contract's, then its optional ones (revised_at)."""
@@ -71,6 +75,7 @@ class IngestResult:
     coverage: pd.DataFrame
     files: list[FileReport] = field(default_factory=list)
     superseded: int = 0  # rows replaced by a newer version of the same event in another of the files
+    region_changes: pd.DataFrame | None = None  # name-matched regions that start or stop appearing
 
     @property
     def rows_read(self) -> int:
@@ -136,15 +141,19 @@ def ingest_files(
     boundaries: Boundaries | None = None,
     declared_coverage: pd.DataFrame | None = None,
     limits: Limits | None = None,
+    aliases: Admin1Aliases | None = None,
 ) -> IngestResult:
     """Return canonical events, quarantined rows and coverage for the given files (nothing is written).
 
     ``boundaries``: admin-1 polygons (None: events get admin-1 ids from published names only).
     ``limits``: the ingest time and death ceiling rows are checked against (default: now, the setting's
-    default ceiling). An event in several files keeps its newest version (ingest.releases).
+    default ceiling). ``aliases``: admin-1 renames (default: the packaged table). An event in several
+    files keeps its newest version (ingest.releases).
     """
     from ingest.countries import to_iso3
-    from ingest.regions import assign_regions, points_in_country
+    from ingest.country_check import points_in_country
+    from ingest.regions import assign_regions
+    from ingest.successions import historical_iso3
 
     limits = limits or Limits()
     plan = plan_files(paths, forced)
@@ -162,7 +171,8 @@ def ingest_files(
     unmatched = iso3.isna().to_numpy()
     if unmatched.any():  # the GW code (UCDP country_id) names what the country name did not
         iso3.loc[unmatched] = to_iso3(staged.loc[unmatched, "country"], staged.loc[unmatched, "gw_code"])
-    staged["iso3"] = iso3
+    # the country of the place at the event's date (Juba in 2005: Sudan; in 2015: South Sudan)
+    staged["iso3"] = historical_iso3(iso3, staged["latitude"], staged["longitude"], staged["date_start"])
     inside = points_in_country(staged["iso3"], staged["latitude"], staged["longitude"])
     # UCDP where_prec 7: at sea or in the air, outside any land polygon by definition: not checked
     ucdp = staged["source"].str.startswith("ucdp").fillna(False)
@@ -187,13 +197,24 @@ def ingest_files(
             f"superseded {superseded} = {len(kept) + len(quarantine) + superseded}"
         )
     events = canonical_events(kept)
-    events = assign_regions(events, boundaries)
+    events = assign_regions(events, boundaries, aliases)
     events = events[list(EVENT_COLUMNS)].reset_index(drop=True)
     validate_events(events, "ingest.pipeline")
     from ingest.coverage import compute_coverage
 
     coverage = validate(compute_coverage(events, declared_coverage), COVERAGE, "ingest.coverage")
-    return IngestResult(events, quarantine, coverage, reports, superseded)
+    changes = region_changes(events, boundaries)
+    return IngestResult(events, quarantine, coverage, reports, superseded, changes)
+
+
+def region_changes(events: pd.DataFrame, boundaries: Boundaries | None) -> pd.DataFrame:
+    """Return the name-matched regions of ``events`` that start or stop appearing (logged as a warning)."""
+    polygons = set(boundaries.regions["region_id"]) if boundaries is not None else set()
+    name_matched = events["admin1_id"].notna() & ~events["admin1_id"].isin(polygons)
+    changes = name_region_changes(events, name_matched)
+    for line in change_lines(changes):
+        log.warning("%s", line)
+    return changes
 
 
 def _newest_versions(kept: pd.DataFrame) -> tuple[pd.DataFrame, int]:

@@ -103,11 +103,11 @@ def native_id(text: pd.Series) -> pd.Series:
 def find_problems(staged: pd.DataFrame, max_deaths: int | None = None) -> pd.DataFrame:
     """Return ``reason`` and ``detail`` per row of ``staged`` (both <NA> for rows that pass every check).
 
-    Expects the staged columns named in the module docstring plus ``iso3``, ``inside_country`` (bool/NA
-    from ``ingest.regions.points_in_country``) and, per row, ``_release_end`` (latest plausible date) with
-    ``_release_basis`` (what it is, for the detail). ``max_deaths``: the death ceiling (default: the
-    ``max_deaths_per_event`` setting's default). Duplicate ids are judged separately by
-    ``find_duplicates``. Details are only formatted for the rows that fail.
+    Expects the staged columns named in the module docstring plus ``iso3``, ``inside_country``
+    (bool/NA from ``ingest.country_check.points_in_country``) and, per row, ``_release_end`` (latest
+    plausible date) with ``_release_basis`` (what it is, for the detail). ``max_deaths``: the death
+    ceiling (default: the ``max_deaths_per_event`` setting's default). Duplicate ids are judged
+    separately by ``find_duplicates``. Details are only formatted for the rows that fail.
     """
     reason = np.full(len(staged), None, dtype=object)
     detail = np.full(len(staged), None, dtype=object)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ingest.admin1_names import change_lines
 from ingest.ingest_delta import IngestDelta
 from ingest.pipeline import IngestResult
 from ingest.quarantine import REASONS
@@ -91,6 +92,7 @@ def format_summary(
         lines.append("  ('other' = protests, riots, strategic developments: kept, never modelled)")
 
     if with_coverage:
+        lines += change_lines(result.region_changes) if result.region_changes is not None else []
         lines += coverage_lines(result.coverage)
     if out_dir is not None:
         lines.append(f"wrote {Path(out_dir) / 'events.parquet'}, quarantine.csv, coverage.csv")
@@ -111,6 +113,8 @@ def format_store_summary(delta: IngestDelta) -> str:
     """Return ``civrisk ingest``'s report: each new file's summary, what the store gained, its coverage."""
     blocks = [format_summary(r, delta.store, with_coverage=False) for r in delta.results]
     lines = list(delta.lines())
+    if delta.region_changes is not None:
+        lines += change_lines(delta.region_changes)
     if delta.coverage is not None and len(delta.coverage):
         lines += coverage_lines(delta.coverage)
     if delta.written:
