@@ -47,12 +47,14 @@ class Admin1Aliases:
 
     def canonical(self, iso3: object, slugs: pd.Series) -> pd.Series:
         """Return each admin-1 key with aliases of its country replaced by the name they stand for."""
-        if not self.table:
+        aliased = slugs.isin({alias for _, alias in self.table}).to_numpy(dtype=bool)
+        if not aliased.any():  # the usual case: only rows carrying a known alias are looked up
             return slugs
         codes = pd.Series(np.asarray(iso3, dtype=object), index=slugs.index).astype("string").fillna("")
-        keys = pd.Series(list(zip(codes, slugs.fillna(""), strict=True)), index=slugs.index)
-        mapped = keys.map(self.table)
-        return mapped.astype("string").fillna(slugs)
+        keys = zip(codes[aliased], slugs[aliased], strict=True)
+        out = slugs.copy()
+        out[aliased] = [self.table.get(k, s) for k, s in zip(keys, slugs[aliased], strict=True)]
+        return out
 
 
 def load_aliases(extra: Path | None = None) -> Admin1Aliases:
@@ -158,15 +160,15 @@ def name_region_changes(events: pd.DataFrame, name_matched: pd.Series) -> pd.Dat
     )
     ev["iso3"] = ev["admin1_id"].str.slice(0, 3)
     span = ev.groupby("iso3").agg(c_first=("start", "min"), c_last=("end", "max"))
+    # built-in aggregations only (no per-group Python): this runs over every ingest of 400k events
     regions = ev.groupby("admin1_id").agg(
-        iso3=("iso3", "first"),
-        name=("name", lambda s: s.mode().iloc[0] if s.notna().any() else pd.NA),
         first=("start", "min"),
         last=("end", "max"),
         events=("start", "size"),
         lat=("lat", "median"),
         lon=("lon", "median"),
     )
+    regions["iso3"] = regions.index.str.slice(0, 3)
     regions = regions[regions["events"] >= CHANGE_MIN_EVENTS].join(span, on="iso3")
     stops = regions[regions["c_last"] - regions["last"] > CHANGE_GAP]
     starts = regions[regions["first"] - regions["c_first"] > CHANGE_GAP]
@@ -182,6 +184,11 @@ def name_region_changes(events: pd.DataFrame, name_matched: pd.Series) -> pd.Dat
         for a, b in zip(pairs["admin1_id_old"], pairs["admin1_id_new"], strict=True)
     ]
     pairs = pairs[timely.to_numpy() & (near | (no_xy & np.asarray(words, dtype=bool)))]
+    members = ev[ev["admin1_id"].isin(set(pairs["admin1_id_old"]) | set(pairs["admin1_id_new"]))]
+    names = members.groupby("admin1_id")["name"].agg(lambda s: s.mode().iloc[0] if s.notna().any() else pd.NA)
+    pairs = pairs.assign(
+        name_old=pairs["admin1_id_old"].map(names), name_new=pairs["admin1_id_new"].map(names)
+    )
     out = pd.DataFrame(
         {
             "iso3": pairs["iso3"],

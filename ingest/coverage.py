@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from civrisk.contracts import COVERAGE, validate
+from ingest.plausibility import source_prefix
 
 DECLARED_COLUMNS = ("source", "iso3", "first_date", "last_date")
 
@@ -102,7 +103,7 @@ def precise_dates(events: pd.DataFrame) -> np.ndarray:
     if "date_precision" not in events.columns:
         return short
     code = pd.to_numeric(events["date_precision"], errors="coerce").astype("Float64")
-    family = events["source"].astype("string").str.extract(r"^(ucdp|acled)", expand=False)
+    family = source_prefix(events["source"])
     highest = family.map(PRECISE_CODES).astype("Float64")
     by_code = (code <= highest).fillna(False).to_numpy(dtype=bool)
     known = (code.notna() & highest.notna()).to_numpy(dtype=bool)

@@ -174,7 +174,7 @@ def _add_locked(
                 settings, manifest.get("boundaries"), folder, options.boundaries
             )
         result = ingest_files(
-            [path], forced=options.forced, boundaries=regions, limits=limits, aliases=aliases
+            [path], options.forced, regions, limits=limits, aliases=aliases, check_renames=False
         )
         results.append(result)
         report = result.files[0]

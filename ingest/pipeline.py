@@ -142,13 +142,15 @@ def ingest_files(
     declared_coverage: pd.DataFrame | None = None,
     limits: Limits | None = None,
     aliases: Admin1Aliases | None = None,
+    check_renames: bool = True,
 ) -> IngestResult:
     """Return canonical events, quarantined rows and coverage for the given files (nothing is written).
 
     ``boundaries``: admin-1 polygons (None: events get admin-1 ids from published names only).
     ``limits``: the ingest time and death ceiling rows are checked against (default: now, the setting's
-    default ceiling). ``aliases``: admin-1 renames (default: the packaged table). An event in several
-    files keeps its newest version (ingest.releases).
+    default ceiling). ``aliases``: admin-1 renames (default: the packaged table). ``check_renames``: look
+    for name-matched regions that look renamed (the events store does it once over all its events). An
+    event in several files keeps its newest version (ingest.releases).
     """
     from ingest.countries import to_iso3
     from ingest.country_check import points_in_country
@@ -203,7 +205,7 @@ def ingest_files(
     from ingest.coverage import compute_coverage
 
     coverage = validate(compute_coverage(events, declared_coverage), COVERAGE, "ingest.coverage")
-    changes = region_changes(events, boundaries)
+    changes = region_changes(events, boundaries) if check_renames else None
     return IngestResult(events, quarantine, coverage, reports, superseded, changes)
 
 
