@@ -188,3 +188,20 @@ def test_the_real_burkina_faso_rows_without_ids_are_not_double_counted(tmp_path,
     assert before + initial.total("quarantined") == len(rows) == 1460
     delta = add_files([second], settings)
     assert delta.total("added") == 0 and delta.events_after == before  # "50 new events" before the fix
+
+
+@pytest.mark.shared_data
+@pytest.mark.slow
+def test_the_store_keeps_the_mali_versions_whatever_the_copy_order(tmp_path, shared_data) -> None:
+    files = [shared_data / AFRICA, shared_data / MALI_EXPORT]
+    tables = []
+    for name, order in (("a", files), ("b", files[::-1])):
+        settings = Settings(home=tmp_path / name)
+        for path in order:  # one file per call, as the weekly cycle adds what is dropped in
+            add_files([path], settings)
+        events = load_store(events_dir(settings)).events
+        tables.append(events.sort_values("event_id", ignore_index=True))
+    pd.testing.assert_frame_equal(*tables)
+    assert len(tables[0]) == 83610
+    mali = tables[0][tables[0]["source_file"] == "acled_export_mli_2015-01-01_2022-06-30.csv.gz"]
+    assert len(mali) == 5897
