@@ -61,6 +61,15 @@ class Settings(BaseSettings):
     cap_sender: str = "civrisk"
     """CAP ``sender`` of published alerts; set it to an address or domain you control."""
 
+    max_deaths_per_event: int = 100_000
+    """Ceiling on any death count of one event (best, low, high, civilians); rows above it are quarantined
+    (``deaths_above_ceiling``). The largest single events in the shared files hold 25,000 (ACLED) and 8,901
+    (UCDP); raise it only for a source that records larger ones."""
+
+    admin1_aliases: Path | None = None
+    """User CSV of admin-1 renames (iso3, alias, name[, note]) used before the packaged
+    ``ingest/admin1_aliases.csv`` (docs/REGIONS.md)."""
+
     boundaries: Path | None = None
     """Admin-1 polygons (GeoJSON) for region assignment; default: the shared Sahel admin-1 file if present."""
 
