@@ -327,8 +327,8 @@ def test_what_changed_and_why_is_written_from_the_numbers():
     text = d.paragraph
     assert text.startswith(f"{d.row.name} ranks 1 of 12: {EN.pct(d.row.p)} chance that civilians are killed")
     assert (
-        f"In the last 4 weeks of data (to 31 May 2020), {now} civilians were reported killed ({before} in the 4 weeks before)"
-        in text
+        f"In the last 4 weeks of data (to 31 May 2020), {now} civilians were reported killed "
+        f"({before} in the 4 weeks before)" in text
     )
     assert f"Most likely perpetrators: {EN._(d.row.groups[0].label).lower()}" in text.replace(
         "Jihadist", "jihadist"
@@ -378,7 +378,8 @@ def test_render_is_pure_and_write_is_atomic(tmp_path):
             "civ_deaths_jihadist_rebel_sum_12w_lag1",
             2.0,
             9.0,
-            "civilians killed by jihadist and rebel groups in the last 12 weeks: 2, down from 9 in the 12 weeks before",
+            "civilians killed by jihadist and rebel groups in the last 12 weeks: 2, down from 9 in the 12 "
+            "weeks before",
         ),
         ("events_sum_1w_lag1", 4.0, 4.0, "conflict events last week: 4, as in the week before"),
         (

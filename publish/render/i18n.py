@@ -11,13 +11,14 @@ country names formatted by Babel for that locale (CLDR data), so "92%" / "92 %" 
 
 from __future__ import annotations
 
+import datetime as dt
 import gettext
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-import datetime as dt
 from functools import cache, lru_cache
 from pathlib import Path
+from typing import Literal
 
 import pandas as pd
 import pycountry
@@ -146,7 +147,13 @@ class Words:
         """Return a duration rounded down to its largest unit ("6 years" for 6.9, "5 months", "3 weeks"):
         a replay's age is never overstated."""
         days = span.days
-        for unit, size in (("year", 365), ("month", 30), ("week", 7), ("day", 1)):
+        units: tuple[tuple[Literal["year", "month", "week", "day"], int], ...] = (
+            ("year", 365),
+            ("month", 30),
+            ("week", 7),
+            ("day", 1),
+        )
+        for unit, size in units:
             if days >= size:
                 return format_timedelta(
                     dt.timedelta(days=days // size * size), granularity=unit, threshold=1, locale=self.locale

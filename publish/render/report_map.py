@@ -337,7 +337,7 @@ def _context(
 
 def render_map_svg(m: MapData, element_id: str = "risk-map") -> str:
     """Return the map as an ``<svg>`` string with a legend below it; data texts are escaped."""
-    legend_h = 58
+    legend_h = legend_height(m.width, m.legend)
     h = m.height + legend_h
     out = [
         f'<svg id="{escape(element_id)}" class="risk-map" xmlns="http://www.w3.org/2000/svg" '
@@ -397,6 +397,22 @@ def render_map_svg(m: MapData, element_id: str = "risk-map") -> str:
     return "".join(out)
 
 
+LEGEND_ROW = 34
+"""Height of a legend row; the legend's keys wrap onto a second row on a narrow map."""
+
+
+def _legend_keys(legend: MapLegend) -> list[tuple[str, str, float]]:
+    """Return (kind, label, width) of the legend's keys after the colour scale."""
+    keys = [("no_score", legend.no_score), ("withheld", legend.withheld), ("rank", legend.rank)]
+    return [(k, label, 22 + 6.2 * len(label) + 12) for k, label in keys]
+
+
+def legend_height(width: int, legend: MapLegend) -> int:
+    """Return the legend's height: one row, or two when its keys do not fit beside the colour scale."""
+    scale = 6 + len(RISK_COLOURS) * 48 + 14
+    return 58 if scale + sum(w for _, _, w in _legend_keys(legend)) <= width else 58 + LEGEND_ROW
+
+
 def _legend(top: float, width: int, legend: MapLegend) -> str:
     sw, gap, x = 46, 2, 6.0
     parts = [
@@ -412,18 +428,22 @@ def _legend(top: float, width: int, legend: MapLegend) -> str:
         )
         x = round(x + sw + gap, 1)
     x += 14
-    for fill, label in ((NO_SCORE_COLOUR, legend.no_score), (WITHHELD_FILL, legend.withheld)):
-        parts.append(
-            f'<rect x="{x}" y="15" width="18" height="12" fill="{fill}" stroke="#999" stroke-width="0.5"/>'
-            f'<text x="{x + 22}" y="25">{escape(label)}</text>'
-        )
-        x = round(x + 22 + 6.2 * len(label) + 12, 1)
-    parts.append(
-        f'<circle cx="{x + 2}" cy="21" r="7" fill="#fff" stroke="#222"/>'
-        f'<text x="{x + 2}" y="24.5" text-anchor="middle" font-weight="bold">1</text>'
-        f'<text x="{x + 14}" y="25">{escape(legend.rank)}</text>'
-        if x + 20 + 6.2 * len(legend.rank) < width
-        else ""
-    )
+    y = 0.0
+    if legend_height(width, legend) > 58:  # a second row under the colour scale
+        x, y = 6.0, float(LEGEND_ROW)
+    for kind, label, key_w in _legend_keys(legend):
+        if kind == "rank":
+            parts.append(
+                f'<circle cx="{x + 7}" cy="{21 + y}" r="7" fill="#fff" stroke="#222"/>'
+                f'<text x="{x + 7}" y="{24.5 + y}" text-anchor="middle" font-weight="bold">1</text>'
+                f'<text x="{x + 22}" y="{25 + y}">{escape(label)}</text>'
+            )
+        else:
+            fill = NO_SCORE_COLOUR if kind == "no_score" else WITHHELD_FILL
+            parts.append(
+                f'<rect x="{x}" y="{15 + y}" width="18" height="12" fill="{fill}" stroke="#999" '
+                f'stroke-width="0.5"/><text x="{x + 22}" y="{25 + y}">{escape(label)}</text>'
+            )
+        x = round(x + key_w, 1)
     parts.append("</g>")
     return "".join(parts)

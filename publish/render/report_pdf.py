@@ -19,15 +19,29 @@ class ExternalResourceError(ValueError):
     """The report asked for a resource outside itself (it must be self-contained)."""
 
 
-def _refuse(url: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
-    raise ExternalResourceError(f"the report must be self-contained, but it refers to {url[:80]!r}")
+def _refusing_fetcher() -> Any:
+    """Return a WeasyPrint URL fetcher that stops the rendering at the first URL it is asked for."""
+    from weasyprint.urls import URLFetcher
+
+    class Refuse(URLFetcher):
+        def fetch(self, url: str, headers: Any = None) -> Any:
+            raise ExternalResourceError(f"the report must be self-contained, but it refers to {url[:80]!r}")
+
+    return Refuse(fail_on_errors=True)
 
 
 def pdf_bytes(html: str) -> bytes:
-    """Return ``html`` printed to PDF (A4, by the template's print styles)."""
+    """Return ``html`` printed to PDF (A4, by the template's print styles); raise ExternalResourceError
+    if it refers to anything outside itself."""
     import weasyprint
+    from weasyprint.urls import FatalURLFetchingError
 
-    document = weasyprint.HTML(string=html, url_fetcher=_refuse, media_type="print").render()
+    try:
+        document = weasyprint.HTML(string=html, url_fetcher=_refusing_fetcher(), media_type="print").render()
+    except FatalURLFetchingError as err:
+        if isinstance(err.__cause__, ExternalResourceError):
+            raise err.__cause__ from None
+        raise
     return bytes(document.write_pdf())
 
 
