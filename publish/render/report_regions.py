@@ -223,7 +223,8 @@ def paragraph(
             )
         out.append(deaths + ".")
     if row.alerts:
-        out.append(w._("Alerts: {alerts}.").format(alerts="; ".join(row.alerts)))
+        alerts = "; ".join(row.alerts).rstrip(".")  # "4 sem." must not end in ".."
+        out.append(w._("Alerts: {alerts}.").format(alerts=alerts))
     return " ".join(out)
 
 
