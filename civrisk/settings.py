@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -105,9 +106,31 @@ class Settings(BaseSettings):
     serve_port: int = 8000
     """Port ``civrisk serve`` listens on."""
 
+    languages: Annotated[tuple[str, ...], NoDecode] = ("en", "fr")
+    """Languages a publication writes, first = primary (``CIVRISK_LANGUAGES="en,fr"``): ``report.html`` and
+    ``report.pdf`` in the first, ``report.<lang>.html``/``.pdf`` in each other; every CAP alert carries one
+    ``<info>`` block per language in this order. Each needs a message catalogue (docs/PUBLISHING.md)."""
+
+    report_pdf: bool = True
+    """Write a PDF of each report beside its HTML (WeasyPrint); ``CIVRISK_REPORT_PDF=0`` skips it."""
+
     api_page_cache_mb: int = 64
     """Memory per API worker for finished responses of score pages (a publication never changes, so a
     page is served from memory after its first request); 0 turns the cache off."""
+
+    @field_validator("languages", mode="before")
+    @classmethod
+    def _split_languages(cls, value: object) -> object:
+        """Accept "en,fr" (the environment's form) as well as a sequence; refuse an empty list."""
+        items = value.split(",") if isinstance(value, str) else value
+        if isinstance(items, list | tuple):
+            codes = tuple(str(x).strip().lower() for x in items if str(x).strip())
+            if not codes:
+                raise ValueError("languages is empty; list at least one, e.g. CIVRISK_LANGUAGES=en,fr")
+            if len(set(codes)) != len(codes):
+                raise ValueError(f"languages repeat a language: {list(codes)}; list each once")
+            return codes
+        return value
 
     def resolved_db_url(self) -> str:
         """Return the scores-store URL, defaulting to SQLite under ``home``."""

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from civrisk.settings import get_settings
+# Publications in tests write their reports as HTML only (a PDF takes seconds); tests/test_report_pdf.py
+# prints PDFs itself, and CIVRISK_REPORT_PDF=1 runs the whole suite with them.
+os.environ.setdefault("CIVRISK_REPORT_PDF", "0")
+
+from civrisk.settings import get_settings  # noqa: E402
 
 SHARED_DATA = get_settings().shared_data
 
