@@ -150,7 +150,7 @@ def main() -> None:
         (outputs, "write_geojson"),
         (outputs, "write_json"),
         (outputs, "build_cap"),
-        (report_inputs, "report_context"),
+        (report_inputs, "report_contexts"),
     ):
         setattr(module, name, timed(name, getattr(module, name)))
     model = PublishModel(**{**model.__dict__, "predict": timed("predict", model.predict)})

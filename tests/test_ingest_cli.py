@@ -216,10 +216,9 @@ def test_ingest_real_files_together(tmp_path, shared_data) -> None:
 @pytest.mark.slow
 def test_the_mali_export_ingested_after_the_demo_adds_to_its_store(home, shared_data) -> None:
     """Issue 11: `make demo`, then `civrisk ingest <Mali export>`, then `civrisk weekly`."""
-    from operations.weekly_steps import ingest_step
-
     from civrisk.settings import get_settings
     from ingest.event_store import add_files
+    from operations.weekly_steps import ingest_step
 
     settings = get_settings()
     demo = add_files([shared_data / "acled" / "acled_africa_1997_2022.csv.gz"], settings)  # as the demo does

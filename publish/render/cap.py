@@ -25,7 +25,6 @@ from shapely.geometry import GeometryCollection, MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 
 from civrisk.atomic import write_atomic
-from civrisk.contracts import MASS_KILLING_MIN
 from civrisk.settings import Settings
 from civrisk.weeks import week_label
 from publish.render import cap_text
