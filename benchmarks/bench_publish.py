@@ -145,7 +145,7 @@ def main() -> None:
         (publication, "origin_inputs"),
         (publication, "data_fingerprint"),
         (publication, "_record_alerts"),
-        (outputs, "write_report"),
+        (outputs, "render_report"),
         (outputs, "write_hxl_csv"),
         (outputs, "write_geojson"),
         (outputs, "write_json"),
