@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
-from urllib.parse import unquote_plus
+from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
 REDACTED = "[REDACTED]"
 
@@ -97,6 +97,15 @@ def redact_text(text: str) -> str:
     text = _API_KEY.sub(rf"crk_\1_{REDACTED}", text)
     text = _URL_PASSWORD.sub(rf"\g<head>:{REDACTED}@", text)
     return _NAMED_SECRET.sub(rf"\g<name>\g<sep>{REDACTED}", text)
+
+
+def redact_userinfo(url: str) -> str:
+    """Return ``url`` with any ``user:password@`` replaced by ``[REDACTED]@`` (URLs stored earlier)."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit((parts.scheme, f"{REDACTED}@{host}", parts.path, parts.query, parts.fragment))
 
 
 class AccessLogRedaction(logging.Filter):

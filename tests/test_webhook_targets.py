@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import ssl
+from pathlib import Path
 
 import pytest
 
@@ -17,6 +19,11 @@ from tests.api_fixtures import free_port, open_api, publish_week
 from tests.test_webhooks import FAST, SECRET, Receiver
 
 PUBLIC = "93.184.215.14"
+TLS = Path(__file__).parent / "tls"
+"""A self-signed certificate for receiver.example.org (and its key), valid until 2126, made with
+``openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 36500
+-subj /CN=receiver.example.org -addext subjectAltName=DNS:receiver.example.org
+-addext basicConstraints=critical,CA:TRUE -keyout receiver.key -out receiver.crt``."""
 
 
 def fixed(*addresses: str):
@@ -227,3 +234,54 @@ def test_delivery_connects_to_the_address_it_checked(api):
     assert report.delivered == len(receiver.received) > 0 and report.failed_attempts == 0
     assert all(r["valid"] for r in receiver.received)
     assert {r["headers"]["Host"] for r in receiver.received} == {f"receiver.example.org:{port}"}
+
+
+def test_https_deliveries_to_the_checked_address_verify_the_certificate_for_the_name(api, monkeypatch):
+    """Both names resolve to the same https receiver on 127.0.0.1, whose certificate names only one."""
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(TLS / "receiver.crt", TLS / "receiver.key")
+    monkeypatch.setenv("SSL_CERT_FILE", str(TLS / "receiver.crt"))  # the deliverer trusts the test's CA
+    port = free_port()
+    api.client.app.state.webhook_policy.resolve = fixed(PUBLIC)
+    good = _post(api, f"https://receiver.example.org:{port}/hook").json()["id"]
+    wrong = _post(api, f"https://impostor.example.org:{port}/hook").json()["id"]
+    _new_messages(api)
+    receiver = Receiver(port, tls=tls)
+    try:
+        allowed = TargetPolicy(["127.0.0.1"], resolve=fixed("127.0.0.1"))
+        deliver_pending(api.store, api.settings, FAST, targets=allowed, sleep=lambda s: None)
+    finally:
+        receiver.stop()
+    assert all(d["status"] == "delivered" for d in deliveries(api.store.engine, good))
+    assert {r["headers"]["Host"] for r in receiver.received} == {f"receiver.example.org:{port}"}
+    refused = deliveries(api.store.engine, wrong)[0]["attempt_log"]
+    assert refused and all("CERTIFICATE_VERIFY_FAILED" in a["error"] for a in refused), refused[0]["error"]
+
+
+def test_a_subscription_stored_with_credentials_is_listed_redacted_and_not_delivered(api):
+    """A URL registered before the check: listings hide its password, and deliveries refuse it."""
+    from civrisk.weeks import utc_now
+    from serve import tables as st
+
+    with st.writing(api.store.engine) as conn:
+        conn.execute(
+            st.webhooks.insert().values(
+                url="https://ops:hunter2@hooks.example.org/in",
+                secret=SECRET,
+                formats="json",
+                active=1,
+                last_alert_row_id=0,
+                created_at=utc_now(),
+            )
+        )
+    listed = api.get("/v1/webhooks", key="admin")
+    assert listed.json()["items"][0]["url"] == "https://[REDACTED]@hooks.example.org/in"
+    assert "hunter2" not in listed.text
+    public = TargetPolicy(resolve=fixed(PUBLIC))
+    report = deliver_pending(api.store, api.settings, FAST, targets=public, sleep=lambda s: None)
+    assert report.delivered == 0 and report.failed_attempts == 3
+    (first, *_) = deliveries(api.store.engine)
+    assert first["attempt_log"][0]["error"].startswith(
+        "target refused: webhook url must not carry credentials"
+    )
+    assert all("hunter2" not in a["error"] for a in first["attempt_log"])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import ssl
 import threading
 import time
 from datetime import timedelta
@@ -40,7 +41,9 @@ FAST = DeliveryPolicy(timeout_s=2.0, retries_in_run=2, retry_delay_s=0.5, backof
 class Receiver:
     """A webhook receiver on loopback: checks each request's signature and records it."""
 
-    def __init__(self, port: int, status: int = 200, delay_s: float = 0.0) -> None:
+    def __init__(
+        self, port: int, status: int = 200, delay_s: float = 0.0, tls: ssl.SSLContext | None = None
+    ) -> None:
         self.port, self.status = port, status
         self.received: list[dict] = []
         receiver = self
@@ -60,6 +63,8 @@ class Receiver:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        if tls is not None:  # an https receiver
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 

@@ -17,6 +17,7 @@ from fastapi.responses import Response
 from serve import jobs, subscriptions
 from serve.deps import AUTH_RESPONSES, AdminScope, KeyFirstRoute, SettingsDep, StoreDep
 from serve.jobs import Job, JobRunning
+from serve.redaction import redact_userinfo
 from serve.responses import model_response, not_found
 from serve.schemas import ErrorOut, PublishJobOut, PublishRequest, WebhookCreate, WebhookOut, WebhooksOut
 from serve.subscriptions import SubscriptionLimit
@@ -41,7 +42,7 @@ router = APIRouter(
 def _webhook_out(hook: subscriptions.Webhook) -> WebhookOut:
     return WebhookOut(
         id=hook.id,
-        url=hook.url,
+        url=redact_userinfo(hook.url),  # new URLs carry no credentials; older ones may
         formats=list(hook.formats),
         description=hook.description,
         active=hook.active,
