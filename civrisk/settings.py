@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -98,7 +98,20 @@ class Settings(BaseSettings):
 
     api_key_pepper: str | None = None
     """Secret key of the HMAC-SHA256 that API keys are stored under (serve/auth.py); keep it outside the
-    database (environment, secrets manager). Changing it invalidates every API key."""
+    database (environment, secrets manager). Unset: a random one is generated on first use into
+    ``home / "api_key_pepper"`` (mode 0600) and read from there. Changing it invalidates every API key."""
+
+    api_max_body_bytes: int = 65_536
+    """Largest request body the API accepts, in bytes: a larger one is answered 413 before it is read (the
+    API's bodies are small JSON documents: a webhook subscription, a publish request)."""
+
+    webhook_allow_hosts: Annotated[tuple[str, ...], NoDecode] = ()
+    """Webhook targets allowed although they are not public addresses: comma-separated host names, IP
+    addresses or networks (``127.0.0.1,10.20.0.0/16,hooks.internal``). Unset: webhooks go only to http(s)
+    hosts that resolve to public addresses (never loopback, private, link-local or cloud metadata)."""
+
+    webhook_max_subscriptions: int = 50
+    """Active webhook subscriptions allowed at once; ``POST /v1/webhooks`` answers 409 beyond it."""
 
     serve_host: str = "127.0.0.1"
     """Address ``civrisk serve`` listens on (loopback by default; put a TLS proxy in front to expose it)."""
@@ -130,6 +143,14 @@ class Settings(BaseSettings):
             if len(set(codes)) != len(codes):
                 raise ValueError(f"languages repeat a language: {list(codes)}; list each once")
             return codes
+        return value
+
+    @field_validator("webhook_allow_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: Any) -> Any:
+        # the environment gives one comma-separated string; code may pass a list or tuple
+        if isinstance(value, str):
+            return tuple(v.strip() for v in value.split(",") if v.strip())
         return value
 
     def resolved_db_url(self) -> str:
