@@ -31,8 +31,9 @@ from forecasting.base import (
     predict_p,
     set_nested_params,
 )
-from forecasting.metrics import DEFAULT_METRICS, evaluate, greater_is_better
-from forecasting.plan import BASELINES, ModelPlan
+from forecasting.bootstrap import block_interval
+from forecasting.metrics import BEST_PREFIX, evaluate, greater_is_better, scored_rows
+from forecasting.plan import BASELINES, BacktestConfig, ModelPlan
 from forecasting.splits import Fold, rolling_origins
 from forecasting.targets import TARGET_KINDS
 
@@ -138,9 +139,11 @@ def run_backtest(
 
     units = []
     keys = features[["region_id", "week"]]
+    cadence = b.retrain_every if b.protocol == "rolling" else FROZEN
     for horizon in horizons:
-        folds = list(
-            rolling_origins(weeks, b.test_start, b.test_end, b.retrain_every, horizon, data_lag_weeks)
+        folds = _Folds(
+            models=list(rolling_origins(weeks, b.test_start, b.test_end, cadence, horizon, data_lag_weeks)),
+            every_origin=list(rolling_origins(weeks, b.test_start, b.test_end, 1, horizon, data_lag_weeks)),
         )
         for target in target_names:
             names = [m for m in models if catalog.supports(m, target)]
@@ -153,7 +156,7 @@ def run_backtest(
     fc = pd.concat([r.forecasts for r in done], ignore_index=True)
     validate_forecasts(fc, "run_backtest")
     actuals = _actuals(labels, features, fc, onset_col)
-    scores = score(fc, actuals, b.metrics)
+    scores = score(fc, actuals, b)
     return BacktestResult(
         forecasts=fc,
         actuals=actuals,
@@ -164,15 +167,54 @@ def run_backtest(
     )
 
 
-def score(
-    forecasts: pd.DataFrame, actuals: pd.DataFrame, metrics: Sequence[str] = DEFAULT_METRICS
-) -> pd.DataFrame:
-    """Return overall (per horizon) and per-test-year scores, for all rows and the onset subset."""
-    overall = evaluate(forecasts, actuals, metrics, by=("horizon",), subsets=("onset",))
+def score(forecasts: pd.DataFrame, actuals: pd.DataFrame, protocol: BacktestConfig) -> pd.DataFrame:
+    """Return overall (per horizon) and per-test-year scores, for all rows and the onset subset; skill
+    against the strongest baseline of each slice; block-bootstrap intervals (``lo``, ``hi``) for the
+    protocol's interval metrics of its interval targets, overall rows."""
+    metrics, bases = protocol.metrics, [b for b in BASELINES if b in set(forecasts["model"])]
+    overall = evaluate(forecasts, actuals, metrics, by=("horizon",), subsets=("onset",), baselines=bases)
     overall.insert(3, "year", pd.array([pd.NA] * len(overall), dtype="Int64"))
-    yearly = evaluate(forecasts, actuals, metrics, by=("horizon", "year"), subsets=("onset",))
+    yearly = evaluate(
+        forecasts, actuals, metrics, by=("horizon", "year"), subsets=("onset",), baselines=bases
+    )
     yearly["year"] = yearly["year"].astype("Int64")
-    return validate_metrics(pd.concat([overall, yearly], ignore_index=True), "backtest scores")
+    table = pd.concat([overall, yearly], ignore_index=True).assign(lo=np.nan, hi=np.nan)
+    wanted = [m for m in protocol.intervals if m in metrics]
+    if wanted and protocol.bootstrap_reps > 0:
+        _add_intervals(table, forecasts, actuals, protocol, wanted, bases)
+    return validate_metrics(table, "backtest scores")
+
+
+def _add_intervals(
+    table: pd.DataFrame,
+    forecasts: pd.DataFrame,
+    actuals: pd.DataFrame,
+    protocol: BacktestConfig,
+    metrics: Sequence[str],
+    baselines: Sequence[str],
+) -> None:
+    """Fill ``lo``/``hi`` of the overall rows (subset all) of the interval targets, in place."""
+    fc = forecasts[forecasts["target"].isin(list(protocol.interval_targets))]
+    scored = scored_rows(fc, actuals, metrics, (), baselines)
+    best_cols = [c for c in scored.columns if c.startswith(BEST_PREFIX)]
+    for (model, target, horizon), grp in scored.groupby(["model", "target", "horizon"], sort=True):
+        for metric in metrics:
+            rows = (
+                (table["model"] == model)
+                & (table["target"] == target)
+                & (table["horizon"] == horizon)
+                & (table["metric"] == metric)
+                & (table["subset"] == "all")
+                & table["year"].isna()
+            )
+            if not rows.any():
+                continue
+            d = grp.dropna(subset=best_cols) if metric == "brier_skill_best" else grp
+            seed = protocol.bootstrap_seed
+            lo, hi = block_interval(
+                d, metric, block_weeks=protocol.block_weeks, reps=protocol.bootstrap_reps, seed=seed
+            )
+            table.loc[rows, ["lo", "hi"]] = (lo, hi)
 
 
 def selection_metric(target: str, primary_metric: str) -> str:
@@ -254,9 +296,24 @@ class _ModelRun:
     notes: list[str]
 
 
+FROZEN = 10**6
+"""A refit cadence longer than any test period: the ``frozen`` protocol fits once, at the first origin."""
+
+
+@dataclass(frozen=True)
+class _Folds:
+    """The folds of one horizon: the protocol's, and one per origin for the baselines that learn from
+    labels (climatology, conflictology: they need no fit, so each origin gets exactly what was known
+    then). Persistence and the recent climatology read only the origin's features: every origin already
+    gets its own forecast under the protocol's folds."""
+
+    models: list[Fold]
+    every_origin: list[Fold]
+
+
 def _run_unit(
     xy: pd.DataFrame,
-    folds: list[Fold],
+    folds: _Folds,
     make_model: ModelFactory,
     names: Sequence[str],
     target: str,
@@ -290,7 +347,7 @@ THREAD_PARAMS = ("n_jobs", "n_threads")
 
 def _run_model(
     xy: pd.DataFrame,
-    folds: list[Fold],
+    unit_folds: _Folds,
     make_model: ModelFactory,
     name: str,
     target: str,
@@ -299,15 +356,23 @@ def _run_model(
 ) -> _ModelRun:
     kind = TARGET_KINDS[target]
     notes: list[str] = []
-    week = xy["week"]
-    observed = xy["y"].notna()
+    probe = make_model(name, target, horizon)
+    folds = unit_folds.every_origin if probe.get_tag("refit_every_origin") else unit_folds.models
+    # slice only the columns the model reads: baselines refit at every origin would otherwise copy the
+    # whole feature matrix hundreds of times
+    keys = [c for c in ("region_id", "week", "iso3", "unit") if c in xy.columns]
+    xy = xy[[*keys, *probe.used_features(xy.drop(columns="y")), "y"]]
+    # labelled rows in week order: a fold's training rows are a prefix, its test origins a contiguous run
+    xy = xy[xy["y"].notna()].sort_values(["week", "region_id"], kind="stable").reset_index(drop=True)
+    weeks = xy["week"].to_numpy()
     frames: list[pd.DataFrame] = []
     fit_s = predict_s = cpu_s = 0.0
     n_train = n_folds = 0
     model: Forecaster | None = None
     for fold in folds:
-        train = xy[observed & (week <= fold.cutoff)]
-        test = xy[observed & week.isin(fold.origins)]
+        train = xy.iloc[: np.searchsorted(weeks, fold.cutoff.to_datetime64(), side="right")]
+        first = np.searchsorted(weeks, fold.origins[0].to_datetime64(), side="left")
+        test = xy.iloc[first : np.searchsorted(weeks, fold.origins[-1].to_datetime64(), side="right")]
         if test.empty:
             continue
         if len(train) < min_train_rows:
@@ -338,6 +403,7 @@ def _run_model(
         if isinstance(model, CountForecaster):
             q = model.predict_quantiles(X_test, QUANTILE_LEVELS)
             out = out.assign(**{c: q[:, j] for j, c in enumerate(QUANTILE_COLUMNS)})
+            out["p_nonzero"] = model.predict_proba_exceed(X_test, 0)
         predict_s += time.perf_counter() - t1
         cpu_s += time.process_time() - c0
         fit_s += t1 - t0

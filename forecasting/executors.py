@@ -30,13 +30,13 @@ import pandas as pd
 
 from forecasting.backtest import (
     ModelFactory,
+    _Folds,
     _ModelRun,
     _run_model,
     _run_unit_one_thread,
     _single_threaded,
 )
 from forecasting.plan import BacktestConfig
-from forecasting.splits import Fold
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,9 @@ class UnitGroup:
 
     y: np.ndarray
     """Label of each feature row (NaN where unobserved), aligned with the feature frame's rows."""
-    folds: list[Fold]
+    folds: _Folds
+    """The protocol's folds (one per refit block) and the per-origin folds of the baselines refitted at
+    every origin."""
     models: list[str]
     target: str
     horizon: int
@@ -58,7 +60,8 @@ class UnitGroup:
 
 @dataclass(frozen=True)
 class WorkUnit:
-    """The smallest piece of a backtest an engine schedules: one model on one refit block of one group."""
+    """The smallest piece of a backtest an engine schedules: one model on one refit block of one group
+    (for a model refitted at every origin: the origins of that block)."""
 
     group: int
     model: str
@@ -71,8 +74,15 @@ def work_units(groups: Sequence[UnitGroup]) -> list[WorkUnit]:
         WorkUnit(g, name, f)
         for g, group in enumerate(groups)
         for name in group.models
-        for f in range(len(group.folds))
+        for f in range(len(group.folds.models))
     ]
+
+
+def block_folds(folds: _Folds, block: int) -> _Folds:
+    """Return the folds of one refit block: the protocol's fold and the per-origin folds inside it."""
+    fold = folds.models[block]
+    origins = set(fold.origins)
+    return _Folds(models=[fold], every_origin=[f for f in folds.every_origin if f.first_origin in origins])
 
 
 def run_groups(
@@ -176,7 +186,7 @@ class DaskExecutor:
                 _run_block,
                 shared,
                 labels[u.group],
-                groups[u.group].folds[u.fold],
+                block_folds(groups[u.group].folds, u.fold),
                 single,
                 u.model,
                 groups[u.group].target,
@@ -194,7 +204,7 @@ class DaskExecutor:
 def _run_block(
     features: pd.DataFrame,
     y: np.ndarray,
-    fold: Fold,
+    folds: _Folds,
     make_model: ModelFactory,
     name: str,
     target: str,
@@ -205,7 +215,7 @@ def _run_block(
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=1):
-        return _run_model(features.assign(y=y), [fold], make_model, name, target, horizon, min_train_rows)
+        return _run_model(features.assign(y=y), folds, make_model, name, target, horizon, min_train_rows)
 
 
 def merge_blocks(

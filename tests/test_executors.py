@@ -63,8 +63,8 @@ def test_dask_local_cluster_gives_the_local_results(inputs: Inputs, local: Backt
 
 def test_blocks_stitched_per_model_equal_one_serial_run(inputs: Inputs) -> None:
     """The engine's cut (one task per model x refit block) and its merge, run here without a cluster."""
-    from forecasting.backtest import _join, _labels
-    from forecasting.executors import UnitGroup
+    from forecasting.backtest import _Folds, _join, _labels
+    from forecasting.executors import UnitGroup, block_folds
     from forecasting.splits import rolling_origins
 
     features = inputs.features.assign(region_id=inputs.features["region_id"].astype("string"))
@@ -75,18 +75,24 @@ def test_blocks_stitched_per_model_equal_one_serial_run(inputs: Inputs) -> None:
     min_rows = 2400
     groups = []
     for h in HORIZONS:
-        folds = list(rolling_origins(weeks, "2019-01-01", "2019-12-31", 13, h, 1))
+        folds = _Folds(
+            models=list(rolling_origins(weeks, "2019-01-01", "2019-12-31", 13, h, 1)),
+            every_origin=list(rolling_origins(weeks, "2019-01-01", "2019-12-31", 1, h, 1)),
+        )
         y = _join(keys, labels, "civ_any", h)["y"].to_numpy()
         groups.append(UnitGroup(y, folds, ["climatology", "logistic"], "civ_any", h))
     make = catalog_factory(1, seed=3)
     serial = run_local(features, groups, make, min_rows, n_jobs=1)
     units = work_units(groups)
-    assert len(units) == sum(len(g.models) * len(g.folds) for g in groups)
+    assert len(units) == sum(len(g.models) * len(g.folds.models) for g in groups)
+    # a baseline refitted at every origin gets, per block, exactly the origins of that block
+    per_block = [block_folds(groups[0].folds, b).every_origin for b in range(len(groups[0].folds.models))]
+    assert sum(len(b) for b in per_block) == len(groups[0].folds.every_origin)
     runs = [
         _run_block(
             features,
             groups[u.group].y,
-            groups[u.group].folds[u.fold],
+            block_folds(groups[u.group].folds, u.fold),
             make,
             u.model,
             "civ_any",

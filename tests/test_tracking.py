@@ -18,7 +18,7 @@ from experiments.tracking import (
     metric_key,
 )
 from forecasting.backtest import BacktestResult, run_backtest
-from forecasting.plan import BacktestConfig
+from forecasting.plan import BASELINES, BacktestConfig
 from tests.backtest_fixtures import make_inputs
 from tests.mlflow_store import fresh_store
 
@@ -53,7 +53,7 @@ def test_run_holds_params_tags_and_metrics(logged: tuple[str, str], result: Back
     uri, run_id = logged
     run = MlflowClient(tracking_uri=uri).get_run(run_id)
     assert run.data.params["backtest.retrain_every"] == "26"
-    assert run.data.params["models"] == "climatology,persistence,xgb"
+    assert run.data.params["models"] == ",".join([*BASELINES, "xgb"])
     assert run.data.params["model_params.xgb.n_estimators"] == "15"
     assert run.data.tags[KIND_TAG] == "backtest"
     assert run.data.tags[DATA_TAG] == "f" * 64
