@@ -42,10 +42,15 @@ def app_with_static():  # noqa: ANN201 (FastAPI app; imported lazily so the driv
     return app
 
 
-def build_store(db: Path, n_regions: int) -> tuple[str, str, str]:
-    """Fill ``db`` with three publications and their alerts; return (read key, week label, alert id)."""
+def build_store(db: Path, n_regions: int, home: Path) -> tuple[str, str, str]:
+    """Fill ``db`` with three publications and their alerts; return (read key, week label, alert id).
+
+    The key is hashed under the pepper of ``home`` (generated there on first use), which the server reads.
+    """
+    from civrisk.settings import Settings
     from publish.store.store import ScoreStore
     from serve.auth import create_api_key
+    from serve.pepper import api_key_pepper
     from serve.tables import create_serve_schema
     from tests.api_fixtures import fill_store
 
@@ -54,7 +59,7 @@ def build_store(db: Path, n_regions: int) -> tuple[str, str, str]:
     store = ScoreStore(f"sqlite:///{db}")
     create_serve_schema(store.engine)
     fill_store(store, n_regions=n_regions)
-    key = create_api_key(store.engine, "read", "bench_api_wrk")
+    key = create_api_key(store.engine, "read", "bench_api_wrk", pepper=api_key_pepper(Settings(home=home)))
     week = store.latest_publications()[-1].week_label
     alerts = store.alerts()
     if alerts.empty:
@@ -124,7 +129,7 @@ def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "static").mkdir(exist_ok=True)
     db = OUT / "scores.db"
-    key, week, alert_id = build_store(db, args.regions)
+    key, week, alert_id = build_store(db, args.regions, OUT / "home")
     resources = {
         "score page": f"/v1/scores?week={week}&limit=100&offset=100",
         "CAP file": f"/v1/alerts/{alert_id}.cap",

@@ -46,7 +46,8 @@ sql = (
     f"FROM read_csv('{sys.argv[1]}', header = true) GROUP BY ALL"
 )
 frame = con.sql(sql).df()
-print(f"{len(frame)} region-weeks; duckdb {time.perf_counter() - t1:.2f} s in process (import {t1 - t0:.2f} s)")
+took = time.perf_counter() - t1
+print(f"{len(frame)} region-weeks; duckdb {took:.2f} s in process (import {t1 - t0:.2f} s)")
 """
 
 
