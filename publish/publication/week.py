@@ -19,7 +19,7 @@ are rebuilt only if its folder is missing); new data or a new model give a new r
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -58,6 +58,7 @@ from publish.publication.outputs import (
     staging_dir,
     write_publication_files,
 )
+from publish.publication.recalibrate import history_origins, recalibrate_publication
 from publish.render.report_summary import AlertScope
 from publish.store.store import Publication, ScoreStore
 
@@ -178,8 +179,13 @@ def publish_model_week(
             f"{week_label(origin.date())} with a {cutoff.lag}-week lag, as of {cutoff.as_of}): "
             f"{_ends(fresh)}. The latest week these data support is {week_label(latest.date())}"
         )
-    inputs = origin_inputs(events_asof, coverage_asof, boundaries, config, model.feature_spec, cutoff)
-    forecasts = validate_forecasts(model.predict(inputs.features), f"model {model.name} v{model.version}")
+    earlier = history_origins(model, cutoff.origin)
+    inputs = origin_inputs(
+        events_asof, coverage_asof, boundaries, config, model.feature_spec, cutoff, earlier
+    )
+    forecasts = recalibrate_publication(model, inputs.features, inputs.panel, cutoff.origin)
+    forecasts = validate_forecasts(forecasts.drop(columns="p_raw"), f"model {model.name} v{model.version}")
+    inputs = replace(inputs, features=inputs.features[inputs.features["week"] == cutoff.origin])
     scores, no_score, notes = _scores(forecasts, inputs.regions, stale)
     files = [p for p in (config.data.boundaries,) if p is not None]
     fingerprint = data_fingerprint(events_asof, coverage_asof, files)
