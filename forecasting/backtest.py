@@ -105,6 +105,7 @@ def run_backtest(
     models: Sequence[str] | None = None,
     make_model: ModelFactory | None = None,
     n_jobs: int | None = None,
+    on_unit: Callable[[int, int, str], None] | None = None,
 ) -> BacktestResult:
     """Return forecasts and metrics of each model of ``plan`` for every target x horizon over rolling origins.
 
@@ -113,7 +114,8 @@ def run_backtest(
     horizon of the plan. ``models`` runs a subset of the plan's models (the baselines always run). Each
     model runs on the targets whose kind it supports (``forecasting.catalog.supports``). ``n_jobs``
     (default ``plan.backtest.n_jobs``) > 1 runs target x horizon units in that many processes, each model
-    single-threaded (results do not depend on ``n_jobs``).
+    single-threaded (results do not depend on ``n_jobs``). ``on_unit(done, total, label)`` is called as
+    each target x horizon unit finishes (progress bars).
     """
     from forecasting import catalog
 
@@ -149,15 +151,20 @@ def run_backtest(
         from joblib import Parallel, delayed
 
         single = _single_threaded(make_model)
-        runs = Parallel(n_jobs=n_jobs, backend="loky")(
+        results = Parallel(n_jobs=n_jobs, backend="loky", return_as="generator")(
             delayed(_run_unit_one_thread)(xy, folds, single, names, target, h, min_train_rows)
             for xy, folds, names, target, h in units
         )
     else:
-        runs = [
+        results = (
             _run_unit(xy, folds, make_model, names, target, h, min_train_rows)
             for xy, folds, names, target, h in units
-        ]
+        )
+    runs = []
+    for i, unit_runs in enumerate(results):  # in unit order, as each finishes
+        runs.append(unit_runs)
+        if on_unit is not None:
+            on_unit(i + 1, len(units), f"{units[i][3]} h={units[i][4]}")
     done = [run for unit_runs in runs for run in unit_runs]
     importances = [r.importance for r in done if r.importance is not None]
 

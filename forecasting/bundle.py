@@ -78,12 +78,14 @@ def fit_bundle(
     data_end: pd.Timestamp,
     plan: ModelPlan,
     make_model: Callable[[str, str, int], Forecaster] | None = None,
+    on_fit: Callable[[int, int, str], None] | None = None,
 ) -> ForecastBundle:
     """Fit each chosen model on the origins whose label window ends by ``data_end`` (s <= data_end - h + 1).
 
     ``features`` were built with ``plan.feature_spec()`` and the plan's data lag. Features at those
     origins read data up to ``s - k`` < ``data_end``, so nothing after ``data_end`` is used: the bundle is
-    what the backtest would have fitted at origin ``data_end + k`` weeks.
+    what the backtest would have fitted at origin ``data_end + k`` weeks. ``on_fit(done, total, label)``
+    is called as each model is fitted (progress bars).
     """
     from forecasting.backtest import catalog_factory, fit_noting
 
@@ -113,6 +115,8 @@ def fit_bundle(
         models[(target, horizon)] = fit_noting(
             model, train.drop(columns="y"), train["y"], notes, f"{name} {target} h{horizon}"
         )
+        if on_fit is not None:
+            on_fit(len(models), len(chosen), f"{name} {target} h={horizon}")
     return ForecastBundle(
         models=models,
         chosen=dict(chosen),

@@ -90,6 +90,9 @@ class PublishResult:
     cutoff: DataCutoff
     withheld: tuple[str, ...]
     """ISO3 of countries whose data are stale at the cut-off: their regions got no score."""
+    data_ends: Mapping[str, pd.Timestamp | None]
+    """Per country of the model, the last day its data cover at the cut-off (None: no data at all), which
+    says why a withheld country was withheld."""
     no_score: tuple[str, ...]
     """Regions of fresh countries the model gave no score (NaN forecasts), each listed in ``notes``."""
     alerts: pd.DataFrame
@@ -198,6 +201,7 @@ def publish_model_week(
         rebuilt=done.rebuilt,
         cutoff=cutoff,
         withheld=tuple(sorted(stale & set(countries))),
+        data_ends=_data_ends(fresh, countries),
         no_score=no_score,
         alerts=done.alerts,
         top=done.top,
@@ -395,6 +399,12 @@ def _check_no_lookahead(
 
 def _weeks(n: int) -> str:
     return "1 covered week lies" if n == 1 else f"{n} covered weeks lie"
+
+
+def _data_ends(fresh: pd.DataFrame, countries: list[str]) -> dict[str, pd.Timestamp | None]:
+    """Return per country the latest day any of its sources covers (None when it has no window)."""
+    last = fresh.groupby(fresh["iso3"].astype(str))["last_date"].max()
+    return {c: (pd.Timestamp(last[c]) if c in last.index and pd.notna(last[c]) else None) for c in countries}
 
 
 def _ends(fresh: pd.DataFrame) -> str:
