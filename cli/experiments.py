@@ -13,6 +13,7 @@ import typer
 
 from civrisk.settings import Settings, get_settings
 from cli.errors import one_line_errors
+from cli.progress import unit_progress
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -61,7 +62,8 @@ def backtest_command(
     with one_line_errors("backtest"):
         cfg, inputs = _load(config, settings)
     t0 = time.perf_counter()
-    result = run_backtest(inputs.features, inputs.targets, cfg)
+    with unit_progress("backtest (target x horizon units)") as on_unit:
+        result = run_backtest(inputs.features, inputs.targets, cfg, on_unit=on_unit)
     typer.echo(f"backtest finished in {time.perf_counter() - t0:.1f}s\n")
     typer.echo(summary_table(result, cfg))
     if result.notes:
@@ -107,7 +109,8 @@ def train_command(
     run_id = find_backtest_run(cfg, inputs.fingerprint, uri=uri)
     if run_id is None:
         typer.echo("no backtest of this config on this data in MLflow yet: running it")
-        result = run_backtest(inputs.features, inputs.targets, cfg)
+        with unit_progress("backtest (target x horizon units)") as on_unit:
+            result = run_backtest(inputs.features, inputs.targets, cfg, on_unit=on_unit)
         run_id = log_backtest(result, cfg, inputs.fingerprint, uri=uri)
         metrics = result.metrics
     else:
@@ -117,7 +120,8 @@ def train_command(
     chosen = select_models(metrics, p.metric, p.subset)
     value = primary_score(metrics, chosen[(p.target, p.horizon)], p.target, p.horizon, p.metric, p.subset)
     data_end = _data_end(inputs, week)
-    bundle = fit_bundle(inputs.features, inputs.targets, chosen, data_end, cfg)
+    with unit_progress("training (one model per target x horizon)") as on_fit:
+        bundle = fit_bundle(inputs.features, inputs.targets, chosen, data_end, cfg, on_fit=on_fit)
     typer.echo(_chosen_text(chosen, data_end, p.metric, value))
     if not register:
         typer.echo("not registered (add --register)")

@@ -13,12 +13,27 @@ app = typer.Typer(
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from civrisk import __version__
+
+        typer.echo(f"civrisk {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print the civrisk version and exit."
+    ),
+) -> None:
+    """Weekly early warning of civilian harm by organized violence, by region and perpetrator."""
+
+
 @app.command("version")
 def version() -> None:
     """Print the civrisk version."""
-    from civrisk import __version__
-
-    typer.echo(__version__)
+    _print_version(True)
 
 
 # Each package registers its own subcommands; the wiring stays here so `civrisk --help` lists them all.

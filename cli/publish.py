@@ -171,11 +171,17 @@ def print_publication(result: PublishResult, console: Console, lang: str = "en")
             ),
             highlight=False,
         )
-    if result.withheld:
+    for iso3 in result.withheld:
+        end = result.data_ends.get(iso3)
+        why = (
+            w._("its data end on {end}, {gap} before this week's data cut-off").format(
+                end=w.date(end), gap=w.duration(pd_timestamp(result.cutoff.last_day) - end)
+            )
+            if end is not None
+            else w._("no data cover it")
+        )
         console.print(
-            w._("scores withheld (data out of date): {countries}").format(
-                countries=w.join([w.country(c) for c in result.withheld])
-            ),
+            w._("scores withheld for {country}: {why}").format(country=w.country(iso3), why=why),
             highlight=False,
         )
     console.print(w._("alerts: {alerts}").format(alerts=_alerts_words(result, w)), highlight=False)

@@ -21,7 +21,7 @@ thread settings): two busy thread pools on one core thrash.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +39,9 @@ from forecasting.backtest import (
 from forecasting.plan import BacktestConfig
 
 log = logging.getLogger(__name__)
+
+UnitProgress = Callable[[int, int, str], None]
+"""``on_unit(done, total, label)``: called as each target x horizon group finishes (progress bars)."""
 
 CONNECT_TIMEOUT_S = 15
 """Seconds to wait for a Dask scheduler named by ``backtest.cluster_address`` before giving up."""
@@ -92,12 +95,13 @@ def run_groups(
     min_train_rows: int,
     protocol: BacktestConfig,
     n_jobs: int,
+    on_unit: UnitProgress | None = None,
 ) -> list[list[_ModelRun]]:
     """Return, per group, one run per model (in the group's model order) on the protocol's executor."""
     if protocol.executor == "dask":
         with DaskExecutor(n_jobs, protocol.cluster_address) as engine:
-            return engine.run(features, groups, make_model, min_train_rows)
-    return run_local(features, groups, make_model, min_train_rows, n_jobs)
+            return engine.run(features, groups, make_model, min_train_rows, on_unit)
+    return run_local(features, groups, make_model, min_train_rows, n_jobs, on_unit)
 
 
 def run_local(
@@ -106,24 +110,39 @@ def run_local(
     make_model: ModelFactory,
     min_train_rows: int,
     n_jobs: int,
+    on_unit: UnitProgress | None = None,
 ) -> list[list[_ModelRun]]:
     """Return the runs of every group, serially (``n_jobs`` 1) or one group per loky process."""
     from forecasting.backtest import _run_unit
 
+    results: Iterable[list[_ModelRun]]
     if n_jobs > 1:
         from joblib import Parallel, delayed
 
         single = _single_threaded(make_model)
-        return Parallel(n_jobs=n_jobs, backend="loky")(
+        results = Parallel(n_jobs=n_jobs, backend="loky", return_as="generator")(
             delayed(_run_unit_one_thread)(
                 features.assign(y=g.y), g.folds, single, g.models, g.target, g.horizon, min_train_rows
             )
             for g in groups
         )
-    return [
-        _run_unit(features.assign(y=g.y), g.folds, make_model, g.models, g.target, g.horizon, min_train_rows)
-        for g in groups
-    ]
+    else:
+        results = (
+            _run_unit(
+                features.assign(y=g.y), g.folds, make_model, g.models, g.target, g.horizon, min_train_rows
+            )
+            for g in groups
+        )
+    runs = []
+    for i, group_runs in enumerate(results):  # in group order, as each finishes
+        runs.append(group_runs)
+        if on_unit is not None:
+            on_unit(i + 1, len(groups), _label(groups[i]))
+    return runs
+
+
+def _label(group: UnitGroup) -> str:
+    return f"{group.target} h={group.horizon}"
 
 
 class DaskExecutor:
@@ -174,6 +193,7 @@ class DaskExecutor:
         groups: Sequence[UnitGroup],
         make_model: ModelFactory,
         min_train_rows: int,
+        on_unit: UnitProgress | None = None,
     ) -> list[list[_ModelRun]]:
         """Return the runs of every group, each model's refit blocks computed as separate tasks."""
         client = self.client
@@ -198,6 +218,18 @@ class DaskExecutor:
             for u in units
         ]
         log.info("backtest: %d units on %d Dask workers", len(units), len(client.scheduler_info()["workers"]))
+        if on_unit is not None:
+            from distributed import as_completed
+
+            left = [sum(u.group == g for u in units) for g in range(len(groups))]
+            group_of = {f.key: u.group for f, u in zip(futures, units, strict=True)}
+            done = 0
+            for future in as_completed(futures):
+                g = group_of[future.key]
+                left[g] -= 1
+                if left[g] == 0:
+                    done += 1
+                    on_unit(done, len(groups), _label(groups[g]))
         return merge_blocks(groups, units, client.gather(futures))
 
 
@@ -238,4 +270,4 @@ def _join_runs(blocks: list[_ModelRun]) -> _ModelRun:
     # the serial run reports the importance of the last model it fitted: the last block that fitted one
     fitted = [b.importance for b in blocks if b.importance is not None]
     notes = [note for b in blocks for note in b.notes]
-    return _ModelRun(forecasts, timing, fitted[-1] if fitted else None, notes)
+    return _ModelRun(forecasts, timing, fitted[-1] if fitted else None, notes, blocks[0].baseline)

@@ -82,7 +82,7 @@ class PublicationOut(BaseModel):
             week_label=pub.week_label,
             week=pub.week,
             revision=pub.revision,
-            status=pub.status,  # type: ignore[arg-type]
+            status=pub.status,
             latest=latest,
             model_name=pub.model_name,
             model_version=pub.model_version,

@@ -56,8 +56,14 @@ def _same(a: BacktestResult, b: BacktestResult) -> None:
 
 @pytest.mark.slow
 def test_dask_local_cluster_gives_the_local_results(inputs: Inputs, local: BacktestResult) -> None:
-    engine = run_backtest(inputs.features, inputs.targets, plan("dask", n_jobs=2))
+    calls: list[tuple[int, int, str]] = []
+    engine = run_backtest(
+        inputs.features, inputs.targets, plan("dask", n_jobs=2), on_unit=lambda *a: calls.append(a)
+    )
     _same(local, engine)
+    # progress: once per target x horizon, as its last refit block finishes
+    assert [c[:2] for c in calls] == [(i, 4) for i in range(1, 5)]
+    assert sorted(c[2] for c in calls) == sorted(f"{t} h={h}" for t in TARGETS for h in HORIZONS)
     assert len(local.forecasts) > 0 and len(local.importances) > 0
 
 

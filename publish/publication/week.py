@@ -19,7 +19,7 @@ are rebuilt only if its folder is missing); new data or a new model give a new r
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -58,6 +58,7 @@ from publish.publication.outputs import (
     staging_dir,
     write_publication_files,
 )
+from publish.publication.recalibrate import history_origins, recalibrate_publication
 from publish.render.report_summary import AlertScope
 from publish.store.store import Publication, ScoreStore
 
@@ -89,6 +90,9 @@ class PublishResult:
     cutoff: DataCutoff
     withheld: tuple[str, ...]
     """ISO3 of countries whose data are stale at the cut-off: their regions got no score."""
+    data_ends: Mapping[str, pd.Timestamp | None]
+    """Per country of the model, the last day its data cover at the cut-off (None: no data at all), which
+    says why a withheld country was withheld."""
     no_score: tuple[str, ...]
     """Regions of fresh countries the model gave no score (NaN forecasts), each listed in ``notes``."""
     alerts: pd.DataFrame
@@ -178,8 +182,13 @@ def publish_model_week(
             f"{week_label(origin.date())} with a {cutoff.lag}-week lag, as of {cutoff.as_of}): "
             f"{_ends(fresh)}. The latest week these data support is {week_label(latest.date())}"
         )
-    inputs = origin_inputs(events_asof, coverage_asof, boundaries, config, model.feature_spec, cutoff)
-    forecasts = validate_forecasts(model.predict(inputs.features), f"model {model.name} v{model.version}")
+    earlier = history_origins(model, cutoff.origin)
+    inputs = origin_inputs(
+        events_asof, coverage_asof, boundaries, config, model.feature_spec, cutoff, earlier
+    )
+    forecasts = recalibrate_publication(model, inputs.features, inputs.panel, cutoff.origin)
+    forecasts = validate_forecasts(forecasts.drop(columns="p_raw"), f"model {model.name} v{model.version}")
+    inputs = replace(inputs, features=inputs.features[inputs.features["week"] == cutoff.origin])
     scores, no_score, notes = _scores(forecasts, inputs.regions, stale)
     files = [p for p in (config.data.boundaries,) if p is not None]
     fingerprint = data_fingerprint(events_asof, coverage_asof, files)
@@ -192,6 +201,7 @@ def publish_model_week(
         rebuilt=done.rebuilt,
         cutoff=cutoff,
         withheld=tuple(sorted(stale & set(countries))),
+        data_ends=_data_ends(fresh, countries),
         no_score=no_score,
         alerts=done.alerts,
         top=done.top,
@@ -389,6 +399,12 @@ def _check_no_lookahead(
 
 def _weeks(n: int) -> str:
     return "1 covered week lies" if n == 1 else f"{n} covered weeks lie"
+
+
+def _data_ends(fresh: pd.DataFrame, countries: list[str]) -> dict[str, pd.Timestamp | None]:
+    """Return per country the latest day any of its sources covers (None when it has no window)."""
+    last = fresh.groupby(fresh["iso3"].astype(str))["last_date"].max()
+    return {c: (pd.Timestamp(last[c]) if c in last.index and pd.notna(last[c]) else None) for c in countries}
 
 
 def _ends(fresh: pd.DataFrame) -> str:

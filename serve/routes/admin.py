@@ -53,7 +53,7 @@ def _webhook_out(hook: subscriptions.Webhook) -> WebhookOut:
 def _job_out(job: Job) -> PublishJobOut:
     return PublishJobOut(
         job_id=job.job_id,
-        status=job.status,  # type: ignore[arg-type]
+        status=job.status,
         week_label=job.week_label,
         command=job.command,
         pid=job.pid,
