@@ -173,13 +173,17 @@ def print_publication(result: PublishResult, console: Console, lang: str = "en")
         )
     for iso3 in result.withheld:
         end = result.data_ends.get(iso3)
-        why = (
-            w._("its data end on {end}, {gap} before this week's data cut-off").format(
+        if iso3 in result.thin:
+            recent, usual = result.thin[iso3]
+            why = w._(
+                "only {n} events in the last 4 data weeks against a usual {usual} (a thin file?)"
+            ).format(n=w.integer(recent), usual=w.integer(round(usual)))
+        elif end is not None:
+            why = w._("its data end on {end}, {gap} before this week's data cut-off").format(
                 end=w.date(end), gap=w.duration(pd_timestamp(result.cutoff.last_day) - end)
             )
-            if end is not None
-            else w._("no data cover it")
-        )
+        else:
+            why = w._("no data cover it")
         console.print(
             w._("scores withheld for {country}: {why}").format(country=w.country(iso3), why=why),
             highlight=False,

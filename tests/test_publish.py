@@ -238,6 +238,25 @@ def test_a_week_without_fresh_data_is_refused(world: World, home: Settings) -> N
     assert not (home.home / "publications").exists()
 
 
+def test_a_week_resting_on_a_thin_file_is_held(world: World, home: Settings) -> None:
+    """One stray row must not pass for a week of data (issue 8): Mali's last 4 data weeks thinned to one
+    event against its usual volume hold the publication, and nothing is written or sent."""
+    start = pd.to_datetime(world.events["date_start"])
+    last_weeks = (start >= LATEST - 5 * WEEK) & (world.events["iso3"] == "MLI")
+    keep = ~last_weeks | (last_weeks & (last_weeks.cumsum() == 1))
+    usual = int(
+        ((start >= LATEST - 57 * WEEK) & (start < LATEST - 5 * WEEK) & (world.events["iso3"] == "MLI")).sum()
+    )
+    assert usual / 13 >= home.thin_data_min_volume  # the check applies to a country this busy
+    with pytest.raises(
+        NothingToPublish, match=re.escape("held: the data of 2020-W52 and the 3 weeks before are too thin")
+    ):
+        publish(world, home, events=world.events[keep].reset_index(drop=True))
+    assert not (home.home / "publications").exists()
+    published = publish(world, home)  # the full data publish as usual
+    assert published.thin == {} and published.withheld == ("BFA",)
+
+
 def test_a_model_trained_past_the_cutoff_is_refused(world: World, home: Settings) -> None:
     msg = (
         "model civrisk-test v2 was trained on data through the week of 2020-12-21, but week 2020-W40 may "

@@ -37,10 +37,12 @@ from publish.publication.asof import (
     covered_weeks_after,
     data_cutoff,
     data_fingerprint,
+    data_volume,
     freshness,
     latest_publishable_week,
     origin_inputs,
     stale_countries,
+    thin_countries,
 )
 from publish.publication.headline import (
     HEADLINE_TARGET,
@@ -93,6 +95,9 @@ class PublishResult:
     data_ends: Mapping[str, pd.Timestamp | None]
     """Per country of the model, the last day its data cover at the cut-off (None: no data at all), which
     says why a withheld country was withheld."""
+    thin: Mapping[str, tuple[int, float]]
+    """Countries withheld because their recent data fell far below their usual volume: iso3 -> (events in
+    the last 4 data weeks, usual events per 4 weeks)."""
     no_score: tuple[str, ...]
     """Regions of fresh countries the model gave no score (NaN forecasts), each listed in ``notes``."""
     alerts: pd.DataFrame
@@ -175,6 +180,15 @@ def publish_model_week(
     events_asof, coverage_asof = clip_to_cutoff(events, coverage, cutoff)
     fresh = freshness(coverage_asof, countries, cutoff)
     stale = stale_countries(fresh)
+    volume = data_volume(events_asof, sorted(set(countries) - stale), cutoff)
+    thin = thin_countries(volume, settings.thin_data_share, settings.thin_data_min_volume)
+    if thin and stale | set(thin) >= set(countries):
+        raise NothingToPublish(
+            f"held: the data of {week_label(cutoff.last_week.date())} and the 3 weeks before are too thin to "
+            f"publish on ({_thin_text(thin)}); a partial or damaged file may have been ingested. Check the "
+            "events store (civrisk ingest reports what each file added) and publish again"
+        )
+    stale |= set(thin)
     if stale >= set(countries):
         latest = latest_publishable_week(coverage, countries, cutoff.lag)
         raise NothingToPublish(
@@ -202,6 +216,7 @@ def publish_model_week(
         cutoff=cutoff,
         withheld=tuple(sorted(stale & set(countries))),
         data_ends=_data_ends(fresh, countries),
+        thin=thin,
         no_score=no_score,
         alerts=done.alerts,
         top=done.top,
@@ -399,6 +414,12 @@ def _check_no_lookahead(
 
 def _weeks(n: int) -> str:
     return "1 covered week lies" if n == 1 else f"{n} covered weeks lie"
+
+
+def _thin_text(thin: Mapping[str, tuple[int, float]]) -> str:
+    return ", ".join(
+        f"{c}: {n} events against a usual {u:.0f} per 4 weeks" for c, (n, u) in sorted(thin.items())
+    )
 
 
 def _data_ends(fresh: pd.DataFrame, countries: list[str]) -> dict[str, pd.Timestamp | None]:
