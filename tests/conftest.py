@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from civrisk.settings import get_settings
+from tests.store_backends import BACKENDS, pg_server
 
 SHARED_DATA = get_settings().shared_data
 
@@ -24,3 +26,21 @@ def shared_data() -> Path:
 def rng() -> np.random.Generator:
     """Return a seeded random generator so every synthetic frame is reproducible."""
     return np.random.default_rng(20231201)
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """Return "sqlite" or "postgresql": tests using it (or ``db_url``) run once per store backend."""
+    return request.param
+
+
+@pytest.fixture()
+def db_url(backend: str, tmp_path: Path) -> Iterator[str]:
+    """Return the URL of a new, empty, migrated scores store on ``backend``."""
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'scores.db'}"
+        return
+    server = pg_server()
+    url = server.clone(server.template("empty"))
+    yield url
+    server.drop(url)
