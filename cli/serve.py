@@ -54,7 +54,7 @@ def apikey_create(
     if scope not in SCOPES:
         raise typer.BadParameter(f"expected one of {list(SCOPES)}; got {scope!r}", param_hint="--scope")
     settings = get_settings()
-    with ScoreStore(settings.resolved_db_url()) as store:
+    with ScoreStore.from_settings(settings) as store:
         create_serve_schema(store.engine)
         key = create_api_key(store.engine, scope, name, settings.api_key_pepper)
     typer.echo(key)
@@ -73,7 +73,7 @@ def apikey_list() -> None:
     from serve.auth import list_api_keys
     from serve.tables import create_serve_schema
 
-    with ScoreStore(get_settings().resolved_db_url()) as store:
+    with ScoreStore.from_settings(get_settings()) as store:
         create_serve_schema(store.engine)
         for k in list_api_keys(store.engine):
             revoked = f"revoked {k.revoked_at:%Y-%m-%d %H:%M}" if k.revoked_at else "active"
@@ -92,7 +92,7 @@ def apikey_revoke(
     from serve.auth import revoke_api_key
     from serve.tables import create_serve_schema
 
-    with ScoreStore(get_settings().resolved_db_url()) as store:
+    with ScoreStore.from_settings(get_settings()) as store:
         create_serve_schema(store.engine)
         try:
             key = revoke_api_key(store.engine, key_id)
@@ -110,7 +110,7 @@ def webhooks_deliver() -> None:
     from serve.webhooks import deliver_pending
 
     settings = get_settings()
-    with ScoreStore(settings.resolved_db_url()) as store:
+    with ScoreStore.from_settings(settings) as store:
         create_serve_schema(store.engine)
         r = deliver_pending(store, settings)
     typer.echo(

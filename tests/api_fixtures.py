@@ -18,6 +18,7 @@ from publish.store.store import Publication, ScoreStore
 from serve.app import PublishArgv, civrisk_publish_argv, create_app
 from serve.auth import create_api_key
 from serve.tables import create_serve_schema
+from tests.store_backends import pg_server
 from tests.synth_scores import make_scores
 
 AS_OF = datetime(2020, 5, 31, 23, 0, tzinfo=UTC)
@@ -86,12 +87,35 @@ def filled_db(folder: Path) -> Path:
     return Path(shutil.copy(_TEMPLATES["filled"], folder / "scores.db"))
 
 
+def _fill_url(url: str) -> None:
+    store = ScoreStore(url)
+    create_serve_schema(store.engine)
+    fill_store(store)
+    store.close()
+
+
 def open_api(
-    tmp_path: Path, publish_argv: PublishArgv = civrisk_publish_argv, fill: bool = True
+    tmp_path: Path,
+    publish_argv: PublishArgv = civrisk_publish_argv,
+    fill: bool = True,
+    backend: str = "sqlite",
 ) -> Iterator[Api]:
-    """Yield an :class:`Api` over a store under ``tmp_path`` (filled as :func:`fill_store` does, or empty)."""
-    db = filled_db(tmp_path) if fill else tmp_path / "scores.db"
-    settings = Settings(home=tmp_path / "home", db_url=f"sqlite:///{db}", shared_data=tmp_path / "none")
+    """Yield an :class:`Api` over a store under ``tmp_path`` (filled as :func:`fill_store` does, or empty);
+    ``backend="postgresql"``: over a database of the test server (tests/store_backends.py) instead."""
+    if backend == "postgresql":
+        server = pg_server()
+        url = server.clone(server.template("filled" if fill else "empty", _fill_url if fill else None))
+    else:
+        url = f"sqlite:///{filled_db(tmp_path) if fill else tmp_path / 'scores.db'}"
+    try:
+        yield from _open_api(tmp_path, url, publish_argv)
+    finally:
+        if backend == "postgresql":
+            server.drop(url)
+
+
+def _open_api(tmp_path: Path, url: str, publish_argv: PublishArgv) -> Iterator[Api]:
+    settings = Settings(home=tmp_path / "home", db_url=url, shared_data=tmp_path / "none")
     store = ScoreStore(settings.resolved_db_url())
     create_serve_schema(store.engine)
     pubs = store.publications()

@@ -22,8 +22,8 @@ CAP_XSD = Settings().shared_data.parent / "schemas" / "CAP-v1.2.xsd"
 
 
 @pytest.fixture()
-def api(tmp_path):
-    yield from open_api(tmp_path)
+def api(tmp_path, backend):
+    yield from open_api(tmp_path, backend=backend)
 
 
 def test_weeks_lists_every_revision_and_the_latest(api):

@@ -71,8 +71,8 @@ def _free_port() -> int:
 
 
 @pytest.fixture()
-def api(tmp_path):
-    yield from open_api(tmp_path)
+def api(tmp_path, backend):
+    yield from open_api(tmp_path, backend=backend)
 
 
 def _subscribe(api, port, formats=("json", "cap")):

@@ -215,7 +215,7 @@ def guard_problems(conn: Connection) -> list[str]:
         conn.execute(
             text(
                 "SELECT proname, prosrc FROM pg_proc WHERE pronamespace = CAST(:schema AS regnamespace) "
-                "AND proname LIKE 'civrisk\\_%'"
+                "AND left(proname, 8) = 'civrisk_'"
             ),
             {"schema": schema},
         ).all()

@@ -144,7 +144,9 @@ def store_state(engine: Engine) -> StoreState:
     return StoreState(version, bool(ours - {"alembic_version"}), n)
 
 
-def refuse_empty_beside_folders(engine: Engine, state: StoreState, publications_dir: Path | None) -> None:
+def refuse_empty_beside_folders(
+    engine: Engine, state: StoreState, publications_dir: Path | None, has_file: bool = True
+) -> None:
     """Raise StoreUnusable when the store holds no publication but revision folders exist."""
     if state.n_publications:
         return
@@ -152,7 +154,7 @@ def refuse_empty_beside_folders(engine: Engine, state: StoreState, publications_
     if not folders:
         return
     what = "holds no publication" if state.has_tables else "is empty"
-    if engine.dialect.name == "sqlite" and not check_sqlite_file(engine):
+    if not has_file:
         what = "is missing or empty (0 bytes)"
     example = folders[-1].relative_to(publications_dir) if publications_dir else folders[-1]
     raise StoreUnusable(
@@ -181,6 +183,20 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         finally:
             if engine.dialect.name == "sqlite":
                 conn.connection.dbapi_connection.execute("PRAGMA foreign_keys=ON")  # type: ignore[union-attr]
+
+
+def repair_guards(engine: Engine) -> None:
+    """Re-create the guard triggers (after someone dropped or altered one; ``civrisk store check`` first)."""
+    from publish.store.guards import pg_guard_ddl, sqlite_guard_ddl
+
+    with engine.connect() as conn:
+        conn.execution_options(civrisk_write=True)
+        with conn.begin():
+            # straight to the driver, no parameters: psycopg would read RAISE's '%' as placeholders
+            cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            for ddl in sqlite_guard_ddl() if engine.dialect.name == "sqlite" else pg_guard_ddl():
+                cursor.execute(ddl)
+            cursor.close()
 
 
 def downgrade(engine: Engine, revision: str) -> None:

@@ -125,9 +125,10 @@ class ScoreStore(AlertLogMixin):
         return cls(settings.resolved_db_url(), publications_dir=settings.resolved_publications_dir(), **kw)
 
     def _open(self, migrate_schema: bool | None) -> None:
-        migrate.check_sqlite_file(self.engine)
-        state = migrate.store_state(self.engine)
-        migrate.refuse_empty_beside_folders(self.engine, state, self.publications_dir)
+        # a missing or zero-byte SQLite file is not even opened before it is allowed: opening writes to it
+        has_file = migrate.check_sqlite_file(self.engine)
+        state = migrate.store_state(self.engine) if has_file else migrate.StoreState(None, False, 0)
+        migrate.refuse_empty_beside_folders(self.engine, state, self.publications_dir, has_file)
         if state.version != migrate.head_revision():
             auto = self.engine.dialect.name == "sqlite" if migrate_schema is None else migrate_schema
             if not auto:
