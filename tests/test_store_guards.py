@@ -82,7 +82,7 @@ def test_recorded_rows_cannot_be_replaced(store, table):
             pub.id, evaluate_alerts(scores, None, store.open_alerts(), AlertRules(threshold=0.01))
         )
     with store.engine.connect() as conn:
-        cols = [c for c in conn.execute(text(f"SELECT * FROM {table} LIMIT 1")).keys()]
+        cols = list(conn.execute(text(f"SELECT * FROM {table} LIMIT 1")).keys())
     if store.engine.dialect.name == "sqlite":
         sql = f"REPLACE INTO {table} SELECT * FROM {table} ORDER BY id LIMIT 1"
         if table == "alerts":  # the example: an Alert turned into a Cancel

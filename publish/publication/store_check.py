@@ -70,7 +70,8 @@ def check_store(store: ScoreStore, publications_dir: Path) -> list[Finding]:
                             "mismatch",
                             str(folder),
                             "folder of a revision the store does not record: restore the store from its "
-                            f"backup, or move the folder under {week_dir / ORPHANED} if it was never published",
+                            f"backup, or move the folder under {week_dir / ORPHANED} if it was never "
+                            "published",
                         )
                     )
             for kept in sorted((week_dir / ORPHANED).glob("*")):
