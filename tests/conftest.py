@@ -28,6 +28,14 @@ def rng() -> np.random.Generator:
     return np.random.default_rng(20231201)
 
 
+@pytest.fixture(scope="session")
+def world(tmp_path_factory: pytest.TempPathFactory):  # -> tests.publish_fixtures.World
+    """Return the synthetic world the publication tests publish from (models fitted once per session)."""
+    from tests.publish_fixtures import make_world
+
+    return make_world(tmp_path_factory.mktemp("events"))
+
+
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     """Return "sqlite" or "postgresql": tests using it (or ``db_url``) run once per store backend."""

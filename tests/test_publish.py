@@ -33,26 +33,11 @@ from tests.publish_fixtures import (
     WEEK,
     World,
     assert_caps_valid,
-    config,
-    fit_model,
     world_events,
-    write_events_dir,
 )
 
 FILES = ("report.html", "scores.csv", "scores.geojson", "scores.json", "alerts.json", "manifest.json")
 OPTIONS = PublishOptions(cap_status="Test")
-
-
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> World:
-    events = world_events()
-    folder = write_events_dir(events, tmp_path_factory.mktemp("events"))
-    cfg = config(folder)
-    from ingest.events_folder import read_events_dir
-
-    events, coverage = read_events_dir(folder)
-    latest, early = fit_model(cfg, LATEST - WEEK, "2"), fit_model(cfg, LATEST - 2 * WEEK, "1")
-    return World(events, coverage, cfg, latest, early)
 
 
 @pytest.fixture()
