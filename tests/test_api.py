@@ -518,5 +518,7 @@ def test_an_unreachable_postgresql_gives_503(tmp_path):
     with TestClient(create_app(settings, key_cache_s=0)) as client:
         r = client.get("/healthz")
         assert r.status_code == 503 and r.json()["status"] == "unavailable"
-        assert "does not answer or cannot be read (OperationalError" in r.json()["detail"]
+        detail = r.json()["detail"]
+        assert "the scores store postgresql+psycopg://civrisk:***@127.0.0.1:9/none" in detail
+        assert "does not answer (OperationalError: " in detail and "CIVRISK_DB_URL" in detail
         assert client.get("/v1/weeks").status_code == 503

@@ -76,6 +76,8 @@ def test_service_roles_can_append_or_read_but_never_rewrite() -> None:
     finally:
         for store in stores:
             store.close()
+        with server.admin.connect() as conn:  # membership lets the test role end their last sessions
+            conn.execute(text(f"GRANT {publisher}, {api} TO CURRENT_USER"))
         server.drop(owner_url)
         with server.admin.connect() as conn:
             for role in (publisher, api):

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from sqlalchemy import Connection, Select, and_, func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
 from civrisk.contracts import SCORES, validate
 from civrisk.weeks import WeekLike, parse_week, utc_naive, utc_now, week_label
@@ -125,6 +125,17 @@ class ScoreStore(AlertLogMixin):
         return cls(settings.resolved_db_url(), publications_dir=settings.resolved_publications_dir(), **kw)
 
     def _open(self, migrate_schema: bool | None) -> None:
+        try:
+            self._check_and_migrate(migrate_schema)
+        except (OperationalError, InterfaceError) as exc:  # SQLite's own failures are StoreUnusable already
+            first = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else ""
+            raise StoreUnusable(
+                f"the scores store {migrate.describe(self.engine)} does not answer "
+                f"({exc.orig.__class__.__name__}: {first}): check that the database server runs and that "
+                "CIVRISK_DB_URL points at it"
+            ) from exc
+
+    def _check_and_migrate(self, migrate_schema: bool | None) -> None:
         # a missing or zero-byte SQLite file is not even opened before it is allowed: opening writes to it
         has_file = migrate.check_sqlite_file(self.engine)
         state = migrate.store_state(self.engine) if has_file else migrate.StoreState(None, False, 0)
