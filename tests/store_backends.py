@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import time
 import uuid
 from collections.abc import Callable
 from functools import lru_cache
@@ -65,6 +66,20 @@ class PgServer:
         """Drop the database of ``url`` (closing whatever connections are still open to it)."""
         db = make_url(url).database
         with self.admin.connect() as conn:
+            # sessions a test closed may still be ending on the server: let them go before FORCE, which
+            # may not terminate sessions of roles this one is not a member of (the roles test's)
+            deadline = time.monotonic() + 10
+            while (
+                time.monotonic() < deadline
+                and conn.execute(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity "
+                        "WHERE datname = :db AND usename <> current_user"
+                    ),
+                    {"db": db},
+                ).scalar_one()
+            ):
+                time.sleep(0.05)
             conn.execute(text(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'))
 
     def drop_all(self) -> None:
