@@ -261,3 +261,32 @@ def test_the_scores_table_is_described_once():
     )  # fmt: skip
     assert REQUIRED_COLUMNS == ("region_id", "iso3", "horizon", "target", "p")
     assert OPTIONAL_COLUMNS == ("region_name", "expected", "q10", "q50", "q90", "rank")
+
+
+def test_publish_refuses_a_zero_byte_store_beside_its_folders(tmp_path: Path, monkeypatch) -> None:
+    """Issue 8, item 3: `civrisk publish` used to exit 0 with "revision 1: published" and rewrite r1."""
+    from typer.testing import CliRunner
+
+    from civrisk.settings import get_settings
+    from cli.main import app
+
+    home = tmp_path / "home"
+    r1 = home / "publications" / "2020-W53" / "r1"
+    r1.mkdir(parents=True)
+    (r1 / "manifest.json").write_text('{"published": "before"}')
+    (home / "scores.db").touch()
+    monkeypatch.setenv("CIVRISK_HOME", str(home))
+    monkeypatch.delenv("CIVRISK_DB_URL", raising=False)
+    get_settings.cache_clear()
+    try:
+        got = CliRunner().invoke(app, ["publish", "--week", "2020-W53"])
+    finally:
+        get_settings.cache_clear()
+    assert got.exit_code == 1
+    line = got.output.strip()
+    assert line.startswith(
+        f"civrisk publish: the scores store {(home / 'scores.db').resolve()} is missing or empty"
+    )
+    assert "2020-W53/r1" in line and "Restore it from its backup" in line and "\n" not in line
+    assert (r1 / "manifest.json").read_text() == '{"published": "before"}'
+    assert (home / "scores.db").stat().st_size == 0

@@ -123,9 +123,10 @@ def publish_week(
     from publish.publication.model_source import load_publish_model
 
     parse_week(week)  # a malformed week fails here, before the model and the data are loaded
-    model = load_publish_model(model_version, settings)
-    events, coverage, shapes = load_model_events(model, events_dir)
+    # the store first: one that may not be used (e.g. empty beside published folders) is refused at once
     with ScoreStore.from_settings(settings) as store:
+        model = load_publish_model(model_version, settings)
+        events, coverage, shapes = load_model_events(model, events_dir)
         return publish_model_week(
             week, model, events, coverage, shapes, store, settings, as_of=as_of, options=options
         )
