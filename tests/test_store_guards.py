@@ -290,3 +290,41 @@ def test_publish_refuses_a_zero_byte_store_beside_its_folders(tmp_path: Path, mo
     assert "2020-W53/r1" in line and "Restore it from its backup" in line and "\n" not in line
     assert (r1 / "manifest.json").read_text() == '{"published": "before"}'
     assert (home / "scores.db").stat().st_size == 0
+
+
+def test_migrations_go_down_and_up_again(blank_url: str) -> None:
+    from publish.store.schema import make_engine
+
+    engine = make_engine(blank_url)
+    migrate.upgrade(engine)
+    migrate.downgrade(engine, "0001")
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+    migrate.upgrade(engine)
+    engine.dispose()
+    store = ScoreStore(blank_url)
+    assert store.guard_problems == []
+    store.record_publication("2020-W23", make_scores(n_regions=2), "m", "1", "fp", AS_OF)
+    store.close()
+
+
+def test_store_commands_migrate_and_check_a_new_home(tmp_path: Path, monkeypatch) -> None:
+    from typer.testing import CliRunner
+
+    from civrisk.settings import get_settings
+    from cli.main import app
+
+    monkeypatch.setenv("CIVRISK_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("CIVRISK_DB_URL", raising=False)
+    get_settings.cache_clear()
+    try:
+        runner = CliRunner()
+        got = runner.invoke(app, ["store", "migrate"])
+        assert got.exit_code == 0 and got.output.strip().endswith("schema revision 0002")
+        got = runner.invoke(app, ["store", "check"])
+        assert got.exit_code == 0 and "store check: ok (0 publications" in got.output
+        got = runner.invoke(app, ["store", "grant", "--publisher", "p", "--api", "a"])
+        assert got.exit_code == 1
+        assert "civrisk store grant: store grant is for PostgreSQL stores" in got.output
+    finally:
+        get_settings.cache_clear()
