@@ -3,7 +3,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test test-pg lint bench
+.PHONY: demo test test-pg lint bench translations
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	python3 -m venv $(VENV)
@@ -31,3 +31,12 @@ lint: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(PY) -m benchmarks.bench_pipeline
+
+# Messages planners read (report, CAP texts, CLI summary): extract them, merge them into each language's
+# catalogue (translate the new or changed entries in publish/render/locale/<lang>/LC_MESSAGES/civrisk.po),
+# then compile the .mo files that ship in the package (committed: a plain pip install needs no build step).
+LOCALE := publish/render/locale
+translations: $(VENV)/.installed
+	$(VENV)/bin/pybabel extract -F babel.cfg --add-location=file --sort-by-file --omit-header -o $(LOCALE)/civrisk.pot .
+	$(VENV)/bin/pybabel update -i $(LOCALE)/civrisk.pot -d $(LOCALE) -D civrisk --no-fuzzy-matching
+	$(VENV)/bin/pybabel compile -d $(LOCALE) -D civrisk --statistics

@@ -33,11 +33,13 @@ from pathlib import Path
 import httpx
 import numpy as np
 
+from civrisk.settings import Settings
 from civrisk.weeks import week_label
 from forecasting.targets import ALL_TARGETS, TARGET_KINDS
 from publish.store.score_rows import digest_columns
 from publish.store.store import ScoreStore
 from serve.auth import create_api_key
+from serve.pepper import api_key_pepper
 from serve.tables import create_serve_schema
 
 OUT = Path(__file__).resolve().parent / "out"
@@ -258,7 +260,9 @@ def main() -> None:
     print(f"store {args.db}: {args.db.stat().st_size / 1e9:.2f} GB ready in {time.perf_counter() - t0:.0f} s")
     store = ScoreStore(f"sqlite:///{args.db}")
     create_serve_schema(store.engine)
-    key = create_api_key(store.engine, "read", "bench_api")
+    # the server (CIVRISK_HOME=OUT/api_home) reads the pepper file this call generates on first use
+    pepper = api_key_pepper(Settings(home=OUT / "api_home"))
+    key = create_api_key(store.engine, "read", "bench_api", pepper=pepper)
     week = store.latest_publications()[-1].week_label
     rows = store.count_scores(week)
     store.close()

@@ -145,12 +145,12 @@ def main() -> None:
         (publication, "origin_inputs"),
         (publication, "data_fingerprint"),
         (publication, "_record_alerts"),
-        (outputs, "write_report"),
+        (outputs, "render_report"),
         (outputs, "write_hxl_csv"),
         (outputs, "write_geojson"),
         (outputs, "write_json"),
         (outputs, "build_cap"),
-        (report_inputs, "report_context"),
+        (report_inputs, "report_contexts"),
     ):
         setattr(module, name, timed(name, getattr(module, name)))
     model = PublishModel(**{**model.__dict__, "predict": timed("predict", model.predict)})

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -39,15 +39,18 @@ ACTOR_CLASSES = (
     "civilians",
     "unidentified_armed_group",
     "other",
+    "placeholder",
     "unclassified",
 )
-"""Actor classes. ``unclassified`` means no rule matched (``civrisk actors`` lists them)."""
+"""Actor classes. ``placeholder`` flags a UCDP Candidate placeholder (``XXX436``): an actor UCDP has not
+coded yet, neither identified nor unidentified; ``unclassified`` means no rule matched. ``civrisk actors``
+lists both."""
 
 PERPETRATOR_GROUPS: Mapping[str, tuple[str, ...]] = {
     "state_allied": ("state_forces", "foreign_state_forces", "private_military", "peacekeepers"),
     "jihadist_rebel": ("jihadist", "rebel_separatist"),
     "militia": ("pro_government_militia", "communal_militia"),
-    "other_unknown": ("unidentified_armed_group", "civilians", "other", "unclassified"),
+    "other_unknown": ("unidentified_armed_group", "civilians", "other", "placeholder", "unclassified"),
 }
 """The perpetrator groups forecasts are split by (issue 3): state forces and their allies (incl. foreign
 forces and private military such as Wagner), jihadist and rebel groups, militias; the rest is unknown."""
@@ -67,6 +70,9 @@ TARGET_KINDS: Mapping[str, str] = {
 }
 """Every forecast target -> its kind: ``binary`` (a probability in [0, 1]) or ``count`` (expected civilian
 deaths with quantiles). How each is computed: forecasting.targets."""
+
+MASS_KILLING_MIN = 10.0
+"""Civilians killed in one week (one region) that make a week a mass-killing week (``civ_mass``)."""
 
 HEADLINE_TARGET = "civ_any"
 """The target that ranks regions, shades the map and drives alerts: any civilian killed in the window."""
@@ -90,6 +96,8 @@ class Contract:
     non_null: tuple[str, ...] = ()
     unique_key: tuple[str, ...] = ()
     doc: str = ""
+    optional: Mapping[str, str] = field(default_factory=dict)
+    """Columns a table may lack (older tables written before they existed); checked for kind when present."""
 
     def empty(self) -> pd.DataFrame:
         """Return a zero-row table with this contract's columns in their pandas dtypes."""
@@ -155,6 +163,11 @@ EVENTS = Contract(
     ),
     unique_key=("event_id",),
     doc="Canonical events: one row per event from any source (see docs/EVENTS.md).",
+    optional={
+        # when the source last revised the row (ACLED ``timestamp``; NaT for UCDP): which version of an
+        # event is newer (ingest.releases)
+        "revised_at": "datetime",
+    },
 )
 
 COVERAGE = Contract(
@@ -305,6 +318,9 @@ METRICS = Contract(
         "metric": "string",
         "value": "float",
         "n": "int",  # rows scored
+        "reference": "string",  # skill scores: the model they compare with (brier_skill_best: best baseline)
+        "lo": "float",  # block-bootstrap interval over origins (NaN where not computed)
+        "hi": "float",
     },
     non_null=("model", "target", "horizon", "subset", "metric", "n"),
     unique_key=("model", "target", "horizon", "year", "subset", "metric"),
@@ -352,7 +368,7 @@ def validate(df: pd.DataFrame, contract: Contract, where: str = "") -> pd.DataFr
         problems.append(f"missing columns {missing}")
     wrong = [
         f"{c} ({df[c].dtype}, expected {k})"
-        for c, k in contract.columns.items()
+        for c, k in {**contract.columns, **contract.optional}.items()
         if c in df.columns and not _kind_ok(df[c], k)
     ]
     if wrong:

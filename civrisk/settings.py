@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -64,6 +65,15 @@ class Settings(BaseSettings):
     cap_sender: str = "civrisk"
     """CAP ``sender`` of published alerts; set it to an address or domain you control."""
 
+    max_deaths_per_event: int = 100_000
+    """Ceiling on any death count of one event (best, low, high, civilians); rows above it are quarantined
+    (``deaths_above_ceiling``). The largest single events in the shared files hold 25,000 (ACLED) and 8,901
+    (UCDP); raise it only for a source that records larger ones."""
+
+    admin1_aliases: Path | None = None
+    """User CSV of admin-1 renames (iso3, alias, name[, note]) used before the packaged
+    ``ingest/admin1_aliases.csv`` (docs/REGIONS.md)."""
+
     boundaries: Path | None = None
     """Admin-1 polygons (GeoJSON) for region assignment; default: the shared Sahel admin-1 file if present."""
 
@@ -91,7 +101,20 @@ class Settings(BaseSettings):
 
     api_key_pepper: str | None = None
     """Secret key of the HMAC-SHA256 that API keys are stored under (serve/auth.py); keep it outside the
-    database (environment, secrets manager). Changing it invalidates every API key."""
+    database (environment, secrets manager). Unset: a random one is generated on first use into
+    ``home / "api_key_pepper"`` (mode 0600) and read from there. Changing it invalidates every API key."""
+
+    api_max_body_bytes: int = 65_536
+    """Largest request body the API accepts, in bytes: a larger one is answered 413 before it is read (the
+    API's bodies are small JSON documents: a webhook subscription, a publish request)."""
+
+    webhook_allow_hosts: Annotated[tuple[str, ...], NoDecode] = ()
+    """Webhook targets allowed although they are not public addresses: comma-separated host names, IP
+    addresses or networks (``127.0.0.1,10.20.0.0/16,hooks.internal``). Unset: webhooks go only to http(s)
+    hosts that resolve to public addresses (never loopback, private, link-local or cloud metadata)."""
+
+    webhook_max_subscriptions: int = 50
+    """Active webhook subscriptions allowed at once; ``POST /v1/webhooks`` answers 409 beyond it."""
 
     serve_host: str = "127.0.0.1"
     """Address ``civrisk serve`` listens on (loopback by default; put a TLS proxy in front to expose it)."""
@@ -99,9 +122,39 @@ class Settings(BaseSettings):
     serve_port: int = 8000
     """Port ``civrisk serve`` listens on."""
 
+    languages: Annotated[tuple[str, ...], NoDecode] = ("en", "fr")
+    """Languages a publication writes, first = primary (``CIVRISK_LANGUAGES="en,fr"``): ``report.html`` and
+    ``report.pdf`` in the first, ``report.<lang>.html``/``.pdf`` in each other; every CAP alert carries one
+    ``<info>`` block per language in this order. Each needs a message catalogue (docs/PUBLISHING.md)."""
+
+    report_pdf: bool = True
+    """Write a PDF of each report beside its HTML (WeasyPrint); ``CIVRISK_REPORT_PDF=0`` skips it."""
+
     api_page_cache_mb: int = 64
     """Memory per API worker for finished responses of score pages (a publication never changes, so a
     page is served from memory after its first request); 0 turns the cache off."""
+
+    @field_validator("languages", mode="before")
+    @classmethod
+    def _split_languages(cls, value: object) -> object:
+        """Accept "en,fr" (the environment's form) as well as a sequence; refuse an empty list."""
+        items = value.split(",") if isinstance(value, str) else value
+        if isinstance(items, list | tuple):
+            codes = tuple(str(x).strip().lower() for x in items if str(x).strip())
+            if not codes:
+                raise ValueError("languages is empty; list at least one, e.g. CIVRISK_LANGUAGES=en,fr")
+            if len(set(codes)) != len(codes):
+                raise ValueError(f"languages repeat a language: {list(codes)}; list each once")
+            return codes
+        return value
+
+    @field_validator("webhook_allow_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: Any) -> Any:
+        # the environment gives one comma-separated string; code may pass a list or tuple
+        if isinstance(value, str):
+            return tuple(v.strip() for v in value.split(",") if v.strip())
+        return value
 
     def resolved_db_url(self) -> str:
         """Return the scores-store URL, defaulting to SQLite under ``home``."""

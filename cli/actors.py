@@ -54,15 +54,15 @@ def actors_command(
     events: Path = typer.Option(..., "--events", help="Events parquet file, or the folder holding it."),
     top: int = typer.Option(20, "--top", min=1, help="How many unclassified actors to show."),
 ) -> None:
-    """List the unclassified actors with the most deaths (add rules for them: docs/ACTORS.md)."""
+    """List unclassified actors and UCDP placeholders (XXX436) with the most deaths (docs/ACTORS.md)."""
     from rich.console import Console
     from rich.table import Table
 
-    from ingest.actors import unclassified_actors
+    from ingest.actors import LISTED_CLASSES, unclassified_actors
 
     try:
         frame = read_events(events)
-        table = unclassified_actors(frame)
+        table = unclassified_actors(frame, LISTED_CLASSES)
     except (FileNotFoundError, ValueError) as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(code=2) from err
@@ -72,8 +72,9 @@ def actors_command(
         console.print(f"Every actor in {len(frame):,} events is classified.")
         return
     shown = table.head(top)
-    out = Table(title=f"Unclassified actors (top {len(shown)} of {len(table)}, by deaths)")
-    for name, justify in (("actor", "left"), ("source", "left"), ("events", "right")):
+    out = Table(title=f"Unclassified and placeholder actors (top {len(shown)} of {len(table)}, by deaths)")
+    out.add_column("actor", no_wrap=True)  # names are what users copy into rules: never wrapped
+    for name, justify in (("source", "left"), ("class", "left"), ("events", "right")):
         out.add_column(name, justify=justify)  # type: ignore[arg-type]
     out.add_column("deaths_best", justify="right")
     out.add_column("deaths_civilians", justify="right")
@@ -81,14 +82,20 @@ def actors_command(
         out.add_row(
             str(row.actor),
             str(row.source),
+            str(row.cls),
             f"{row.events:,}",
             f"{row.deaths_best:,}",
             f"{row.deaths_civilians:,}",
         )
     console.print(out)
-    touched = (frame["side_a_class"] == "unclassified") | (frame["side_b_class"] == "unclassified")
-    share = frame.loc[touched.fillna(False).to_numpy(), "deaths_best"].sum() / total if total else 0.0
-    console.print(
-        f"{len(table)} unclassified actors; events naming them hold {share:.2%} of {total:,} deaths. "
-        "Add rules in a TOML file set by CIVRISK_ACTOR_RULES (see docs/ACTORS.md)."
-    )
+    for cls, advice in (
+        ("unclassified", "Add rules in a TOML file set by CIVRISK_ACTOR_RULES (see docs/ACTORS.md)."),
+        ("placeholder", "UCDP codes them in a later release; they count as other/unknown until then."),
+    ):
+        n = int((table["cls"] == cls).sum())
+        if n:
+            touched = (frame["side_a_class"] == cls) | (frame["side_b_class"] == cls)
+            share = frame.loc[touched.fillna(False).to_numpy(), "deaths_best"].sum() / total if total else 0.0
+            console.print(
+                f"{n} {cls} actors; events naming them hold {share:.2%} of {total:,} deaths. {advice}"
+            )

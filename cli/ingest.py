@@ -1,18 +1,13 @@
-"""``civrisk ingest``: read UCDP/ACLED files into canonical events, a quarantine and a coverage table."""
+"""``civrisk ingest``: add UCDP/ACLED files to an events store (canonical events, quarantine, coverage)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import typer
 
-from ingest.layouts import LAYOUTS
-
-if TYPE_CHECKING:
-    from ingest.boundaries import Boundaries
-
 from cli.errors import EXIT_BAD_INPUT
+from ingest.layouts import LAYOUTS
 
 EXIT_STRICT = 3
 
@@ -23,7 +18,12 @@ def ingest_command(
         help="UCDP or ACLED event files (.csv, .csv.gz, .zip with one CSV, .parquet).",
         show_default=False,
     ),
-    out: Path = typer.Option(..., "--out", help="Folder for events.parquet, quarantine.csv, coverage.csv."),
+    out: Path | None = typer.Option(
+        None,
+        "--out",
+        help="Events store to add to (default: $CIVRISK_HOME/events); a new folder becomes a new store.",
+        show_default=False,
+    ),
     format: str | None = typer.Option(
         None,
         "--format",
@@ -38,38 +38,32 @@ def ingest_command(
         help="Admin-1 GeoJSON for regions (default: CIVRISK_BOUNDARIES, else the shared Sahel file).",
     ),
 ) -> None:
-    """Ingest event files: canonical events, quarantined rows with reasons, and coverage per country.
+    """Add event files to an events store: canonical events, quarantined rows with reasons, coverage.
 
-    Exit codes: 0 written; 1 unreadable file or missing columns; 3 refused by --strict (1, 3: no writes).
+    Every call adds to the store (newer versions of an event supersede older ones, docs/EVENTS.md); a file
+    already in the store is skipped. Exit codes: 0 written (or nothing new); 1 unreadable file, missing
+    columns or unusable --out; 3 refused by --strict (1, 3: nothing written).
     """
+    from civrisk.settings import get_settings
+    from ingest.boundaries import BoundariesError
+    from ingest.event_store import EventStoreError, IngestOptions, add_files
     from ingest.layouts import LayoutError
-    from ingest.pipeline import StrictModeError, ingest_files, strict_message, write_outputs
+    from ingest.pipeline import StrictModeError
     from ingest.readers import ReadError
-    from ingest.summary import format_summary
+    from ingest.summary import format_store_summary
 
+    if boundaries is not None and not boundaries.is_file():
+        typer.echo(
+            f"civrisk ingest: --boundaries: admin-1 boundaries file {boundaries} does not exist", err=True
+        )
+        raise typer.Exit(EXIT_BAD_INPUT)
+    options = IngestOptions(forced=format, boundaries=boundaries, strict=strict)
     try:
-        regions = _load_boundaries(boundaries)
-    except (FileNotFoundError, ValueError) as err:
-        typer.echo(f"civrisk ingest: --boundaries: {err}", err=True)
-        raise typer.Exit(EXIT_BAD_INPUT) from err
-    try:
-        result = ingest_files(paths, forced=format, boundaries=regions)
-        if strict and len(result.quarantine):
-            raise StrictModeError(strict_message(result))
+        delta = add_files(paths, get_settings(), folder=out, options=options)
     except StrictModeError as err:
         typer.echo(str(err), err=True)
         raise typer.Exit(EXIT_STRICT) from err
-    except (LayoutError, ReadError, FileNotFoundError) as err:
+    except (LayoutError, ReadError, FileNotFoundError, EventStoreError, BoundariesError) as err:
         typer.echo(f"civrisk ingest: {err}", err=True)
         raise typer.Exit(EXIT_BAD_INPUT) from err
-    write_outputs(result, out)
-    typer.echo(format_summary(result, out))
-
-
-def _load_boundaries(path: Path | None) -> Boundaries | None:
-    """Return admin-1 boundaries from ``path``, else the configured/shared default, else None."""
-    from ingest.boundaries import default_boundaries_path, load_boundaries
-
-    if path is not None:
-        return load_boundaries(path)
-    return load_boundaries() if default_boundaries_path() is not None else None
+    typer.echo(format_store_summary(delta))

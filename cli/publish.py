@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from civrisk.settings import get_settings
+from publish.render.i18n import Words, words
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -25,6 +26,23 @@ WEEK_OPT = typer.Option(..., "--week", help="ISO week to publish, e.g. 2020-W23 
 EVENTS_OPT = typer.Option(
     None, "--events", help="An ingested events folder (civrisk ingest); default: the model config's data."
 )
+LANG_OPT = typer.Option(
+    None,
+    "--lang",
+    help="Language of the printed summary, e.g. fr (default: the first of CIVRISK_LANGUAGES, which also "
+    "sets the languages the reports and CAP alerts are written in).",
+)
+
+
+def _language(lang: str | None) -> str:
+    """Return the summary's language: ``--lang``, else the first configured one (a bad one: usage error)."""
+    from publish.render.i18n import LanguageError, check_languages
+
+    chosen = lang or get_settings().languages[0]
+    try:
+        return check_languages([chosen.strip().lower()])[0]
+    except LanguageError as err:
+        raise typer.BadParameter(str(err), param_hint="--lang") from err
 
 
 def publish_command(
@@ -39,8 +57,10 @@ def publish_command(
     exercise: bool = typer.Option(
         False, "--exercise", help="Mark the CAP alerts as an exercise (status Exercise), not actual alerts."
     ),
+    lang: str | None = LANG_OPT,
 ) -> None:
-    """Publish one week: scores of the champion model, alerts (CAP 1.2), HXL/GeoJSON/JSON exports, report."""
+    """Publish one week: scores of the champion model, alerts (CAP 1.2), HXL/GeoJSON/JSON exports, reports
+    (HTML and PDF, one per language of CIVRISK_LANGUAGES)."""
     from rich.console import Console
 
     from publish.publication.week import LookaheadError, NothingToPublish, PublishOptions, publish_week
@@ -48,6 +68,7 @@ def publish_command(
     from publish.store.score_rows import ScoresInputError
 
     console = Console()
+    language = _language(lang)
     options = PublishOptions(cap_status="Exercise" if exercise else "Actual")
     try:
         cut = date.fromisoformat(as_of) if as_of is not None else None
@@ -64,7 +85,7 @@ def publish_command(
     ) as err:
         typer.echo(f"civrisk publish: {err}", err=True)
         raise typer.Exit(EXIT_FAILED) from err
-    print_publication(result, console)
+    print_publication(result, console, language)
 
 
 def verify_command(
@@ -94,6 +115,7 @@ def verify_command(
 
 def demo_command(
     quick: bool = typer.Option(False, "--quick", help="One real model and one test year (about a minute)."),
+    lang: str | None = LANG_OPT,
 ) -> None:
     """The main job on real data: ingest, backtest, register the champion, publish, verify, report."""
     import time
@@ -104,66 +126,139 @@ def demo_command(
     from operations.demo import run_demo
 
     console = Console()
+    language = _language(lang)
+    w = words(language)
     t0 = time.perf_counter()
     result = run_demo(get_settings(), quick=quick, console=console)
     if result.earlier is not None:
-        console.print(f"earlier week: {_where(result.earlier)}", highlight=False)
+        console.print(w._("earlier week: {folder}").format(folder=result.earlier.folder), highlight=False)
     if result.verification is not None:
         v = result.verification.table
         row = v[(v["target"] == HEADLINE_TARGET) & (v["metric"] == "brier")]
-        text = ", ".join(f"h{h} {x:.3f}" for h, x in zip(row["horizon"], row["value"], strict=True))
-        console.print(f"verified {result.verification.publication.week_label}: Brier of civ_any {text}")
-    print_publication(result.latest, console)
+        text = ", ".join(f"h{h} {w.decimal(x, 3)}" for h, x in zip(row["horizon"], row["value"], strict=True))
+        console.print(
+            w._("verified {week}: Brier score of civ_any {scores}").format(
+                week=result.verification.publication.week_label, scores=text
+            ),
+            highlight=False,
+        )
+    print_publication(result.latest, console, language)
     for note in result.notes:
         console.print(f"note: {note}", highlight=False)
     took = time.perf_counter() - t0
-    console.print(f"demo finished in {took:.0f} s; report: {result.report.resolve()}", highlight=False)
+    console.print(w._("demo finished in {n} s").format(n=round(took)), highlight=False)
 
 
-def print_publication(result: PublishResult, console: Console) -> None:
-    """Print what was published, the top-risk regions and where the files are."""
+def print_publication(result: PublishResult, console: Console, lang: str = "en") -> None:
+    """Print, in ``lang``, what was published, the top-risk regions and where the files are."""
+    from publish.render.report_header import REPLAY_AFTER
+
+    w = words(lang)
     pub = result.publication
-    what = "published" if result.created else "already published (same model and data)"
+    what = w._("published") if result.created else w._("already published (same model and data)")
     if result.rebuilt:
-        what += "; its files were missing and were written again"
+        what += w._("; its files were missing and were written again")
     console.print(
-        f"{pub.week_label} revision {pub.revision}: {what}; model {pub.model_name} v{pub.model_version}, "
-        f"{pub.n_scores:,} scores, data through {result.cutoff.last_day.date()}",
+        w._(
+            "{week} revision {revision}: {what}; model {model} v{version}, {n} scores, data through {day}"
+        ).format(
+            week=pub.week_label,
+            revision=pub.revision,
+            what=what,
+            model=pub.model_name,
+            version=pub.model_version,
+            n=w.integer(pub.n_scores),
+            day=w.date(result.cutoff.last_day),
+        ),
         highlight=False,
     )
+    made = pd_timestamp(pub.created_at)
+    if made - pd_timestamp(result.cutoff.last_day) > REPLAY_AFTER:
+        console.print(
+            w._("replay: the data end on {end}, {gap} before this publication was made").format(
+                end=w.date(result.cutoff.last_day),
+                gap=w.duration(made - pd_timestamp(result.cutoff.last_day)),
+            ),
+            highlight=False,
+        )
     if result.withheld:
-        console.print(f"scores withheld (data out of date): {', '.join(result.withheld)}", highlight=False)
-    kinds = result.alerts["msg_type"].value_counts().to_dict() if len(result.alerts) else {}
-    console.print(f"alerts: {kinds or 'none'}; files: {_where(result)}", highlight=False)
+        console.print(
+            w._("scores withheld (data out of date): {countries}").format(
+                countries=w.join([w.country(c) for c in result.withheld])
+            ),
+            highlight=False,
+        )
+    console.print(w._("alerts: {alerts}").format(alerts=_alerts_words(result, w)), highlight=False)
     for note in result.notes:
         console.print(f"note: {note}", highlight=False)
-    console.print(top_table(result.top, result.horizon, result.previous_week))
+    console.print(top_table(result.top, result.horizon, result.previous_week, lang))
+    console.print(w._("files: {folder}").format(folder=result.folder), highlight=False)
+    report = _report_in(result, lang)
+    if report is not None:
+        console.print(w._("report: {path}").format(path=report.resolve()), highlight=False)
 
 
-def top_table(top: pd.DataFrame, horizon: int, previous_week: str | None = None) -> object:
-    """Return a rich Table of the top-risk regions."""
+def _alerts_words(result: PublishResult, w: Words) -> str:
+    """Return this publication's alert messages counted by kind, or why there are none."""
+    why = result.alert_scope.why_none(w)
+    if why is not None:
+        return w._("none ({why})").format(why=why)
+    if not len(result.alerts):
+        return w._("none (no region reached an alert rule)")
+    kinds = result.alerts["msg_type"].value_counts()
+    n_new, n_update, n_cancel = (int(kinds.get(k, 0)) for k in ("Alert", "Update", "Cancel"))
+    parts = [
+        w.ngettext("{n} new alert", "{n} new alerts", n_new).format(n=n_new) if n_new else "",
+        w.ngettext("{n} update", "{n} updates", n_update).format(n=n_update) if n_update else "",
+        w.ngettext("{n} cancellation", "{n} cancellations", n_cancel).format(n=n_cancel) if n_cancel else "",
+    ]
+    return w.join([p for p in parts if p])
+
+
+def _report_in(result: PublishResult, lang: str) -> Path | None:
+    """Return the publication's report in ``lang`` if it was written, else its primary report."""
+    from publish.publication.outputs import REPORT, report_name
+
+    for name in (report_name(lang, False), REPORT):
+        if (result.folder / name).is_file():
+            return result.folder / name
+    return None
+
+
+def pd_timestamp(value: object) -> pd.Timestamp:
+    """Return ``value`` as a timezone-naive UTC timestamp."""
+    import pandas as pd
+
+    ts = pd.Timestamp(value)
+    return ts.tz_convert("UTC").tz_localize(None) if ts.tzinfo is not None else ts
+
+
+def top_table(top: pd.DataFrame, horizon: int, previous_week: str | None = None, lang: str = "en") -> object:
+    """Return a rich Table of the top-risk regions, in ``lang``."""
     import math
 
     from rich.table import Table
 
-    weeks = "week" if horizon == 1 else f"{horizon} weeks"
-    table = Table(title=f"Highest risk: chance civilians are killed within {weeks}")
+    from publish.render.labels import GROUPS
+
+    w = words(lang)
+    table = Table(
+        title=w._("Highest risk: chance civilians are killed within {wk}").format(wk=w.weeks(horizon))
+    )
+    change = w._("Change since {week}").format(week=previous_week) if previous_week else w._("Change")
     for col, justify in (
         ("#", "right"),
-        ("Region", "left"),
-        ("Country", "left"),
-        (f"P(civilians killed within {weeks})", "right"),
-        (f"Change since {previous_week}" if previous_week else "Change", "right"),
-        ("Main perpetrator group", "left"),
+        (w._("Region"), "left"),
+        (w._("Country"), "left"),
+        (w._("Chance ({wk})").format(wk=w.weeks(horizon)), "right"),
+        (change, "right"),
+        (w._("Most likely perpetrator"), "left"),
     ):
         table.add_column(col, justify=justify)  # type: ignore[arg-type]
     for r in top.itertuples(index=False):
-        points = None if math.isnan(r.change) else round(r.change * 100)
-        change = "new" if points is None else "0 pts" if points == 0 else f"{points:+d} pts"
-        group = f"{r.main_group} ({r.p_group:.0%})" if r.main_group else "-"
-        table.add_row(str(r.rank), str(r.region), str(r.country), f"{r.p:.0%}", change, group)
+        points = None if math.isnan(r.change) else r.change
+        group = getattr(r, "group", "")
+        who = f"{w._(GROUPS[group].short)} {w.pct(r.p_group)}" if group in GROUPS else "–"
+        country = w.country(str(r.iso3)) if hasattr(r, "iso3") else str(r.country)
+        table.add_row(str(r.rank), str(r.region), country, w.pct(r.p), w.points(points), who)
     return table
-
-
-def _where(result: PublishResult) -> str:
-    return str(result.folder)

@@ -13,7 +13,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from civrisk.contracts import ACTOR_CLASSES, ORGANIZED_VIOLENCE, PERPETRATOR_GROUPS, validate_features
+from civrisk.contracts import (
+    ACTOR_CLASSES,
+    GROUP_TARGET_GROUPS,
+    MASS_KILLING_MIN,
+    ORGANIZED_VIOLENCE,
+    PERPETRATOR_GROUPS,
+    validate_features,
+)
 from civrisk.weeks import WEEK_DTYPE
 from features.dense import DensePanel, dense_panel
 from features.lags import Windows, prefix_sums, weeks_since
@@ -28,7 +35,7 @@ _NAMED_GROUPS = tuple(g for g in PERPETRATOR_GROUPS if g != "other_unknown")
 class FeatureSpec:
     """Which features to build (frozen, so one spec names one feature set).
 
-    The defaults give 126 features; 12 fewer without neighbours, 12 fewer for country-unit panels.
+    The defaults give 136 features; 12 fewer without neighbours, 12 fewer for country-unit panels.
     """
 
     windows: tuple[int, ...] = (1, 4, 12, 26, 52)
@@ -40,6 +47,15 @@ class FeatureSpec:
     )
     """(name, measure): ``weeks_since_{name}`` counts weeks since the measure was last positive."""
     since_cap: int = 520
+    harm_weeks: tuple[tuple[str, str, float], ...] = (
+        ("civ_any", "civ_deaths", 1.0),
+        ("civ_mass", "civ_deaths", MASS_KILLING_MIN),
+        *((f"civ_any_{g}", f"civ_deaths_{g}", 1.0) for g in GROUP_TARGET_GROUPS),
+    )
+    """(name, measure, threshold): ``{name}_weeks_{n}w`` counts the covered weeks whose measure reached the
+    threshold, one per binary target: over ``covered_share`` it is the region's recent weekly rate of that
+    target's event, which the recent climatology baseline reads."""
+    harm_week_windows: tuple[int, ...] = (12, 52)
     trend_measures: tuple[str, ...] = ("events", "civ_deaths", "civ_harm_events")
     trend_windows: tuple[int, int] = (4, 12)
     spatial_measures: tuple[str, ...] = ("events", "civ_deaths", "civ_harm_events") + tuple(
@@ -58,6 +74,7 @@ class FeatureSpec:
         out = [f"{m}_sum_{n}w_{lag}" for m in self.sum_measures for n in self.windows]
         out += [f"covered_share_{n}w_{lag}" for n in self.windows]
         out += [f"weeks_since_{name}_{lag}" for name, _ in self.since]
+        out += [f"{name}_weeks_{n}w_{lag}" for name, *_ in self.harm_weeks for n in self.harm_week_windows]
         a, b = self.trend_windows
         out += [f"{m}_trend_{a}w_{b}w_{lag}" for m in self.trend_measures]
         for prefix, wanted in (("nb", neighbours), ("cty", country)):
@@ -120,7 +137,14 @@ def build_features(
     since = dict(spec.since)
     class_measures = {f"events_class_{c}": c for c in spec.classes}
     needed = dict.fromkeys(
-        [*spec.sum_measures, *since.values(), *spec.trend_measures, *spec.spatial_measures, *class_measures]
+        [
+            *spec.sum_measures,
+            *since.values(),
+            *(measure for _, measure, _ in spec.harm_weeks),
+            *spec.trend_measures,
+            *spec.spatial_measures,
+            *class_measures,
+        ]
     )
     for m in needed:
         values = dp.measure(m)
@@ -145,6 +169,11 @@ def build_features(
             put(f"{m}_trend_{a}w_{b}w_{lag}", win.trend(prefix, a, b))
         for name in (name for name, measure in spec.since if measure == m):
             put(f"weeks_since_{name}_{lag}", weeks_since(values, dp.covered, ends, spec.since_cap))
+        for name, threshold in ((n, th) for n, measure, th in spec.harm_weeks if measure == m):
+            with np.errstate(invalid="ignore"):
+                hit = prefix_sums(np.where(np.isnan(values), np.nan, values >= threshold).astype(np.float32))
+            for n in spec.harm_week_windows:
+                put(f"{name}_weeks_{n}w_{lag}", win.sum(hit, n))
         del values, prefix
     for n in spec.windows:
         put(f"covered_share_{n}w_{lag}", win.covered_share(n))

@@ -31,8 +31,10 @@ from forecasting.base import (
     predict_p,
     set_nested_params,
 )
-from forecasting.metrics import DEFAULT_METRICS, evaluate, greater_is_better
-from forecasting.plan import BASELINES, ModelPlan
+from forecasting.bootstrap import block_interval
+from forecasting.metrics import BEST_PREFIX, evaluate, greater_is_better, scored_rows
+from forecasting.plan import BASELINES, BacktestConfig, ModelPlan
+from forecasting.recalibration import RecalSpec, recalibrate
 from forecasting.splits import Fold, rolling_origins
 from forecasting.targets import TARGET_KINDS
 
@@ -134,9 +136,11 @@ def run_backtest(
     weeks = pd.DatetimeIndex(features["week"].unique()).sort_values()
 
     units = []
+    cadence = b.retrain_every if b.protocol == "rolling" else FROZEN
     for horizon in horizons:
-        folds = list(
-            rolling_origins(weeks, b.test_start, b.test_end, b.retrain_every, horizon, data_lag_weeks)
+        folds = _Folds(
+            models=list(rolling_origins(weeks, b.test_start, b.test_end, cadence, horizon, data_lag_weeks)),
+            every_origin=list(rolling_origins(weeks, b.test_start, b.test_end, 1, horizon, data_lag_weeks)),
         )
         for target in target_names:
             names = [m for m in models if catalog.supports(m, target)]
@@ -158,9 +162,11 @@ def run_backtest(
     importances = [r.importance for r in done if r.importance is not None]
 
     fc = pd.concat([r.forecasts for r in done], ignore_index=True)
+    learned = {r.timing["model"] for r in done if not r.baseline}
+    fc = recalibrate_forecasts(fc, labels, learned, data_lag_weeks, plan.recalibration)
     validate_forecasts(fc, "run_backtest")
     actuals = _actuals(labels, features, fc, onset_col)
-    scores = score(fc, actuals, b.metrics)
+    scores = score(fc, actuals, b)
     return BacktestResult(
         forecasts=fc,
         actuals=actuals,
@@ -171,15 +177,54 @@ def run_backtest(
     )
 
 
-def score(
-    forecasts: pd.DataFrame, actuals: pd.DataFrame, metrics: Sequence[str] = DEFAULT_METRICS
-) -> pd.DataFrame:
-    """Return overall (per horizon) and per-test-year scores, for all rows and the onset subset."""
-    overall = evaluate(forecasts, actuals, metrics, by=("horizon",), subsets=("onset",))
+def score(forecasts: pd.DataFrame, actuals: pd.DataFrame, protocol: BacktestConfig) -> pd.DataFrame:
+    """Return overall (per horizon) and per-test-year scores, for all rows and the onset subset; skill
+    against the strongest baseline of each slice; block-bootstrap intervals (``lo``, ``hi``) for the
+    protocol's interval metrics of its interval targets, overall rows."""
+    metrics, bases = protocol.metrics, [b for b in BASELINES if b in set(forecasts["model"])]
+    overall = evaluate(forecasts, actuals, metrics, by=("horizon",), subsets=("onset",), baselines=bases)
     overall.insert(3, "year", pd.array([pd.NA] * len(overall), dtype="Int64"))
-    yearly = evaluate(forecasts, actuals, metrics, by=("horizon", "year"), subsets=("onset",))
+    yearly = evaluate(
+        forecasts, actuals, metrics, by=("horizon", "year"), subsets=("onset",), baselines=bases
+    )
     yearly["year"] = yearly["year"].astype("Int64")
-    return validate_metrics(pd.concat([overall, yearly], ignore_index=True), "backtest scores")
+    table = pd.concat([overall, yearly], ignore_index=True).assign(lo=np.nan, hi=np.nan)
+    wanted = [m for m in protocol.intervals if m in metrics]
+    if wanted and protocol.bootstrap_reps > 0:
+        _add_intervals(table, forecasts, actuals, protocol, wanted, bases)
+    return validate_metrics(table, "backtest scores")
+
+
+def _add_intervals(
+    table: pd.DataFrame,
+    forecasts: pd.DataFrame,
+    actuals: pd.DataFrame,
+    protocol: BacktestConfig,
+    metrics: Sequence[str],
+    baselines: Sequence[str],
+) -> None:
+    """Fill ``lo``/``hi`` of the overall rows (subset all) of the interval targets, in place."""
+    fc = forecasts[forecasts["target"].isin(list(protocol.interval_targets))]
+    scored = scored_rows(fc, actuals, metrics, (), baselines)
+    best_cols = [c for c in scored.columns if c.startswith(BEST_PREFIX)]
+    for (model, target, horizon), grp in scored.groupby(["model", "target", "horizon"], sort=True):
+        for metric in metrics:
+            rows = (
+                (table["model"] == model)
+                & (table["target"] == target)
+                & (table["horizon"] == horizon)
+                & (table["metric"] == metric)
+                & (table["subset"] == "all")
+                & table["year"].isna()
+            )
+            if not rows.any():
+                continue
+            d = grp.dropna(subset=best_cols) if metric == "brier_skill_best" else grp
+            seed = protocol.bootstrap_seed
+            lo, hi = block_interval(
+                d, metric, block_weeks=protocol.block_weeks, reps=protocol.bootstrap_reps, seed=seed
+            )
+            table.loc[rows, ["lo", "hi"]] = (lo, hi)
 
 
 def selection_metric(target: str, primary_metric: str) -> str:
@@ -259,11 +304,49 @@ class _ModelRun:
     timing: dict[str, object]
     importance: pd.DataFrame | None
     notes: list[str]
+    baseline: bool
+
+
+def recalibrate_forecasts(
+    forecasts: pd.DataFrame,
+    labels: pd.DataFrame,
+    models: set[str],
+    data_lag_weeks: int,
+    spec: RecalSpec,
+) -> pd.DataFrame:
+    """Return ``forecasts`` with the binary forecasts of ``models`` recalibrated origin by origin from the
+    same model's earlier test forecasts whose outcomes are resolved (forecasting.recalibration); the
+    model's own probability is kept in ``p_raw``."""
+    out = forecasts.assign(p_raw=forecasts["p"])
+    binary = out["target"].astype(str).map(TARGET_KINDS).eq("binary") & out["model"].isin(sorted(models))
+    if spec.method == "none" or not binary.any():
+        return out
+    y = labels[["region_id", "week", "horizon", "target", "y"]]
+    for (_, _, horizon), grp in out[binary].groupby(["model", "target", "horizon"], sort=False):
+        rows = grp.merge(y, on=["region_id", "week", "horizon", "target"], how="left").set_index(grp.index)
+        weeks = pd.DatetimeIndex(grp["week"].unique())
+        out.loc[grp.index, "p"] = recalibrate(rows, int(horizon), data_lag_weeks, spec, weeks)
+    return out
+
+
+FROZEN = 10**6
+"""A refit cadence longer than any test period: the ``frozen`` protocol fits once, at the first origin."""
+
+
+@dataclass(frozen=True)
+class _Folds:
+    """The folds of one horizon: the protocol's, and one per origin for the baselines that learn from
+    labels (climatology, conflictology: they need no fit, so each origin gets exactly what was known
+    then). Persistence and the recent climatology read only the origin's features: every origin already
+    gets its own forecast under the protocol's folds."""
+
+    models: list[Fold]
+    every_origin: list[Fold]
 
 
 def _run_unit(
     xy: pd.DataFrame,
-    folds: list[Fold],
+    folds: _Folds,
     make_model: ModelFactory,
     names: Sequence[str],
     target: str,
@@ -297,7 +380,7 @@ THREAD_PARAMS = ("n_jobs", "n_threads")
 
 def _run_model(
     xy: pd.DataFrame,
-    folds: list[Fold],
+    unit_folds: _Folds,
     make_model: ModelFactory,
     name: str,
     target: str,
@@ -306,15 +389,23 @@ def _run_model(
 ) -> _ModelRun:
     kind = TARGET_KINDS[target]
     notes: list[str] = []
-    week = xy["week"]
-    observed = xy["y"].notna()
+    probe = make_model(name, target, horizon)
+    folds = unit_folds.every_origin if probe.get_tag("refit_every_origin") else unit_folds.models
+    # slice only the columns the model reads: baselines refit at every origin would otherwise copy the
+    # whole feature matrix hundreds of times
+    keys = [c for c in ("region_id", "week", "iso3", "unit") if c in xy.columns]
+    xy = xy[[*keys, *probe.used_features(xy.drop(columns="y")), "y"]]
+    # labelled rows in week order: a fold's training rows are a prefix, its test origins a contiguous run
+    xy = xy[xy["y"].notna()].sort_values(["week", "region_id"], kind="stable").reset_index(drop=True)
+    weeks = xy["week"].to_numpy()
     frames: list[pd.DataFrame] = []
     fit_s = predict_s = cpu_s = 0.0
     n_train = n_folds = 0
     model: Forecaster | None = None
     for fold in folds:
-        train = xy[observed & (week <= fold.cutoff)]
-        test = xy[observed & week.isin(fold.origins)]
+        train = xy.iloc[: np.searchsorted(weeks, fold.cutoff.to_datetime64(), side="right")]
+        first = np.searchsorted(weeks, fold.origins[0].to_datetime64(), side="left")
+        test = xy.iloc[first : np.searchsorted(weeks, fold.origins[-1].to_datetime64(), side="right")]
         if test.empty:
             continue
         if len(train) < min_train_rows:
@@ -345,6 +436,7 @@ def _run_model(
         if isinstance(model, CountForecaster):
             q = model.predict_quantiles(X_test, QUANTILE_LEVELS)
             out = out.assign(**{c: q[:, j] for j, c in enumerate(QUANTILE_COLUMNS)})
+            out["p_nonzero"] = model.predict_proba_exceed(X_test, 0)
         predict_s += time.perf_counter() - t1
         cpu_s += time.process_time() - c0
         fit_s += t1 - t0
@@ -363,7 +455,7 @@ def _run_model(
     }
     importance = _importance(model, name, target, horizon) if model is not None else None
     fc = pd.concat(frames, ignore_index=True) if frames else _empty_forecasts()
-    return _ModelRun(fc, timing, importance, notes)
+    return _ModelRun(fc, timing, importance, notes, bool(probe.get_tag("baseline")))
 
 
 def fit_noting(model: Forecaster, X: pd.DataFrame, y: pd.Series, notes: list[str], where: str) -> Forecaster:

@@ -61,6 +61,8 @@ class Forecaster(BaseEstimator):
         "capability:contributions": False,  # contributions(X) -> signed per-row attributions (margin units)
         "capability:intervals": False,  # predict_quantiles(X, qs) -> predictive quantiles
         "wrapper": False,  # capabilities are those of the fitted inner model ``inner_``
+        "baseline": False,  # a reference forecast every backtest runs
+        "refit_every_origin": False,  # learns from labels but needs no fit: refitted at every origin
     }
     """Capabilities, declared (sktime's tags): code asks ``get_tag`` instead of checking classes."""
 
@@ -123,6 +125,10 @@ class Forecaster(BaseEstimator):
     def _select_features(self, X: pd.DataFrame) -> list[str]:
         """Return the feature columns this model uses: by default every numeric non-key column."""
         return numeric_feature_columns(X)
+
+    def used_features(self, X: pd.DataFrame) -> list[str]:
+        """Return the columns of ``X`` this model would read if fitted on it (before fitting too)."""
+        return list(self._select_features(X))
 
     # -- prediction helpers ---------------------------------------------------------------------------
 

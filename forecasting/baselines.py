@@ -19,11 +19,12 @@ Each comes as a binary model (P(event in the window)) and a count model (civilia
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 
-from forecasting.base import BinaryForecaster, CountForecaster, nb_dispersion
+from forecasting.base import BinaryForecaster, CountForecaster, Forecaster, nb_dispersion
 
 SMOOTHING = 1.0
 """Pseudo-observations pulling a region's rate toward the global rate (climatology, conflictology)."""
@@ -40,6 +41,8 @@ WINDOW_FEATURE = "civ_deaths_sum_4w_lag1"
 class Zero(BinaryForecaster):
     """P(event) = 0 everywhere: the 'nothing will happen' reference."""
 
+    _tags: ClassVar[dict[str, object]] = {"baseline": True}
+
     def _select_features(self, X: pd.DataFrame) -> list[str]:
         return []
 
@@ -52,6 +55,8 @@ class Zero(BinaryForecaster):
 
 class ZeroCount(CountForecaster):
     """Zero deaths everywhere, with a point mass at 0 as predictive distribution."""
+
+    _tags: ClassVar[dict[str, object]] = {"baseline": True}
 
     def _select_features(self, X: pd.DataFrame) -> list[str]:
         return []
@@ -92,6 +97,8 @@ def _check_smoothing(name: str, smoothing: float) -> None:
 class Climatology(BinaryForecaster):
     """The region's training base rate, additively smoothed toward the global rate."""
 
+    _tags: ClassVar[dict[str, object]] = {"baseline": True, "refit_every_origin": True}
+
     def __init__(self, smoothing: float = SMOOTHING) -> None:
         self.smoothing = smoothing
 
@@ -108,6 +115,8 @@ class Climatology(BinaryForecaster):
 
 class ClimatologyCount(CountForecaster):
     """The region's training mean count (smoothed toward the global mean), NB2 around it."""
+
+    _tags: ClassVar[dict[str, object]] = {"baseline": True, "refit_every_origin": True}
 
     def __init__(self, smoothing: float = SMOOTHING) -> None:
         self.smoothing = smoothing
@@ -148,6 +157,8 @@ class Persistence(BinaryForecaster):
     ``smoothing`` in [0, 0.5) maps 0/1 to smoothing / 1 - smoothing (0: hard 0/1).
     """
 
+    _tags: ClassVar[dict[str, object]] = {"baseline": True}
+
     def __init__(
         self, window_feature: str = WINDOW_FEATURE, threshold: float = 1.0, smoothing: float = 0.0
     ) -> None:
@@ -172,6 +183,8 @@ class Persistence(BinaryForecaster):
 
 class PersistenceCount(CountForecaster):
     """Expected count = the last observed window's count (``window_feature`` x ``scale``), NB2 around it."""
+
+    _tags: ClassVar[dict[str, object]] = {"baseline": True}
 
     def __init__(self, window_feature: str = WINDOW_FEATURE, scale: float = 1.0) -> None:
         self.window_feature = window_feature
@@ -210,6 +223,8 @@ def _recent(
 class Conflictology(BinaryForecaster):
     """Share of the region's training windows in the last ``window_weeks`` weeks that had the event."""
 
+    _tags: ClassVar[dict[str, object]] = {"baseline": True, "refit_every_origin": True}
+
     def __init__(self, window_weeks: int = RECENT_WEEKS, smoothing: float = SMOOTHING) -> None:
         self.window_weeks = window_weeks
         self.smoothing = smoothing
@@ -232,6 +247,8 @@ class ConflictologyCount(CountForecaster):
     Mean, quantiles (inverted empirical CDF: always an observed count) and exceedance come from that
     sample; regions with fewer than ``min_samples`` recent labels use the pooled recent sample.
     """
+
+    _tags: ClassVar[dict[str, object]] = {"baseline": True, "refit_every_origin": True}
 
     def __init__(self, window_weeks: int = RECENT_WEEKS, min_samples: int = 4) -> None:
         self.window_weeks = window_weeks
@@ -271,3 +288,105 @@ class ConflictologyCount(CountForecaster):
 
     def _predict_exceed(self, X: pd.DataFrame, threshold: float) -> np.ndarray:
         return self._per_sample(X, lambda s: np.mean(s > threshold), 1)[:, 0]
+
+
+# ----------------------------------------------------------------------------------------------
+# Recent climatology
+# ----------------------------------------------------------------------------------------------
+
+
+def _recent_rate(model: RecentClimatology | RecentClimatologyCount, X: pd.DataFrame) -> np.ndarray:
+    """Return each row's recent weekly rate: region events per covered week of the last ``window_weeks``
+    known weeks, shrunk toward the pooled rate of all regions at the same origin (``smoothing`` weeks)."""
+    m = model._matrix(X)
+    events, covered = m[:, 0].astype("float64"), m[:, 1].astype("float64") * model.window_weeks
+    known = ~np.isnan(events) & ~np.isnan(covered) & (covered > 0)
+    ev, cov = np.where(known, events, 0.0), np.where(known, covered, 0.0)
+    codes = pd.factorize(X["week"])[0]  # rows of one origin share a pooled rate
+    pooled_ev = np.bincount(codes, weights=ev, minlength=codes.max(initial=-1) + 1)
+    pooled_cov = np.bincount(codes, weights=cov, minlength=codes.max(initial=-1) + 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        g = np.where(pooled_cov > 0, pooled_ev / np.maximum(pooled_cov, 1e-12), np.nan)[codes]
+        rate = (ev + model.smoothing * g) / (cov + model.smoothing)
+    return np.where(known, rate, g)
+
+
+class RecentClimatology(BinaryForecaster):
+    """P = 1 - (1 - r)^h with r the region's share of covered weeks with the target's event in the last
+    ``window_weeks`` known weeks, shrunk toward the share pooled over regions at the same origin.
+
+    Everything comes from the features at the origin (``weeks_feature``, ``covered_feature``), so it is
+    recomputed at every origin from what was known then; unlike conflictology it also reads the newest
+    ``h - 1`` weeks, whose ``h``-week labels are not resolved yet. Weeks are taken as independent.
+    """
+
+    _tags: ClassVar[dict[str, object]] = {"baseline": True}
+
+    def __init__(
+        self,
+        weeks_feature: str = "civ_any_weeks_52w_lag1",
+        covered_feature: str = "covered_share_52w_lag1",
+        window_weeks: int = RECENT_WEEKS,
+        horizon: int = 4,
+        smoothing: float = SMOOTHING,
+    ) -> None:
+        self.weeks_feature = weeks_feature
+        self.covered_feature = covered_feature
+        self.window_weeks = window_weeks
+        self.horizon = horizon
+        self.smoothing = smoothing
+
+    def _select_features(self, X: pd.DataFrame) -> list[str]:
+        return _columns(self, X, [self.weeks_feature, self.covered_feature])
+
+    def _fit(self, X: pd.DataFrame, y: np.ndarray) -> None:
+        _check_smoothing(type(self).__name__, self.smoothing)
+        self.base_rate_ = float(np.mean(y))
+
+    def _predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        r = np.clip(_recent_rate(self, X), 0.0, 1.0)
+        p = 1.0 - (1.0 - r) ** int(self.horizon)
+        return np.where(np.isnan(p), self.base_rate_, p)
+
+
+class RecentClimatologyCount(CountForecaster):
+    """Expected count = h x the region's civilian deaths per covered week over the last ``window_weeks``
+    known weeks (shrunk toward the pooled rate at the same origin), NB2 around it."""
+
+    _tags: ClassVar[dict[str, object]] = {"baseline": True}
+
+    def __init__(
+        self,
+        sum_feature: str = "civ_deaths_sum_52w_lag1",
+        covered_feature: str = "covered_share_52w_lag1",
+        window_weeks: int = RECENT_WEEKS,
+        horizon: int = 4,
+        smoothing: float = SMOOTHING,
+    ) -> None:
+        self.sum_feature = sum_feature
+        self.covered_feature = covered_feature
+        self.window_weeks = window_weeks
+        self.horizon = horizon
+        self.smoothing = smoothing
+
+    def _select_features(self, X: pd.DataFrame) -> list[str]:
+        return _columns(self, X, [self.sum_feature, self.covered_feature])
+
+    def _fit(self, X: pd.DataFrame, y: np.ndarray) -> None:
+        _check_smoothing(type(self).__name__, self.smoothing)
+        self.base_mean_ = float(np.mean(y))
+        self.dispersion_ = nb_dispersion(y, self._predict(X))
+
+    def _predict(self, X: pd.DataFrame) -> np.ndarray:
+        mean = _recent_rate(self, X) * int(self.horizon)
+        return np.where(np.isnan(mean), getattr(self, "base_mean_", 0.0), mean)
+
+
+def _columns(model: Forecaster, X: pd.DataFrame, names: list[str]) -> list[str]:
+    missing = [c for c in names if c not in X.columns]
+    if missing:
+        raise ValueError(
+            f"{type(model).__name__}: features {missing} are not columns of X; build the features with the "
+            "default FeatureSpec (its target-weeks and coverage families) and the model's data lag"
+        )
+    return names

@@ -17,6 +17,7 @@ from civrisk.contracts import validate_features, validate_forecasts, validate_ta
 from features.build import DEFAULT_SPEC, FeatureSpec
 from forecasting.base import CountForecaster, Forecaster, numeric_feature_columns, predict_p
 from forecasting.plan import ModelPlan
+from forecasting.recalibration import RecalSpec
 from forecasting.splits import WEEK
 
 QUANTILES = (0.1, 0.5, 0.9)
@@ -35,6 +36,9 @@ class ForecastBundle:
     feature_columns: list[str]
     feature_spec: FeatureSpec = DEFAULT_SPEC
     """The features the models read: a publication rebuilds exactly these at its origin."""
+    recalibration: RecalSpec = RecalSpec(method="none")
+    """How the publication recalibrates the learned binary models' probabilities (as the backtest did);
+    bundles trained before recalibration existed keep their raw probabilities."""
     notes: list[str] = field(default_factory=list)
 
     def predict(self, features: pd.DataFrame) -> pd.DataFrame:
@@ -116,5 +120,6 @@ def fit_bundle(
         data_lag_weeks=data_lag_weeks,
         feature_columns=numeric_feature_columns(features),
         feature_spec=plan.feature_spec(),
+        recalibration=plan.recalibration,
         notes=notes,
     )

@@ -18,6 +18,7 @@ from typing import Any
 from civrisk.plugins import PluginError, import_object
 from civrisk.settings import DEFAULT_DATA_LAG_WEEKS
 from forecasting.base import KINDS, Forecaster, set_nested_params
+from forecasting.baselines import RECENT_WEEKS
 from forecasting.targets import TARGET_KINDS, TARGET_SPECS
 
 
@@ -40,7 +41,8 @@ class ModelSpec:
     name: str
     builders: Mapping[str, Callable[..., Forecaster]]
     defaults: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-    window: bool = False  # True: takes the persistence window feature of the target x horizon
+    derive: Callable[[str, int, int], dict[str, Any]] | None = None
+    """(target, horizon, data lag) -> settings that depend on them (persistence's window, say)."""
     doc: str = ""
 
     @property
@@ -63,8 +65,17 @@ _SPECS = (
     ModelSpec(
         "persistence",
         {"binary": _lazy("baselines", "Persistence"), "count": _lazy("baselines", "PersistenceCount")},
-        window=True,
+        derive=lambda target, h, k: _persistence_params(target, h, k),
         doc="the last observed window of the same length (feature <window>_sum_<h>w_lag<k>)",
+    ),
+    ModelSpec(
+        "recent_climatology",
+        {
+            "binary": _lazy("baselines", "RecentClimatology"),
+            "count": _lazy("baselines", "RecentClimatologyCount"),
+        },
+        derive=lambda target, h, k: _recent_params(target, h, k),
+        doc="the region's weekly rate of the event over the last 52 known weeks, 1 - (1 - r)^h",
     ),
     ModelSpec(
         "conflictology",
@@ -174,6 +185,20 @@ def persistence_window(target: str, horizon: int, data_lag_weeks: int) -> tuple[
     return feature, float(spec.threshold)
 
 
+def _persistence_params(target: str, horizon: int, k: int) -> dict[str, Any]:
+    feature, threshold = persistence_window(target, horizon, k)
+    return {"window_feature": feature} | ({"threshold": threshold} if _kind(target) == "binary" else {})
+
+
+def _recent_params(target: str, horizon: int, k: int) -> dict[str, Any]:
+    """Return the recent climatology's features for ``target``: its weekly events over the last year."""
+    weeks = RECENT_WEEKS
+    common = {"covered_feature": f"covered_share_{weeks}w_lag{k}", "window_weeks": weeks, "horizon": horizon}
+    if _kind(target) == "binary":
+        return common | {"weeks_feature": f"{target}_weeks_{weeks}w_lag{k}"}
+    return common | {"sum_feature": f"{TARGET_SPECS[target].measure}_sum_{weeks}w_lag{k}"}
+
+
 def make_model(
     name: str,
     target: str,
@@ -198,13 +223,9 @@ def make_model(
             f"{model_names(kind)}"
         )
     params: dict[str, Any] = dict(spec.defaults.get(kind, {}))
-    if spec.window:
-        if data_lag_weeks is None:
-            data_lag_weeks = DEFAULT_DATA_LAG_WEEKS
-        feature, threshold = persistence_window(target, horizon, data_lag_weeks)
-        params["window_feature"] = feature
-        if kind == "binary":
-            params["threshold"] = threshold
+    if spec.derive is not None:
+        k = DEFAULT_DATA_LAG_WEEKS if data_lag_weeks is None else data_lag_weeks
+        params.update(spec.derive(target, horizon, k))
     model = spec.builders[kind](**params)
     if overrides:  # set_params also reaches nested settings, e.g. base__n_estimators
         model.set_params(**overrides)

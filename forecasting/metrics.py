@@ -246,7 +246,7 @@ def quantile_columns(columns: Iterable[str]) -> dict[str, float]:
 # ----------------------------------------------------------------------------------------------
 
 _KEYS = ["region_id", "week", "horizon", "target"]
-EVALUATION_COLUMNS = ("model", "target", "horizon", "year", "subset", "metric", "value", "n")
+EVALUATION_COLUMNS = ("model", "target", "horizon", "year", "subset", "metric", "value", "n", "reference")
 
 
 MetricFn = Callable[[pd.DataFrame], float]
@@ -264,6 +264,8 @@ class MetricSpec:
     greater_is_better: bool
     build: Callable[[re.Match[str]], MetricFn]
     doc: str
+    reference: Callable[[re.Match[str], pd.DataFrame], str | None] | None = None
+    """For skill scores: the model the score is relative to (the ``reference`` column of the table)."""
 
     def match(self, name: str) -> re.Match[str] | None:
         """Return the match of ``name`` against this family, or None."""
@@ -277,6 +279,39 @@ def _crps(d: pd.DataFrame) -> float:
     return float(crps_quantiles(d["y"], d[list(qcols)].to_numpy(), list(qcols.values())).mean())
 
 
+def _ensemble(d: pd.DataFrame) -> np.ndarray:
+    """Return the forecasts' quantiles q05..q95 as an (n, m) ensemble, one member per quantile level."""
+    qcols = quantile_columns(d.columns)
+    if not qcols:
+        raise ValueError("count scores need quantile columns q05..q95 in the forecasts; found none")
+    return d[list(qcols)].to_numpy(dtype="float64")
+
+
+def _crps_samples(d: pd.DataFrame) -> float:
+    import scoringrules
+
+    return float(np.mean(scoringrules.crps_ensemble(d["y"].to_numpy(dtype="float64"), _ensemble(d))))
+
+
+IGNORANCE_BINS = (0.0, 0.5, 2.5, 5.5, 10.5, 25.5, 50.5, 100.5, 500.5, 1000.5, np.inf)
+"""Edges of the VIEWS count bins for the Ignorance score: 0, 1-2, 3-5, 6-10, 11-25, 26-50, 51-100,
+101-500, 501-1000, more (first edge at -inf below)."""
+
+
+def _ignorance(d: pd.DataFrame) -> float:
+    """Return mean -log2 P(outcome's bin), bin probabilities from the ensemble with add-one smoothing."""
+    edges = np.array((-np.inf, *IGNORANCE_BINS[1:]))
+    members = _ensemble(d)
+    n_bins = len(edges) - 1
+    member_bin = np.clip(np.searchsorted(edges, members, side="right") - 1, 0, n_bins - 1)
+    obs_bin = np.clip(
+        np.searchsorted(edges, d["y"].to_numpy(dtype="float64"), side="right") - 1, 0, n_bins - 1
+    )
+    hits = (member_bin == obs_bin[:, None]).sum(axis=1)
+    p = (hits + 1.0) / (members.shape[1] + n_bins)
+    return float(np.mean(-np.log2(p)))
+
+
 def _top_k(m: re.Match[str]) -> MetricFn:
     pos = 0 if m["kind"] == "precision" else 1
     share = int(m["pct"]) / 100
@@ -284,14 +319,46 @@ def _top_k(m: re.Match[str]) -> MetricFn:
     return lambda d: top_k_alerts(d["y"], d["p"], d.groupby(["week", "horizon"]).ngroup(), share)[pos]
 
 
+def best_baseline(d: pd.DataFrame) -> str:
+    """Return the baseline with the lowest Brier score on these rows (its forecasts are ``p_base_<name>``)."""
+    refs = [c for c in d.columns if c.startswith(BEST_PREFIX)]
+    if not refs:
+        raise ValueError("brier_skill_best needs the baselines' forecasts; pass evaluate(..., baselines=...)")
+    return min(refs, key=lambda c: (brier_score(d["y"], d[c]), c)).removeprefix(BEST_PREFIX)
+
+
+def _skill_vs_best(d: pd.DataFrame) -> float:
+    """Return 1 - Brier / Brier of the best baseline on the same rows."""
+    return brier_skill(d["y"], d["p"], d[BEST_PREFIX + best_baseline(d)])
+
+
+BEST_PREFIX = "p_base_"
+"""Columns holding each baseline's forecast beside a model's, for ``brier_skill_best``."""
+
 METRIC_REGISTRY: tuple[MetricSpec, ...] = (
     MetricSpec("brier", ("binary",), False, lambda m: lambda d: brier_score(d["y"], d["p"]), "Brier score"),
+    MetricSpec(
+        "brier_skill_best",
+        ("binary",),
+        True,
+        lambda m: _skill_vs_best,
+        "1 - Brier / Brier of the strongest baseline on the same rows (the reference column names it)",
+        reference=lambda m, d: best_baseline(d),
+    ),
+    MetricSpec(
+        "base_rate",
+        ("binary",),
+        False,
+        lambda m: lambda d: float(np.mean(d["y"])),
+        "share of rows with the event: read average precision beside it",
+    ),
     MetricSpec(
         r"brier_skill_(?P<ref>\w+)",
         ("binary",),
         True,
         lambda m: lambda d: brier_skill(d["y"], d["p"], d[f"p_ref_{m['ref']}"]),
         "1 - Brier / Brier of model <ref> on the same rows",
+        reference=lambda m, d: m["ref"],
     ),
     MetricSpec(
         "log_loss", ("binary",), False, lambda m: lambda d: log_loss(d["y"], d["p"]), "clipped log loss"
@@ -321,6 +388,27 @@ METRIC_REGISTRY: tuple[MetricSpec, ...] = (
     MetricSpec("msle", ("count",), False, lambda m: lambda d: msle(d["y"], d["p"]), "mean squared log error"),
     MetricSpec("crps", ("count",), False, lambda m: _crps, "CRPS from the quantiles q05..q95"),
     MetricSpec(
+        "crps_samples",
+        ("count",),
+        False,
+        lambda m: _crps_samples,
+        "CRPS of the quantiles q05..q95 as an equally weighted ensemble (scoringrules; the VIEWS score)",
+    ),
+    MetricSpec(
+        "brier_nonzero",
+        ("count",),
+        False,
+        lambda m: lambda d: brier_score(d["y"] > 0, d["p_nonzero"]),
+        "Brier score of P(any civilian killed) from the count distribution (VIEWS' Brier on y > 0)",
+    ),
+    MetricSpec(
+        "ignorance",
+        ("count",),
+        False,
+        lambda m: _ignorance,
+        "mean -log2 probability of the outcome's bin (VIEWS bins 0, 1-2, 3-5, ..., >1000) from the quantiles",
+    ),
+    MetricSpec(
         "coverage80",
         ("count",),
         True,
@@ -332,6 +420,8 @@ METRIC_REGISTRY: tuple[MetricSpec, ...] = (
 
 BINARY_METRICS = (
     "brier",
+    "brier_skill_best",
+    "base_rate",
     "brier_skill_climatology",
     "brier_skill_persistence",
     "log_loss",
@@ -341,7 +431,7 @@ BINARY_METRICS = (
     "precision_top10pct",
     "recall_top10pct",
 )
-COUNT_METRICS = ("msle", "crps", "coverage80")
+COUNT_METRICS = ("msle", "crps", "crps_samples", "brier_nonzero", "ignorance", "coverage80")
 DEFAULT_METRICS = BINARY_METRICS + COUNT_METRICS
 """The metrics a backtest computes unless its config lists others."""
 
@@ -363,7 +453,8 @@ def greater_is_better(metric: str) -> bool:
 
 
 def skill_reference(metric: str) -> str | None:
-    """Return the reference model a skill metric compares with (``brier_skill_<ref>``), else None."""
+    """Return the reference model a skill metric names (``brier_skill_<ref>``), else None (also for
+    ``brier_skill_best``, whose reference is chosen per slice)."""
     spec, m = metric_spec(metric)
     return m["ref"] if "ref" in m.groupdict() else None
 
@@ -381,14 +472,17 @@ def evaluate(
     by: Sequence[str] = ("horizon",),
     count_targets: Sequence[str] | None = None,
     subsets: Sequence[str] = (),
+    baselines: Sequence[str] = (),
 ) -> pd.DataFrame:
-    """Return a tidy table (model, target, horizon, [year], subset, metric, value, n) of scores.
+    """Return a tidy table (model, target, horizon, [year], subset, metric, value, n, reference) of scores.
 
     ``forecasts`` is a FORECASTS table (plus ``qNN`` columns for counts); ``actuals`` a TARGETS table,
     optionally with boolean columns named in ``subsets`` (e.g. ``onset``): each yields the rows where it is
     True, besides subset ``all``. Rows whose label is NaN (outside coverage) are not scored; ``n`` counts
     the rows scored. ``by`` is a subset of ("horizon", "year"); year is the origin week's calendar year.
-    ``brier_skill_<ref>`` compares with model ``<ref>``'s forecasts on exactly the same rows.
+    ``brier_skill_<ref>`` compares with model ``<ref>``'s forecasts on exactly the same rows;
+    ``brier_skill_best`` with the lowest-Brier model among ``baselines`` on those rows, which ``reference``
+    names (the strongest simple baseline of that slice, chosen per slice).
     ``count_targets`` default: the targets of kind "count" in ``forecasting.targets.TARGET_KINDS``.
     """
     if count_targets is None:
@@ -402,12 +496,8 @@ def evaluate(
         raise ValueError(
             f"subset columns {missing} are not in the actuals table (columns: {list(actuals.columns)})"
         )
-    labels = actuals.loc[actuals["y"].notna(), [*_KEYS, "y", *subsets]]
-    scored = forecasts.merge(labels, on=_KEYS, how="inner", validate="many_to_one")
-    refs = sorted({ref for name in metrics if (ref := skill_reference(name)) is not None})
-    for ref in refs:
-        ref_p = forecasts.loc[forecasts["model"] == ref, [*_KEYS, "p"]].rename(columns={"p": f"p_ref_{ref}"})
-        scored = scored.merge(ref_p, on=_KEYS, how="left", validate="many_to_one")
+    scored = scored_rows(forecasts, actuals, metrics, subsets, baselines)
+    best_cols = [c for c in scored.columns if c.startswith(BEST_PREFIX)]
     scored["year"] = scored["week"].dt.year
     group_cols = ["model", "target", *by]
     rows: list[dict[str, object]] = []
@@ -424,12 +514,44 @@ def evaluate(
                 if (ref := skill_reference(metric)) is not None:
                     # the reference may lack some rows (e.g. persistence before enough history)
                     d = grp[grp[f"p_ref_{ref}"].notna()]
+                elif metric == "brier_skill_best":
+                    if not best_cols:  # no baselines among the forecasts: nothing to compare with
+                        continue
+                    d = grp.dropna(subset=best_cols)
                 value = spec.build(match)(d) if len(d) else float("nan")
-                rows.append({**ident, "subset": subset, "metric": metric, "value": value, "n": len(d)})
+                reference = spec.reference(match, d) if spec.reference and len(d) else None
+                rows.append(
+                    {**ident, "subset": subset, "metric": metric, "value": value, "n": len(d)}
+                    | {"reference": reference}
+                )
     columns = [
-        c for c in EVALUATION_COLUMNS if c in ("model", "target", "subset", "metric", "value", "n") or c in by
+        c
+        for c in EVALUATION_COLUMNS
+        if c in ("model", "target", "subset", "metric", "value", "n", "reference") or c in by
     ]
     out = pd.DataFrame(rows, columns=columns)
     if "horizon" not in by:
         out.insert(2, "horizon", pd.array([pd.NA] * len(out), dtype="Int64"))
-    return out.astype({"value": "float64", "n": "int64"})
+    return out.astype({"value": "float64", "n": "int64", "reference": "string"})
+
+
+def scored_rows(
+    forecasts: pd.DataFrame,
+    actuals: pd.DataFrame,
+    metrics: Sequence[str],
+    subsets: Sequence[str] = (),
+    baselines: Sequence[str] = (),
+) -> pd.DataFrame:
+    """Return the forecasts with their observed labels ``y``, subset flags, and the reference forecasts the
+    skill metrics need (``p_ref_<model>``, and ``p_base_<baseline>`` for ``brier_skill_best``)."""
+    labels = actuals.loc[actuals["y"].notna(), [*_KEYS, "y", *subsets]]
+    scored = forecasts.merge(labels, on=_KEYS, how="inner", validate="many_to_one")
+    refs = sorted({ref for name in metrics if (ref := skill_reference(name)) is not None})
+    columns = [f"p_ref_{ref}" for ref in refs]
+    if "brier_skill_best" in metrics:
+        refs += list(baselines)
+        columns += [BEST_PREFIX + b for b in baselines]
+    for ref, col in zip(refs, columns, strict=True):
+        ref_p = forecasts.loc[forecasts["model"] == ref, [*_KEYS, "p"]].rename(columns={"p": col})
+        scored = scored.merge(ref_p, on=_KEYS, how="left", validate="many_to_one")
+    return scored

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from datetime import date
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -22,9 +22,11 @@ from civrisk.contracts import TARGET_KINDS
 from civrisk.settings import DEFAULT_DATA_LAG_WEEKS
 from features.build import DEFAULT_SPEC, FeatureSpec
 from forecasting.metrics import DEFAULT_METRICS, check_metric_names
+from forecasting.recalibration import RecalSpec
 
-BASELINES = ("climatology", "persistence")
-"""Reference models every backtest runs, whatever the plan lists: each skill score needs them."""
+BASELINES = ("climatology", "recent_climatology", "persistence", "conflictology")
+"""Reference models every backtest runs, whatever the plan lists, each recomputed at every origin: skill
+is reported against the strongest of them per target x horizon (``brier_skill_best``)."""
 
 
 DEFAULT_TEST_YEARS = (2017, 2020)
@@ -43,12 +45,27 @@ class BacktestConfig(_Frozen):
     test_window: tuple[date, date] | None = None
     """First and last day (inclusive) of test origins, for windows that are not whole years (a forward
     test from 2021-07-05 to 2022-06-27, say). Give test_years or test_window, not both."""
+    protocol: Literal["rolling", "frozen"] = "rolling"
+    """``rolling``: refit every ``retrain_every`` weeks; ``frozen``: fit once at the first test origin and
+    forecast the whole test period with that model, as a published model lives (a forward test).
+    Baselines are recomputed at every origin under both."""
     retrain_every: int = Field(13, ge=1)
-    """Weeks between refits."""
+    """Weeks between refits (``rolling`` protocol)."""
     data_lag_weeks: int = Field(DEFAULT_DATA_LAG_WEEKS, ge=1)
     """k: at origin t the panel holds weeks <= t - k."""
     metrics: tuple[str, ...] = DEFAULT_METRICS
     """Scores to compute (the registry in forecasting/metrics.py; brier_skill_<model> for any model)."""
+    intervals: tuple[str, ...] = ("brier_skill_best", "average_precision", "roc_auc")
+    """Metrics that get a block-bootstrap interval over origins (overall rows, subset all). Not ECE: it is
+    biased upward in small samples and resampling duplicates rows, which inflates it further."""
+    interval_targets: tuple[str, ...] = ("civ_any",)
+    """Targets whose headline metrics get intervals (each interval costs bootstrap_reps recomputations)."""
+    bootstrap_reps: int = Field(200, ge=0)
+    """Resamples per interval (0: no intervals)."""
+    block_weeks: int = Field(13, ge=1)
+    """Length in origin weeks of the bootstrap's blocks (a quarter: neighbouring weeks move together)."""
+    bootstrap_seed: int = 0
+    """Seed of the resampling: the same backtest gives the same intervals."""
     min_train_rows: int = Field(200, ge=1)
     """A fold with fewer labelled training rows than this is reported and skipped, not fitted."""
     n_jobs: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
@@ -68,7 +85,7 @@ class BacktestConfig(_Frozen):
             raise ValueError(f"expected [first day, last day] with first <= last, got {[str(d) for d in v]}")
         return v
 
-    @field_validator("metrics")
+    @field_validator("metrics", "intervals")
     @classmethod
     def _metrics(cls, v: tuple[str, ...]) -> tuple[str, ...]:
         check_metric_names(v)
@@ -124,6 +141,9 @@ class ModelPlan(_Frozen):
     backtest: BacktestConfig = Field(default_factory=lambda: BacktestConfig.model_validate({}))
     model_params: dict[str, dict[str, Any]] = {}
     """Per model, settings replacing the catalog's defaults (``[model_params.xgb] n_estimators = 100``)."""
+    recalibration: RecalSpec = Field(default_factory=RecalSpec)
+    """How the learned binary models' probabilities are recalibrated at each origin from their own resolved
+    earlier forecasts (forecasting/recalibration.py; the same map in backtests and publications)."""
     feature_plugins: tuple[str, ...] = ()
     """Extra feature families as ``package.module:function`` (docs/FEATURES.md, "Your own features")."""
     seed: int = 20240101

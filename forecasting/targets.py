@@ -19,15 +19,13 @@ import pandas as pd
 from civrisk.contracts import (
     GROUP_TARGET_GROUPS,
     HEADLINE_TARGET,
+    MASS_KILLING_MIN,
     TARGET_KINDS,
     validate_panel,
     validate_targets,
 )
 
 __all__ = ["ALL_TARGETS", "GROUP_TARGET_GROUPS", "HEADLINE_TARGET", "TARGET_KINDS", "TARGET_SPECS"]
-
-MASS_KILLING_MIN = 10.0
-"""Civilians killed in one week (one region) that make a week a mass-killing week (``civ_mass``)."""
 
 
 @dataclass(frozen=True)

@@ -13,22 +13,21 @@ ACLED has no violence types; they follow from the event type and the actors:
 
 Deaths: best = low = high = ``fatalities`` (ACLED publishes one number).
 
-Rows without ``event_id_cnty`` (the Burkina Faso 2021+ export) get a synthetic id
-``acled:syn-<16 hex>``: the first 16 hex digits of the SHA-1 of the row's content fields
-(``SYNTHETIC_ID_FIELDS``, joined by a unit separator). It is stable across re-ingests of the same export;
-two rows with identical content get the same id, so the second is quarantined as ``duplicate_id``.
+Rows without ``event_id_cnty`` (the Burkina Faso 2021+ export) get a content id ``acled:syn-<16 hex>``
+from fields that survive ACLED's revisions (``ingest.identity``). ``timestamp`` (ACLED's last-modified
+time of the row) becomes ``revised_at``: which of two versions of an event is newer (``ingest.releases``).
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
 
+from ingest.identity import content_ids, parse_timestamps
 from ingest.layouts import Layout
-from ingest.quarantine import RAW_PREFIX, native_id, parse_codes, parse_counts, parse_dates, parse_scale
+from ingest.quarantine import RAW_PREFIX, native_id, parse_codes, parse_counts, parse_dates
 from ingest.readers import RawTable
 
 ONE_SIDED_TYPES = frozenset({"violence against civilians"})
@@ -56,30 +55,10 @@ OTHER_TYPES = frozenset(
 """Event types ACLED has used (current and pre-2019 names), lower-cased. Any other type is quarantined
 as ``unknown_violence_type`` rather than guessed."""
 
-GEO_PRECISION_SCALE = (1, 3)
-"""ACLED ``geo_precision``: 1 the named place .. 3 a larger region; other values: unknown precision."""
 
 STATE_INTER = frozenset({"1", "state forces"})
 CIVILIAN_INTER = frozenset({"7", "civilians"})
 STATE_CLASSES = frozenset({"state_forces", "foreign_state_forces"})
-
-SYNTHETIC_ID_FIELDS = (
-    "event_date",
-    "event_type",
-    "sub_event_type",
-    "actor1",
-    "assoc_actor_1",
-    "actor2",
-    "assoc_actor_2",
-    "country",
-    "admin1",
-    "location",
-    "latitude",
-    "longitude",
-    "fatalities",
-    "source",
-    "notes",
-)
 
 Classifier = Callable[[pd.Series, str], pd.Series]
 
@@ -107,11 +86,12 @@ def stage_acled(raw: RawTable, layout: Layout, version: str, classify: Classifie
 
     fatalities = parse_counts(f["fatalities"])
     civilian = one_sided | ((kind == "other") & targeted)
-    ids = native_id(f["event_id_cnty"])
-    ids = ids.fillna(synthetic_ids(f).where(ids.isna()))
     date = parse_dates(f["event_date"], layout.date_formats)
+    lat, lon = parse_counts(f["latitude"]), parse_counts(f["longitude"])
+    ids = native_id(_column(f, "event_id_cnty"))
+    ids = ids.fillna(content_ids(f, date, lat, lon).where(ids.isna()))
     geo_raw = _column(f, "geo_precision")
-    admin2 = _column(f, "admin2")
+    time_raw = _column(f, "time_precision")
     return pd.DataFrame(
         {
             "event_id": (layout.source + ":" + ids).astype("string"),
@@ -121,13 +101,14 @@ def stage_acled(raw: RawTable, layout: Layout, version: str, classify: Classifie
             "source_row": raw.source_row,
             "date_start": date,
             "date_end": date,
-            "date_precision": parse_codes(_column(f, "time_precision")),
+            "date_precision": parse_codes(time_raw),
             "country": f["country"].astype("string").str.strip(),
-            "admin1": f["admin1"].astype("string"),
-            "admin2": admin2.astype("string"),
-            "latitude": parse_counts(f["latitude"]),
-            "longitude": parse_counts(f["longitude"]),
-            "geo_precision": parse_scale(geo_raw, *GEO_PRECISION_SCALE),
+            "admin1": _column(f, "admin1"),
+            "admin2": _column(f, "admin2"),
+            "latitude": lat,
+            "longitude": lon,
+            "geo_precision": parse_codes(geo_raw),
+            "revised_at": parse_timestamps(_column(f, "timestamp")),
             "violence_type": violence,
             "side_a": actor1,
             "side_b": actor2,
@@ -150,23 +131,10 @@ def stage_acled(raw: RawTable, layout: Layout, version: str, classify: Classifie
             RAW_PREFIX + "longitude": f["longitude"],
             RAW_PREFIX + "violence_type": f["event_type"],
             RAW_PREFIX + "geo_precision": geo_raw,
+            RAW_PREFIX + "date_precision": time_raw,
         },
         index=f.index,
     ).astype({"source": "string", "source_version": "string", "source_file": "string"})
-
-
-def synthetic_ids(frame: pd.DataFrame) -> pd.Series:
-    """Return ``syn-<16 hex>`` ids from each row's content fields (stable for the same export row)."""
-    rows = frame.loc[_column(frame, "event_id_cnty").isna()]
-    out = pd.Series(pd.NA, index=frame.index, dtype="string")
-    if rows.empty:
-        return out
-    parts = [_column(rows, c).fillna("") for c in SYNTHETIC_ID_FIELDS]
-    content = parts[0].str.cat(parts[1:], sep="\x1f")
-    # hashing only the rows that lack an id; hashlib has no vectorised form
-    digests = [hashlib.sha1(text.encode("utf-8")).hexdigest()[:16] for text in content.tolist()]
-    out.loc[rows.index] = ["syn-" + d for d in digests]
-    return out
 
 
 def _event_kind(event_type: pd.Series) -> pd.Series:

@@ -383,11 +383,15 @@ UNCLASSIFIED_COLUMNS = (
 )
 
 
-def unclassified_actors(events: pd.DataFrame) -> pd.DataFrame:
-    """Return actors whose class is ``unclassified``, most deaths first.
+LISTED_CLASSES = ("unclassified", "placeholder")
+"""Classes ``civrisk actors`` lists: names no rule matches, and UCDP placeholders not coded yet."""
 
-    Columns: actor, source, events (events naming the actor on either side, each counted once),
-    deaths_best and deaths_civilians (summed over those events).
+
+def unclassified_actors(events: pd.DataFrame, classes: tuple[str, ...] = ("unclassified",)) -> pd.DataFrame:
+    """Return actors whose class is one of ``classes`` (default ``unclassified``), most deaths first.
+
+    Columns: actor, source, cls (the class), events (events naming the actor on either side, each counted
+    once), deaths_best and deaths_civilians (summed over those events).
     """
     missing = [c for c in UNCLASSIFIED_COLUMNS if c not in events.columns]
     if missing:
@@ -407,7 +411,7 @@ def unclassified_actors(events: pd.DataFrame) -> pd.DataFrame:
         for s in ("a", "b")
     ]
     long = pd.concat(sides, ignore_index=True)
-    long = long[long["cls"].astype("string").eq("unclassified").fillna(False).to_numpy()]
+    long = long[long["cls"].astype("string").isin(list(classes)).fillna(False).to_numpy()]
     long = long.drop_duplicates(["row", "actor"])
     pick = long["row"].to_numpy()
     long = long.assign(
@@ -416,7 +420,7 @@ def unclassified_actors(events: pd.DataFrame) -> pd.DataFrame:
         deaths_civilians=events["deaths_civilians"].to_numpy()[pick],
     )
     out = (
-        long.groupby(["actor", "source"], dropna=False)
+        long.groupby(["actor", "source", "cls"], dropna=False)
         .agg(
             events=("row", "size"),
             deaths_best=("deaths_best", "sum"),
@@ -429,6 +433,7 @@ def unclassified_actors(events: pd.DataFrame) -> pd.DataFrame:
         {
             "actor": "string",
             "source": "string",
+            "cls": "string",
             "events": "int64",
             "deaths_best": "int64",
             "deaths_civilians": "int64",

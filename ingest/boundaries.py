@@ -28,6 +28,12 @@ from ingest.countries import iso_numeric_to_iso3, to_iso3
 log = logging.getLogger(__name__)
 
 DEFAULT_ADMIN1_FILE = "sahel_adm1_mli_bfa_ner.geojson"
+
+
+class BoundariesError(ValueError):
+    """A boundaries file cannot be used: not GeoJSON, features without the id/name/country properties."""
+
+
 DEFAULT_COUNTRIES_FILE = "countries-50m.json"
 
 
@@ -52,7 +58,7 @@ class Boundaries:
             }
         )
         if len(frame) != len(geoms):
-            raise ValueError(f"{source}: {len(frame)} region rows but {len(geoms)} geometries")
+            raise BoundariesError(f"{source}: {len(frame)} region rows but {len(geoms)} geometries")
         problems = []
         if frame["region_id"].isna().any():
             problems.append(f"{int(frame['region_id'].isna().sum())} regions without an id")
@@ -69,7 +75,7 @@ class Boundaries:
                 f"{frame.loc[bad, 'region_id'].iloc[0]!r}"
             )
         if problems:
-            raise ValueError(f"boundaries from {source} are unusable: " + "; ".join(problems))
+            raise BoundariesError(f"boundaries from {source} are unusable: " + "; ".join(problems))
         shapely.prepare(geoms)
         return cls(regions=frame, geometries=geoms, tree=STRtree(geoms), source=source)
 
@@ -125,10 +131,18 @@ def load_boundaries(
         )
     if not path.is_file():
         raise FileNotFoundError(f"admin-1 boundaries file {path} does not exist (CIVRISK_BOUNDARIES)")
-    data = json.loads(path.read_text(encoding="utf-8"))
-    if data.get("type") != "FeatureCollection" or not isinstance(data.get("features"), list):
-        raise ValueError(
-            f"{path}: expected a GeoJSON FeatureCollection, got type {data.get('type')!r}"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as err:
+        raise BoundariesError(f"{path} is not a GeoJSON file ({err}); expected a FeatureCollection") from err
+    if (
+        not isinstance(data, dict)
+        or data.get("type") != "FeatureCollection"
+        or not isinstance(data.get("features"), list)
+    ):
+        raise BoundariesError(
+            f"{path}: expected a GeoJSON FeatureCollection, got type "
+            f"{data.get('type') if isinstance(data, dict) else type(data).__name__!r}"
             + (" (this looks like TopoJSON: use load_countries or convert it)" if "arcs" in data else "")
         )
     rows, geoms = [], []
@@ -136,12 +150,12 @@ def load_boundaries(
         props = feature.get("properties") or {}
         missing = [p for p in (id_property, name_property, iso3_property) if props.get(p) in (None, "")]
         if missing:
-            raise ValueError(
+            raise BoundariesError(
                 f"{path}: feature {i} lacks properties {missing}; it has {sorted(props)}. Pass "
                 "id_property/name_property/iso3_property (or set CIVRISK_BOUNDARY_ID_PROPERTY, ...)"
             )
         if not feature.get("geometry"):
-            raise ValueError(f"{path}: feature {i} ({props[id_property]!r}) has no geometry")
+            raise BoundariesError(f"{path}: feature {i} ({props[id_property]!r}) has no geometry")
         rows.append((str(props[id_property]), str(props[iso3_property]), str(props[name_property])))
         geoms.append(_polygonal(shape(feature["geometry"])))
     frame = pd.DataFrame(rows, columns=["region_id", "iso3", "name"])
@@ -150,7 +164,7 @@ def load_boundaries(
     frame["iso3"] = raw.where(is_code, to_iso3(raw))
     if frame["iso3"].isna().any():
         unknown = sorted(set(raw[frame["iso3"].isna()]))
-        raise ValueError(f"{path}: property {iso3_property!r} holds unknown countries {unknown}")
+        raise BoundariesError(f"{path}: property {iso3_property!r} holds unknown countries {unknown}")
     return Boundaries.from_frame(frame, geoms, source=str(path))
 
 

@@ -1,7 +1,10 @@
 """Source coverage: per source and country, the window in which "no event" means "no violence".
 
-Observed coverage is the span of the events a source has for a country (first ``date_start`` to last
-``date_end``). A user may declare a window instead (CSV: source, iso3, first_date, last_date), e.g. when a
+Observed coverage is the span of the events a source has for a country whose date is *precise* (first
+``date_start`` to last ``date_end`` of those): an event dated only to a month or a quarter (UCDP
+``date_prec`` 5 spanning January to March, ACLED ``time_precision`` 3) says nothing about whether the
+source watched January, so it does not stretch the window (``precise_dates``). A user may declare a window
+instead (CSV: source, iso3, first_date, last_date), e.g. when a
 source covered a country before its first event or after its last: a declared window overrides the observed
 one for that source and country, and declared windows without events count too (zero events, covered).
 
@@ -18,8 +21,17 @@ import numpy as np
 import pandas as pd
 
 from civrisk.contracts import COVERAGE, validate
+from ingest.plausibility import source_prefix
 
 DECLARED_COLUMNS = ("source", "iso3", "first_date", "last_date")
+
+PRECISE_CODES = {"ucdp": 2, "acled": 2}
+"""Highest date-precision code that dates an event to within about a week: UCDP ``date_prec`` 1 (the day)
+and 2 (2-6 days); ACLED ``time_precision`` 1 (the day) and 2 (the week; 3 is the month)."""
+
+PRECISE_WINDOW_DAYS = 7
+"""An event whose window (``date_start`` .. ``date_end``) spans at most this many days is precise too (UCDP:
+whatever its code; any source without a code)."""
 
 
 def _dates(values: pd.Series, what: str) -> pd.Series:
@@ -80,15 +92,35 @@ def read_declared(path: str | Path) -> pd.DataFrame:
     return validate_declared(frame, where=f"declared coverage file {path}")
 
 
+def precise_dates(events: pd.DataFrame) -> np.ndarray:
+    """Return, per event, whether its date is precise enough to show what its source covered.
+
+    UCDP: ``date_prec`` <= 2, or a window of at most PRECISE_WINDOW_DAYS days; ACLED: ``time_precision``
+    1-2 (ACLED writes one date even for a month, so its window says nothing); a missing code: the window.
+    """
+    window = (events["date_end"] - events["date_start"]).dt.days.to_numpy() + 1
+    short = np.asarray(window <= PRECISE_WINDOW_DAYS, dtype=bool)
+    if "date_precision" not in events.columns:
+        return short
+    code = pd.to_numeric(events["date_precision"], errors="coerce").astype("Float64")
+    family = source_prefix(events["source"])
+    highest = family.map(PRECISE_CODES).astype("Float64")
+    by_code = (code <= highest).fillna(False).to_numpy(dtype=bool)
+    known = (code.notna() & highest.notna()).to_numpy(dtype=bool)
+    ucdp = (family == "ucdp").fillna(False).to_numpy(dtype=bool)
+    return np.where(known & ~ucdp, by_code, by_code | short)
+
+
 def compute_coverage(events: pd.DataFrame, declared: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Return the COVERAGE table: observed first/last date per source and iso3, overridden by ``declared``."""
+    """Return the COVERAGE table: the span of precise events per source and iso3; ``declared`` overrides."""
     need = ["source", "iso3", "date_start", "date_end"]
     missing = [c for c in need if c not in events.columns]
     if missing:
         raise ValueError(
             f"compute_coverage: events lack columns {missing} (expected the canonical events table)"
         )
-    ev = events.loc[events["source"].notna() & events["iso3"].notna(), need]
+    usable = events["source"].notna() & events["iso3"].notna() & precise_dates(events)
+    ev = events.loc[usable, need]
     observed = (
         ev.groupby([ev["source"].astype("string"), ev["iso3"].astype("string")], sort=True)
         .agg(first_date=("date_start", "min"), last_date=("date_end", "max"))

@@ -12,12 +12,11 @@ reads it unchanged, plus a manifest:
 Rules (docs/OPERATIONS.md):
 
 1. A file is known by its SHA-256: adding the same bytes again, under any name, changes nothing.
-2. An event already in the store is **superseded** by the same ``event_id`` in a file ingested later,
-   unless that file's release is older than the stored row's. Releases are comparable within a scheme:
-   UCDP Candidate (``v23_0_10`` = data to October 2023; ``v26_01_26_06`` = to June 2026) by the month their
-   data end, GED yearly releases (``23.1``) by number. Anything else (``acled-export``,
-   ``ucdp-explorer-export``, ``ucdp-candidate-reduced``) is not comparable: the later file wins. A row
-   older than the stored one is ignored. Both counts go into the delta and the manifest.
+2. An event already in the store is **superseded** by the same ``event_id`` in a new file when the new row
+   is not an older version by ``ingest.releases``' rule (the one ``civrisk ingest`` applies across its
+   files too): ACLED's per-row ``timestamp``, then the export date or the UCDP release; versions that
+   cannot be compared let the later file win. An older row is ignored. Both counts go into the delta and
+   the manifest.
 3. A call is all-or-nothing: every new version is written to a temporary file beside its target and the
    temporaries are renamed only after all four are complete, the manifest last. A failure before the
    renames leaves the previous store untouched; a crash between renames is caught when the store is next
@@ -26,11 +25,9 @@ Rules (docs/OPERATIONS.md):
 
 from __future__ import annotations
 
-import hashlib
-import json
+import os
 from collections.abc import Sequence
-from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,37 +35,31 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 from filelock import FileLock, Timeout
 
-from civrisk.atomic import atomic_path
-from civrisk.contracts import COVERAGE, EVENTS, QUARANTINE, validate, validate_events
+from civrisk.contracts import validate_events
 from civrisk.settings import Settings, get_settings
 from ingest.ingest_delta import FileDelta, IngestDelta
-from ingest.pipeline import COVERAGE_FILE, EVENTS_FILE, QUARANTINE_FILE
+from ingest.plausibility import Limits
 from ingest.releases import merge_release
+from ingest.store_files import (
+    DATA_FILES,
+    MANIFEST_FILE,
+    MANIFEST_FORMAT,
+    EventStoreError,
+    StoreTables,
+    file_sha256,
+    load_store,
+    read_manifest,
+    write_store,
+)
 
 if TYPE_CHECKING:
     from ingest.boundaries import Boundaries
 
-MANIFEST_FILE = "manifest.json"
-MANIFEST_FORMAT = 1
-DATA_FILES = (EVENTS_FILE, QUARANTINE_FILE, COVERAGE_FILE)
+LOCK_FILE = ".store.lock"
 LOCK_TIMEOUT_S = 600.0
 """How long add_files waits for another writer of the same store before giving up."""
 
 _COUNTED = ("source", "source_version", "rows_read", "kept", "quarantined", "added", "superseded", "stale")
-
-
-class EventStoreError(RuntimeError):
-    """The events store is missing, inconsistent or busy; the message says what to do."""
-
-
-@dataclass(frozen=True)
-class StoreTables:
-    """The store as read from disk (empty tables and an empty manifest when it does not exist yet)."""
-
-    events: pd.DataFrame
-    quarantine: pd.DataFrame
-    coverage: pd.DataFrame
-    manifest: dict[str, Any] = field(default_factory=dict)
 
 
 def events_dir(settings: Settings | None = None) -> Path:
@@ -76,136 +67,116 @@ def events_dir(settings: Settings | None = None) -> Path:
     return (settings or get_settings()).home / "events"
 
 
-def file_sha256(path: str | Path) -> str:
-    """Return the SHA-256 hex digest of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+@dataclass(frozen=True)
+class IngestOptions:
+    """How ``civrisk ingest`` reads files into a store: a forced layout, boundaries, --strict."""
 
-
-def read_manifest(folder: str | Path) -> dict[str, Any]:
-    """Return the store's manifest, or an empty one (no files) when the store does not exist yet."""
-    path = Path(folder) / MANIFEST_FILE
-    if not path.is_file():
-        return {"format": MANIFEST_FORMAT, "files": {}, "outputs": {}, "boundaries": None}
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError as exc:
-        raise EventStoreError(f"{path} is not valid JSON ({exc}); see docs/OPERATIONS.md, 'Recover'") from exc
-    if manifest.get("format") != MANIFEST_FORMAT:
-        raise EventStoreError(
-            f"{path}: manifest format {manifest.get('format')!r}, expected {MANIFEST_FORMAT}; this civrisk "
-            "cannot read the store (rebuild it, docs/OPERATIONS.md 'Recover')"
-        )
-    return manifest
-
-
-def load_store(folder: str | Path) -> StoreTables:
-    """Return the store's tables after checking them against the manifest's digests.
-
-    A folder that ``civrisk ingest --out`` or ``civrisk demo`` wrote (all three tables, no manifest) is
-    adopted: its tables are the starting point, and the manifest written by the next ``add_files`` says so.
-    """
-    folder = Path(folder)
-    manifest = read_manifest(folder)
-    present = [name for name in DATA_FILES if (folder / name).is_file()]
-    if not manifest["outputs"]:
-        if not present:
-            quarantine = _empty(QUARANTINE, {"file_sha256": "string"})
-            return StoreTables(_empty(EVENTS), quarantine, _empty(COVERAGE), manifest)
-        if len(present) < len(DATA_FILES):
-            raise EventStoreError(
-                f"{folder} holds {present} but not {[n for n in DATA_FILES if n not in present]} and no "
-                f"{MANIFEST_FILE}: it is neither an events store nor a folder civrisk ingest wrote. Move it "
-                "aside and put its source files in the drop folder (docs/OPERATIONS.md, 'Recover')."
-            )
-        tables = _read_tables(folder)
-        files = sorted(tables.events["source_file"].dropna().astype(str).unique())
-        manifest["adopted"] = {"events": len(tables.events), "source_files": files}
-        return StoreTables(tables.events, tables.quarantine, tables.coverage, manifest)
-    for name in DATA_FILES:
-        want = manifest["outputs"].get(name, {})
-        path = folder / name
-        got: dict[str, Any] = _fingerprint(path) if path.is_file() else {"sha256": "missing", "bytes": 0}
-        if got["sha256"] != want.get("sha256"):
-            raise EventStoreError(
-                f"events store {folder} is inconsistent: {name} has sha256 {got['sha256'][:12]} "
-                f"({got['bytes']:,} bytes), the manifest expects {str(want.get('sha256'))[:12]} "
-                f"({want.get('bytes', 0):,} bytes). A write was interrupted between renames, or the file "
-                "was rewritten by another tool (civrisk ingest --out, civrisk demo) or by hand. Rebuild the "
-                "store (docs/OPERATIONS.md, 'Recover')."
-            )
-    tables = _read_tables(folder)
-    return StoreTables(tables.events, tables.quarantine, tables.coverage, manifest)
-
-
-def _read_tables(folder: Path) -> StoreTables:
-    """Return the three tables of ``folder``, validated against their contracts."""
-    events = validate_events(pd.read_parquet(folder / EVENTS_FILE), str(folder / EVENTS_FILE))
-    text = {"source_file": "string", "reason": "string", "detail": "string", "file_sha256": "string"}
-    quarantine = pd.read_csv(folder / QUARANTINE_FILE, dtype={**text, "source_row": "int64"})
-    if "file_sha256" not in quarantine.columns:  # written by civrisk ingest: no digests
-        quarantine["file_sha256"] = pd.Series(pd.NA, index=quarantine.index, dtype="string")
-    coverage = pd.read_csv(
-        folder / COVERAGE_FILE, dtype={"source": "string", "iso3": "string", "declared": "bool"}
-    )
-    for col in ("first_date", "last_date"):
-        coverage[col] = pd.to_datetime(coverage[col], format="%Y-%m-%d").astype("datetime64[ns]")
-    validate(quarantine, QUARANTINE, str(folder / QUARANTINE_FILE))
-    validate(coverage, COVERAGE, str(folder / COVERAGE_FILE))
-    return StoreTables(events, quarantine, coverage)
+    forced: str | None = None  # --format: a layout name instead of detection
+    boundaries: Path | None = None  # admin-1 GeoJSON (default: settings.boundaries, else the shared file)
+    strict: bool = False  # refuse the whole call (nothing written) when any row is quarantined
 
 
 def add_files(
     paths: Sequence[str | Path],
     settings: Settings | None = None,
     *,
+    folder: str | Path | None = None,
+    options: IngestOptions | None = None,
     declared_coverage: pd.DataFrame | None = None,
     now: datetime | None = None,
 ) -> IngestDelta:
     """Ingest the files not yet in the store, in the order given, and write the merged store atomically.
 
-    ``declared_coverage`` (source, iso3, first_date, last_date) adds or replaces declared windows. Raises
-    the ingest errors (unreadable file, missing columns) naming the file; then nothing is written.
+    ``folder``: the store (default ``settings.home / "events"``); ``declared_coverage`` (source, iso3,
+    first_date, last_date) adds or replaces declared windows. Raises the ingest errors (unreadable file,
+    missing columns; ``StrictModeError`` under ``options.strict``) naming the file; then nothing is
+    written, and a store folder this call created is removed again.
     """
+    from ingest.pipeline import plan_files
+
     settings = settings or get_settings()
-    folder = events_dir(settings)
-    folder.mkdir(parents=True, exist_ok=True)
-    stamp = (now or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="seconds")
+    options = options or IngestOptions()
+    folder = Path(folder) if folder is not None else events_dir(settings)
+    files = [Path(p) for p in paths]
+    plan_files(files, options.forced)  # every header is checked before anything is written
+    created = _make_folder(folder)
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    limits = Limits.from_settings(settings, now)
+    stamp = now.isoformat(timespec="seconds")
     try:
-        with FileLock(folder / ".store.lock", timeout=LOCK_TIMEOUT_S):
-            return _add_locked(folder, [Path(p) for p in paths], settings, declared_coverage, stamp)
+        with FileLock(folder / LOCK_FILE, timeout=LOCK_TIMEOUT_S):
+            return _add_locked(folder, files, settings, declared_coverage, stamp, limits, options)
     except Timeout as exc:
         raise EventStoreError(
-            f"events store {folder} is busy: another process held {folder / '.store.lock'} for "
+            f"events store {folder} is busy: another process held {folder / LOCK_FILE} for "
             f"{LOCK_TIMEOUT_S:.0f} s. Check for a stuck `civrisk weekly` (docs/OPERATIONS.md)."
         ) from exc
+    except BaseException:
+        if created:  # leave no empty store behind a failed first call
+            (folder / LOCK_FILE).unlink(missing_ok=True)
+            if not any(folder.iterdir()):
+                folder.rmdir()
+        raise
+
+
+def _make_folder(folder: Path) -> bool:
+    """Create the store folder if needed; return True when this call created it. Raise EventStoreError
+    naming the folder when it is a file or cannot be written."""
+    if folder.exists() and not folder.is_dir():
+        raise EventStoreError(
+            f"events store {folder} is a file; expected a folder (it will hold events.parquet, "
+            "quarantine.csv, coverage.csv and manifest.json): choose another --out"
+        )
+    created = not folder.exists()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise EventStoreError(
+            f"cannot create the events store folder {folder} ({exc.strerror or exc}); choose a folder you "
+            "can write to (--out or CIVRISK_HOME)"
+        ) from exc
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise EventStoreError(
+            f"events store {folder} is not writable (permission denied); choose a folder you can write to "
+            "(--out or CIVRISK_HOME) or fix its permissions"
+        )
+    return created
 
 
 def _add_locked(
-    folder: Path, paths: list[Path], settings: Settings, declared: pd.DataFrame | None, stamp: str
+    folder: Path,
+    paths: list[Path],
+    settings: Settings,
+    declared: pd.DataFrame | None,
+    stamp: str,
+    limits: Limits,
+    options: IngestOptions,
 ) -> IngestDelta:
-    from ingest.pipeline import ingest_files
+    from ingest.admin1_names import load_aliases
+    from ingest.pipeline import IngestResult, StrictModeError, ingest_files, region_changes, strict_message
 
     store = load_store(folder)
     manifest = store.manifest
     known: dict[str, dict[str, Any]] = dict(manifest["files"])
     events, before = store.events, len(store.events)
     quarantine_parts, deltas = [store.quarantine], []
+    results: list[IngestResult] = []
     regions, boundaries_id = None, None
+    aliases = load_aliases(settings.admin1_aliases) if settings.admin1_aliases else None
     for path in paths:
-        if not path.is_file():
-            raise FileNotFoundError(f"events file {path} does not exist")
         sha = file_sha256(path)
         if sha in known:
             first = known[sha]
             deltas.append(FileDelta(path.name, sha, "already ingested", first_ingested=_when(first)))
             continue
         if boundaries_id is None:
-            regions, boundaries_id = _boundaries(settings, manifest.get("boundaries"), folder)
-        result = ingest_files([path], boundaries=regions)
+            regions, boundaries_id = _boundaries(
+                settings, manifest.get("boundaries"), folder, options.boundaries
+            )
+        result = ingest_files(
+            [path], options.forced, regions, limits=limits, aliases=aliases, check_renames=False
+        )
+        results.append(result)
         report = result.files[0]
         events, added, superseded, stale = merge_release(events, result.events)
         quarantine_parts.append(result.quarantine.assign(file_sha256=sha).astype({"file_sha256": "string"}))
@@ -235,16 +206,21 @@ def _add_locked(
             },
             **{k: getattr(delta, k) for k in ("added", "superseded", "stale")},
         }
+    if options.strict and any(len(r.quarantine) for r in results):
+        raise StrictModeError(strict_message(results))
     adopted = manifest.get("adopted") if not manifest["outputs"] else None
     counts = (len(store.quarantine), len(store.coverage))
     if not any(d.status == "ingested" for d in deltas) and declared is None:
-        return IngestDelta(folder, tuple(deltas), before, before, *counts, adopted=adopted)
+        return IngestDelta(
+            folder, tuple(deltas), before, before, *counts, adopted=adopted, coverage=store.coverage
+        )
 
     from ingest.coverage import compute_coverage
 
     events = validate_events(events.reset_index(drop=True), "ingest.event_store (merged)")
     quarantine = pd.concat([q for q in quarantine_parts if len(q)] or [store.quarantine], ignore_index=True)
     coverage = compute_coverage(events, _declared_windows(store.coverage, declared))
+    changes = region_changes(events, regions) if results else None
     manifest = {
         "format": MANIFEST_FORMAT,
         "updated_at": stamp,
@@ -256,9 +232,20 @@ def _add_locked(
         manifest["adopted"] = {**adopted, "at": stamp}
     elif "adopted" in store.manifest:
         manifest["adopted"] = store.manifest["adopted"]
-    _write_store(folder, events, quarantine, coverage, manifest)
+    write_store(folder, events, quarantine, coverage, manifest)
     counts = (len(quarantine), len(coverage))
-    return IngestDelta(folder, tuple(deltas), before, len(events), *counts, written=True, adopted=adopted)
+    return IngestDelta(
+        folder,
+        tuple(deltas),
+        before,
+        len(events),
+        *counts,
+        written=True,
+        adopted=adopted,
+        results=tuple(results),
+        coverage=coverage,
+        region_changes=changes,
+    )
 
 
 def _declared_windows(coverage: pd.DataFrame, extra: pd.DataFrame | None) -> pd.DataFrame | None:
@@ -274,14 +261,20 @@ def _declared_windows(coverage: pd.DataFrame, extra: pd.DataFrame | None) -> pd.
     return kept.reset_index(drop=True) if len(kept) else None
 
 
-def _boundaries(settings: Settings, stored: dict[str, str] | None, folder: Path) -> tuple[Any, dict]:
-    """Return (admin-1 boundaries or None, their identity); refuse boundaries other than the store's."""
+def _boundaries(
+    settings: Settings, stored: dict[str, str] | None, folder: Path, given: Path | None = None
+) -> tuple[Any, dict]:
+    """Return (admin-1 boundaries or None, their identity); refuse boundaries other than the store's.
+
+    ``given`` (``civrisk ingest --boundaries``) comes before the setting and the shared default.
+    """
     from ingest.boundaries import DEFAULT_ADMIN1_FILE, load_boundaries
 
-    path = settings.boundaries or settings.shared_data / "boundaries" / DEFAULT_ADMIN1_FILE
+    explicit = given or settings.boundaries
+    path = explicit or settings.shared_data / "boundaries" / DEFAULT_ADMIN1_FILE
     regions: Boundaries | None = None
     ident = {"path": "", "sha256": "none"}
-    if settings.boundaries is not None or path.is_file():
+    if explicit is not None or path.is_file():
         regions = load_boundaries(
             path,
             settings.boundary_id_property,
@@ -299,46 +292,18 @@ def _boundaries(settings: Settings, stored: dict[str, str] | None, folder: Path)
     return regions, ident
 
 
-def _write_store(
-    folder: Path, events: pd.DataFrame, quarantine: pd.DataFrame, coverage: pd.DataFrame, manifest: dict
-) -> None:
-    """Write the three tables and the manifest: temporaries first, renames after, the manifest last."""
-    with ExitStack() as stack:
-        # ExitStack renames in reverse order of entry: the manifest, entered first, is renamed last
-        tmp_manifest = stack.enter_context(atomic_path(folder / MANIFEST_FILE))
-        tmp = {name: stack.enter_context(atomic_path(folder / name)) for name in DATA_FILES}
-        events.to_parquet(tmp[EVENTS_FILE], index=False)
-        quarantine.to_csv(tmp[QUARANTINE_FILE], index=False)
-        coverage.to_csv(tmp[COVERAGE_FILE], index=False, date_format="%Y-%m-%d")
-        manifest["outputs"] = {name: _fingerprint(tmp[name]) for name in DATA_FILES}
-        manifest["outputs"][EVENTS_FILE]["rows"] = len(events)
-        manifest["outputs"][QUARANTINE_FILE]["rows"] = len(quarantine)
-        tmp_manifest.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-
-
-def _fingerprint(path: Path) -> dict[str, Any]:
-    return {"sha256": file_sha256(path), "bytes": path.stat().st_size}
-
-
 def _when(entry: dict[str, Any]) -> str:
     return f"{entry.get('ingested_at', '?')} as {entry.get('name', '?')}"
-
-
-def _empty(contract: Any, extra: dict[str, str] | None = None) -> pd.DataFrame:
-    kinds = {"string": "string", "int": "Int64", "float": "float64", "bool": "bool"}
-    kinds["datetime"] = "datetime64[ns]"
-    dtypes = {c: kinds[k] for c, k in contract.columns.items()} | (extra or {})
-    if contract is QUARANTINE:
-        dtypes["source_row"] = "int64"
-    return pd.DataFrame({c: pd.Series(dtype=d) for c, d in dtypes.items()})
 
 
 __all__ = [
     "DATA_FILES",
     "MANIFEST_FILE",
+    "LOCK_FILE",
     "EventStoreError",
     "FileDelta",
     "IngestDelta",
+    "IngestOptions",
     "StoreTables",
     "add_files",
     "events_dir",

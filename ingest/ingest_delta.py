@@ -49,6 +49,12 @@ class IngestDelta:
     written: bool = False
     adopted: dict[str, Any] | None = None
     """Set when the folder held tables but no manifest (civrisk ingest, civrisk demo): they are the start."""
+    results: tuple[Any, ...] = ()
+    """The ``ingest.pipeline.IngestResult`` of each new file (for ``civrisk ingest``'s summary)."""
+    coverage: Any = None
+    """The store's coverage table after the call (a DataFrame), when known."""
+    region_changes: Any = None
+    """Name-matched regions of the store that start or stop appearing (``ingest.admin1_names``)."""
 
     @property
     def ingested(self) -> tuple[FileDelta, ...]:

@@ -14,7 +14,13 @@ from pathlib import Path
 
 _UCDP_OPTIONAL = ("country_id", "code_status", "side_a_dset_id", "side_b_dset_id", "iso3")
 _ACLED_OPTIONAL = (
+    # exports of a country with neither (Burkina Faso 2021+) may lack the columns entirely: rows then get a
+    # content id (ingest.identity) and a region from their coordinates
+    "event_id_cnty",
+    "admin1",
     "admin2",
+    "timestamp",  # ACLED's last-modified time of the row: which version of an event is newer
+    "tags",
     "time_precision",
     "geo_precision",
     "civilian_targeting",
@@ -128,7 +134,6 @@ LAYOUTS: dict[str, Layout] = {
             label="ACLED export",
             source="acled",
             required=(
-                "event_id_cnty",
                 "event_date",
                 "event_type",
                 "actor1",
@@ -136,7 +141,6 @@ LAYOUTS: dict[str, Layout] = {
                 "actor2",
                 "inter2",
                 "country",
-                "admin1",
                 "latitude",
                 "longitude",
                 "fatalities",
@@ -182,6 +186,7 @@ def detect_layout(columns: Sequence[str], file: str | Path, forced: str | None =
                 f"({layout.label}, {layout.n_columns} columns expected; got {len(columns)} columns)."
             )
         return layout
+    _refuse_mixed(present, name)
     candidates = [lay for n, lay in LAYOUTS.items() if n not in _SAME_HEADER]
     fitting = [lay for lay in candidates if present.issuperset(lay.required)]
     if fitting:
@@ -194,6 +199,29 @@ def detect_layout(columns: Sequence[str], file: str | Path, forced: str | None =
         f"{nearest.n_columns} columns expected; got {len(columns)} columns). Pass --format to force a layout."
         + _separator_hint(columns)
     )
+
+
+# Columns only one source's layouts have (shared names such as country, latitude or year left out).
+_UCDP_ONLY = frozenset(
+    {"type_of_violence", "side_a", "side_b", "where_prec", "adm_1", "adm_2", "date_prec", "date_start"}
+    | {"date_end", "deaths_civilians", "best", "best_est", "conflict_name", "conflict_new_id"}
+)
+_ACLED_ONLY = frozenset(
+    {"event_id_cnty", "event_date", "event_type", "sub_event_type", "actor1", "actor2", "inter1", "inter2"}
+    | {"fatalities", "admin1", "admin2", "time_precision", "civilian_targeting", "assoc_actor_1"}
+)
+MIXED_THRESHOLD = 3
+"""A header holding at least this many columns only UCDP uses and as many only ACLED uses is refused."""
+
+
+def _refuse_mixed(present: set[str], name: str) -> None:
+    """Raise LayoutError when a header mixes UCDP and ACLED columns (reading it as either would guess)."""
+    ucdp, acled = sorted(present & _UCDP_ONLY), sorted(present & _ACLED_ONLY)
+    if len(ucdp) >= MIXED_THRESHOLD and len(acled) >= MIXED_THRESHOLD:
+        raise LayoutError(
+            f"events file {name} mixes UCDP columns {ucdp[:6]} and ACLED columns {acled[:6]}; a file must "
+            "hold one source's layout: split it by source, or pass --format to say which layout to read"
+        )
 
 
 def _separator_hint(columns: Sequence[str]) -> str:

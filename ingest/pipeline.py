@@ -1,13 +1,15 @@
 """The ingest pipeline: files -> canonical events, quarantine and coverage tables (then atomic writes).
 
 read (ingest.readers) -> canonicalise (ingest.ucdp / ingest.acled) -> row checks and quarantine
-(ingest.quarantine) -> actor classes (ingest.actors) -> regions (ingest.regions) -> coverage
-(ingest.coverage) -> validate_events -> atomic writes. Every row read is either kept or quarantined;
-``ingest_files`` asserts that the two add up.
+(ingest.quarantine, against ingest.plausibility) -> one version per event across the files
+(ingest.releases) -> actor classes (ingest.actors) -> regions (ingest.regions) -> coverage
+(ingest.coverage) -> validate_events -> atomic writes. Every row read is kept, quarantined, or replaced by
+a newer version of its event from another of the files; ``ingest_files`` asserts that the three add up.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -19,7 +21,9 @@ import pandas as pd
 from civrisk.atomic import atomic_path
 from civrisk.contracts import COVERAGE, EVENTS, QUARANTINE, validate, validate_events
 from ingest.acled import stage_acled
+from ingest.admin1_names import Admin1Aliases, change_lines, name_region_changes
 from ingest.layouts import Layout, detect_layout, source_version
+from ingest.plausibility import START_TOLERANCE, Limits
 from ingest.quarantine import (
     DEATH_COLUMNS,
     empty_quarantine,
@@ -27,11 +31,17 @@ from ingest.quarantine import (
     find_problems,
     quarantine_table,
 )
-from ingest.readers import RawTable, read_header, read_table
+from ingest.readers import RawTable, check_input, read_header, read_table
+from ingest.releases import acled_version, declared_data_end, merge_release
 from ingest.ucdp import refine_ucdp_layout, stage_ucdp
 
 if TYPE_CHECKING:
     from ingest.boundaries import Boundaries
+
+log = logging.getLogger(__name__)
+
+EVENT_COLUMNS = (*EVENTS.columns, *EVENTS.optional)
+"""The columns ingest writes: the contract's, then its optional ones (revised_at)."""
 
 EVENTS_FILE = "events.parquet"
 QUARANTINE_FILE = "quarantine.csv"
@@ -53,6 +63,7 @@ class FileReport:
     source_version: str
     rows_read: int
     hxl_row_skipped: bool
+    data_end: pd.Timestamp | None = None  # the release's declared end of data, when it declares one
 
 
 @dataclass(frozen=True)
@@ -63,7 +74,8 @@ class IngestResult:
     quarantine: pd.DataFrame
     coverage: pd.DataFrame
     files: list[FileReport] = field(default_factory=list)
-    unknown_precision: int = 0  # kept events whose published precision code was off the source's scale
+    superseded: int = 0  # rows replaced by a newer version of the same event in another of the files
+    region_changes: pd.DataFrame | None = None  # name-matched regions that start or stop appearing
 
     @property
     def rows_read(self) -> int:
@@ -76,14 +88,20 @@ def plan_files(paths: Sequence[str | Path], forced: str | None = None) -> list[t
     plan = []
     for p in paths:
         path = Path(p)
-        if not path.is_file():
-            raise FileNotFoundError(f"events file {path} does not exist")
+        check_input(path)
         plan.append((path, detect_layout(read_header(path), path, forced)))
     return plan
 
 
-def stage_file(path: Path, layout: Layout, forced: bool = False) -> tuple[pd.DataFrame, FileReport]:
-    """Return a file's staged events and its report (layout refined from content unless forced)."""
+def stage_file(
+    path: Path, layout: Layout, forced: bool = False, limits: Limits | None = None
+) -> tuple[pd.DataFrame, FileReport]:
+    """Return a file's staged events and its report (layout refined from content unless forced).
+
+    The staged frame carries ``revised_at`` and, for the plausibility checks, ``_release_end`` (the latest
+    date the file may hold) and ``_release_basis`` (what that date is).
+    """
+    limits = limits or Limits()
     raw: RawTable = read_table(path, columns=layout.columns)
     if not forced:
         layout = refine_ucdp_layout(layout, raw)
@@ -92,8 +110,18 @@ def stage_file(path: Path, layout: Layout, forced: bool = False) -> tuple[pd.Dat
         from ingest.actors import classify_actors
 
         staged = stage_acled(raw, layout, version, classify_actors)
+        # a modification time after the ingest is no evidence of newness (and would win every comparison)
+        revised = staged["revised_at"]
+        staged["revised_at"] = revised.where(revised <= limits.today + START_TOLERANCE)
+        version = acled_version(staged["revised_at"], version)
+        staged["source_version"] = pd.Series(version, index=staged.index, dtype="string")
     else:
         staged = stage_ucdp(raw, layout, version)
+        staged["revised_at"] = pd.Series(pd.NaT, index=staged.index, dtype="datetime64[ns]")
+    end = declared_data_end(path, layout.source, version)
+    basis = f"the end of the data of release {version}" if end is not None else "the ingest date"
+    staged["_release_end"] = end if end is not None else limits.today
+    staged["_release_basis"] = basis
     report = FileReport(
         path=path,
         layout=layout.name,
@@ -102,6 +130,7 @@ def stage_file(path: Path, layout: Layout, forced: bool = False) -> tuple[pd.Dat
         source_version=version,
         rows_read=len(raw.frame),
         hxl_row_skipped=raw.hxl_row_skipped,
+        data_end=end,
     )
     return staged, report
 
@@ -111,18 +140,28 @@ def ingest_files(
     forced: str | None = None,
     boundaries: Boundaries | None = None,
     declared_coverage: pd.DataFrame | None = None,
+    limits: Limits | None = None,
+    aliases: Admin1Aliases | None = None,
+    check_renames: bool = True,
 ) -> IngestResult:
     """Return canonical events, quarantined rows and coverage for the given files (nothing is written).
 
     ``boundaries``: admin-1 polygons (None: events get admin-1 ids from published names only).
+    ``limits``: the ingest time and death ceiling rows are checked against (default: now, the setting's
+    default ceiling). ``aliases``: admin-1 renames (default: the packaged table). ``check_renames``: look
+    for name-matched regions that look renamed (the events store does it once over all its events). An
+    event in several files keeps its newest version (ingest.releases).
     """
     from ingest.countries import to_iso3
-    from ingest.regions import assign_regions, points_in_country
+    from ingest.country_check import points_in_country
+    from ingest.regions import assign_regions
+    from ingest.successions import historical_iso3
 
+    limits = limits or Limits()
     plan = plan_files(paths, forced)
     staged_parts, reports = [], []
     for path, layout in plan:
-        staged, report = stage_file(path, layout, forced=forced is not None)
+        staged, report = stage_file(path, layout, forced=forced is not None, limits=limits)
         staged_parts.append(staged)
         reports.append(report)
     staged = pd.concat(staged_parts, ignore_index=True) if staged_parts else pd.DataFrame()
@@ -134,43 +173,69 @@ def ingest_files(
     unmatched = iso3.isna().to_numpy()
     if unmatched.any():  # the GW code (UCDP country_id) names what the country name did not
         iso3.loc[unmatched] = to_iso3(staged.loc[unmatched, "country"], staged.loc[unmatched, "gw_code"])
-    staged["iso3"] = iso3
+    # the country of the place at the event's date (Juba in 2005: Sudan; in 2015: South Sudan)
+    staged["iso3"] = historical_iso3(iso3, staged["latitude"], staged["longitude"], staged["date_start"])
     inside = points_in_country(staged["iso3"], staged["latitude"], staged["longitude"])
     # UCDP where_prec 7: at sea or in the air, outside any land polygon by definition: not checked
     ucdp = staged["source"].str.startswith("ucdp").fillna(False)
     at_sea = ucdp & (staged["geo_precision"] == 7).fillna(False)
     staged["inside_country"] = inside.mask(at_sea.to_numpy(), pd.NA)
-    problems = find_problems(staged)
+    problems = find_problems(staged, limits.max_deaths)
     reason, detail = problems["reason"], problems["detail"]
-    ok = reason.isna()
-    dup = find_duplicates(
-        staged.loc[ok, "event_id"], staged.loc[ok, "source_file"], staged.loc[ok, "source_row"]
-    )
-    dup_rows = dup.index[dup.notna()]
-    reason.loc[dup_rows] = "duplicate_id"
-    detail.loc[dup_rows] = dup[dup_rows]
+    for name in staged["source_file"].unique():  # a file holding one id twice: its first good row is kept
+        ok = (reason.isna() & (staged["source_file"] == name)).to_numpy()
+        dup = find_duplicates(
+            staged.loc[ok, "event_id"], staged.loc[ok, "source_file"], staged.loc[ok, "source_row"]
+        )
+        dup_rows = dup.index[dup.notna()]
+        reason.loc[dup_rows] = "duplicate_id"
+        detail.loc[dup_rows] = dup[dup_rows]
 
     quarantine = quarantine_table(staged, reason, detail)
-    kept = staged.loc[reason.isna()]
-    if len(kept) + len(quarantine) != n_read:
+    kept, superseded = _newest_versions(staged.loc[reason.isna()])
+    if len(kept) + len(quarantine) + superseded != n_read:
         raise AssertionError(
-            f"ingest lost rows: read {n_read}, kept {len(kept)} + quarantined {len(quarantine)} "
-            f"= {len(kept) + len(quarantine)}"
+            f"ingest lost rows: read {n_read}, kept {len(kept)} + quarantined {len(quarantine)} + "
+            f"superseded {superseded} = {len(kept) + len(quarantine) + superseded}"
         )
-    unknown_precision = int((kept["_raw_geo_precision"].notna() & kept["geo_precision"].isna()).sum())
     events = canonical_events(kept)
-    events = assign_regions(events, boundaries)
-    events = events[list(EVENTS.columns)].reset_index(drop=True)
+    events = assign_regions(events, boundaries, aliases)
+    events = events[list(EVENT_COLUMNS)].reset_index(drop=True)
     validate_events(events, "ingest.pipeline")
     from ingest.coverage import compute_coverage
 
     coverage = validate(compute_coverage(events, declared_coverage), COVERAGE, "ingest.coverage")
-    return IngestResult(events, quarantine, coverage, reports, unknown_precision)
+    changes = region_changes(events, boundaries) if check_renames else None
+    return IngestResult(events, quarantine, coverage, reports, superseded, changes)
+
+
+def region_changes(events: pd.DataFrame, boundaries: Boundaries | None) -> pd.DataFrame:
+    """Return the name-matched regions of ``events`` that start or stop appearing (logged as a warning)."""
+    polygons = set(boundaries.regions["region_id"]) if boundaries is not None else set()
+    name_matched = events["admin1_id"].notna() & ~events["admin1_id"].isin(polygons)
+    changes = name_region_changes(events, name_matched)
+    for line in change_lines(changes):
+        log.warning("%s", line)
+    return changes
+
+
+def _newest_versions(kept: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """Return the kept rows with one version per event (ingest.releases' rule, files in the order given)
+    and how many rows lost to a newer version."""
+    files = kept["source_file"].unique()
+    if len(files) < 2:
+        return kept, 0
+    merged = kept.loc[kept["source_file"] == files[0]]
+    lost = 0
+    for name in files[1:]:
+        merged, _, superseded, stale = merge_release(merged, kept.loc[kept["source_file"] == name])
+        lost += superseded + stale
+    return merged, lost
 
 
 def canonical_events(kept: pd.DataFrame) -> pd.DataFrame:
     """Return kept staged rows as canonical events with typed deaths and actor classes (no regions yet)."""
-    out = kept.drop(columns=[c for c in kept.columns if c.startswith("_raw_")])
+    out = kept.drop(columns=[c for c in kept.columns if c.startswith("_")])
     for col in DEATH_COLUMNS:
         out[col] = out[col].astype("int64")
     out["source_row"] = out["source_row"].astype("int64")
@@ -235,12 +300,15 @@ def write_outputs(result: IngestResult, out_dir: str | Path) -> dict[str, Path]:
     return targets
 
 
-def strict_message(result: IngestResult) -> str:
+def strict_message(results: IngestResult | Sequence[IngestResult]) -> str:
     """Return the --strict refusal: rows quarantined per reason and file."""
-    counts = result.quarantine.groupby(["source_file", "reason"]).size()
+    results = [results] if isinstance(results, IngestResult) else list(results)
+    quarantine = pd.concat([r.quarantine for r in results], ignore_index=True)
+    counts = quarantine.groupby(["source_file", "reason"]).size()
     lines = [f"  {file}: {reason} {n}" for (file, reason), n in counts.items()]
+    rows_read = sum(r.rows_read for r in results)
     return (
-        f"--strict: {len(result.quarantine)} of {result.rows_read} rows would be quarantined; "
+        f"--strict: {len(quarantine)} of {rows_read} rows would be quarantined; "
         "nothing was written.\n" + "\n".join(lines)
     )
 
@@ -248,7 +316,8 @@ def strict_message(result: IngestResult) -> str:
 def _empty_events() -> pd.DataFrame:
     kinds = {"string": "string", "int": "Int64", "float": "float64", "bool": "bool"}
     kinds["datetime"] = "datetime64[ns]"
-    return pd.DataFrame({c: pd.Series(dtype=kinds[k]) for c, k in EVENTS.columns.items()})
+    columns = {**EVENTS.columns, **EVENTS.optional}
+    return pd.DataFrame({c: pd.Series(dtype=kinds[k]) for c, k in columns.items()})
 
 
 def _empty_coverage() -> pd.DataFrame:

@@ -16,14 +16,27 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from civrisk.contracts import QUARANTINE, validate
+from ingest.plausibility import (
+    END_TOLERANCE,
+    FIRST_YEARS,
+    INT64_MAX,
+    PRECISION_SCALES,
+    START_TOLERANCE,
+    default_max_deaths,
+    source_prefix,
+)
 
 REASONS = (
     "missing_id",
     "unparseable_date",
+    "date_before_source",
+    "date_after_release",
     "non_numeric_deaths",
     "negative_deaths",
+    "deaths_above_ceiling",
     "best_outside_low_high",
     "end_before_start",
+    "precision_out_of_range",
     "unknown_violence_type",
     "unknown_country",
     "unparseable_coordinates",
@@ -76,12 +89,6 @@ def parse_codes(text: pd.Series) -> pd.Series:
     return whole.astype("Int64")
 
 
-def parse_scale(text: pd.Series, low: int, high: int) -> pd.Series:
-    """Return codes on a ``low..high`` scale as Int64; <NA> for anything else (an unknown precision)."""
-    codes = parse_codes(text)
-    return codes.where((codes >= low) & (codes <= high))
-
-
 def native_id(text: pd.Series) -> pd.Series:
     """Return published ids as text, with float-written ids ('15960.0', HDX) as the integer they hold."""
     ids = text.astype("string").str.strip()
@@ -93,16 +100,19 @@ def native_id(text: pd.Series) -> pd.Series:
 # ----------------------------------------------------------------------------------------------
 
 
-def find_problems(staged: pd.DataFrame) -> pd.DataFrame:
+def find_problems(staged: pd.DataFrame, max_deaths: int | None = None) -> pd.DataFrame:
     """Return ``reason`` and ``detail`` per row of ``staged`` (both <NA> for rows that pass every check).
 
-    Expects the staged columns named in the module docstring plus ``iso3`` and ``inside_country``
-    (bool/NA from ``ingest.regions.points_in_country``). Duplicate ids are judged separately, across
-    files, by ``find_duplicates``. Details are only formatted for the rows that fail.
+    Expects the staged columns named in the module docstring plus ``iso3``, ``inside_country``
+    (bool/NA from ``ingest.country_check.points_in_country``) and, per row, ``_release_end`` (latest
+    plausible date) with ``_release_basis`` (what it is, for the detail). ``max_deaths``: the death
+    ceiling (default: the ``max_deaths_per_event`` setting's default). Duplicate ids are judged
+    separately by ``find_duplicates``. Details are only formatted for the rows that fail.
     """
     reason = np.full(len(staged), None, dtype=object)
     detail = np.full(len(staged), None, dtype=object)
-    for name, mask, describe in _checks(staged):
+    ceiling = min(default_max_deaths() if max_deaths is None else int(max_deaths), INT64_MAX)
+    for name, mask, describe in _checks(staged, ceiling):
         failing = mask.fillna(False).to_numpy(dtype=bool)
         if not failing.any():
             continue
@@ -123,19 +133,27 @@ def find_problems(staged: pd.DataFrame) -> pd.DataFrame:
 Describe = Callable[[pd.DataFrame], pd.Series]
 
 
-def _checks(staged: pd.DataFrame) -> list[tuple[str, pd.Series, Describe]]:
+def _checks(staged: pd.DataFrame, ceiling: int) -> list[tuple[str, pd.Series, Describe]]:
     """Return (reason, failing-rows mask, detail formatter) in the order of ``REASONS``."""
     checks: list[tuple[str, pd.Series, Describe]] = [
         ("missing_id", staged["event_id"].isna(), lambda r: _const(r, "the row has no event id")),
     ]
     for col in ("date_start", "date_end"):
         checks.append(("unparseable_date", staged[col].isna(), _quoter(col, "is not a date")))
+    checks += _date_checks(staged)
     for col in DEATH_COLUMNS:
         value = staged[col]
         not_whole = value.isna() | (value != np.floor(value))
         checks.append(("non_numeric_deaths", not_whole, _quoter(col, "is not a whole number")))
     for col in DEATH_COLUMNS:
         checks.append(("negative_deaths", staged[col] < 0, _quoter(col, "is negative")))
+    for col in DEATH_COLUMNS:
+        # compared as floats: 9223372036854775807 parses as 2**63, which no int64 holds
+        too_big = staged[col] >= float(INT64_MAX)
+        above = (staged[col] > ceiling) & ~too_big
+        checks.append(("deaths_above_ceiling", too_big, _quoter(col, "does not fit a 64-bit integer")))
+        what = f"is above the ceiling of {ceiling:,} deaths per event (setting max_deaths_per_event)"
+        checks.append(("deaths_above_ceiling", above, _quoter(col, what)))
     best, low, high = staged["deaths_best"], staged["deaths_low"], staged["deaths_high"]
     checks.append(
         (
@@ -158,6 +176,7 @@ def _checks(staged: pd.DataFrame) -> list[tuple[str, pd.Series, Describe]]:
             lambda r: "date_end " + _day(r["date_end"]) + " is before date_start " + _day(r["date_start"]),
         )
     )
+    checks += _precision_checks(staged)
     checks.append(
         (
             "unknown_violence_type",
@@ -208,6 +227,74 @@ def _checks(staged: pd.DataFrame) -> list[tuple[str, pd.Series, Describe]]:
         )
     )
     return checks
+
+
+def _date_checks(staged: pd.DataFrame) -> list[tuple[str, pd.Series, Describe]]:
+    """Return the checks of dates before the source's first year or after the file's release."""
+    prefix = source_prefix(staged["source"])
+    first = pd.to_datetime(prefix.map({p: f"{y}-01-01" for p, y in FIRST_YEARS.items()}).astype(object))
+    checks: list[tuple[str, pd.Series, Describe]] = [
+        (
+            "date_before_source",
+            staged["date_start"] < first,
+            lambda r: (
+                "date_start "
+                + _day(r["date_start"])
+                + " is before "
+                + source_prefix(r["source"]).map(lambda p: f"{p.upper()}'s first year {FIRST_YEARS[p]}")
+            ),
+        )
+    ]
+    if "_release_end" not in staged.columns:
+        return checks
+    end = staged["_release_end"]
+    for col, tolerance in (("date_start", START_TOLERANCE), ("date_end", END_TOLERANCE)):
+        late = staged[col] > end + tolerance
+        checks.append(("date_after_release", late, _late(col, tolerance)))
+    return checks
+
+
+def _late(col: str, tolerance: pd.Timedelta) -> Describe:
+    """Return a formatter saying how a date lies after the file's latest plausible date."""
+
+    def describe(rows: pd.DataFrame) -> pd.Series:
+        return (
+            f"{col} "
+            + _day(rows[col])
+            + f" is more than {tolerance.days} day{'s' if tolerance.days > 1 else ''} after "
+            + _day(rows["_release_end"])
+            + ", "
+            + rows["_release_basis"].astype("string").fillna("")
+        )
+
+    return describe
+
+
+def _precision_checks(staged: pd.DataFrame) -> list[tuple[str, pd.Series, Describe]]:
+    """Return the checks of precision codes that are present but not on their source's codebook scale."""
+    prefix = source_prefix(staged["source"])
+    checks: list[tuple[str, pd.Series, Describe]] = []
+    for col in ("date_precision", "geo_precision"):
+        raw = _raw(staged, col)
+        code = parse_codes(raw)
+        low = prefix.map({f: cols[col][0] for f, cols in PRECISION_SCALES.items()}).astype("Float64")
+        high = prefix.map({f: cols[col][1] for f, cols in PRECISION_SCALES.items()}).astype("Float64")
+        off = (code.isna() | (code < low) | (code > high)).fillna(True)
+        checks.append(("precision_out_of_range", raw.notna() & low.notna() & off, _off_scale(col)))
+    return checks
+
+
+def _off_scale(col: str) -> Describe:
+    """Return a formatter quoting a precision value with its published name and codebook scale."""
+
+    def describe(rows: pd.DataFrame) -> pd.Series:
+        prefix = source_prefix(rows["source"])
+        name = prefix.map({f: cols[col][2] for f, cols in PRECISION_SCALES.items()}).astype("string")
+        scale = prefix.map({f: f"{cols[col][0]}..{cols[col][1]}" for f, cols in PRECISION_SCALES.items()})
+        value = _raw(rows, col).str.slice(0, 20)
+        return name + " '" + value + "' is not a code " + scale.astype("string") + " of its codebook"
+
+    return describe
 
 
 def find_duplicates(event_id: pd.Series, source_file: pd.Series, source_row: pd.Series) -> pd.Series:

@@ -8,7 +8,9 @@ a bad value becomes a quarantined row rather than a failed read. An HXL hashtag 
 from __future__ import annotations
 
 import csv
+import errno
 import io
+import os
 import re
 import zipfile
 from collections.abc import Iterator, Sequence
@@ -30,6 +32,40 @@ SUPPORTED_SUFFIXES = (".csv", ".csv.gz", ".zip", ".parquet")
 
 class ReadError(ValueError):
     """An events file cannot be opened or parsed as a table."""
+
+
+BLOCK_SIZES = (1 << 20, 16 << 20, 256 << 20, (1 << 31) - 1)
+"""pyarrow CSV block sizes tried in turn: a quoted field longer than a block ("straddling object") makes
+pyarrow fail, so a file with a 5 MB text field is re-read with larger blocks (small blocks are faster)."""
+
+
+def check_input(path: Path) -> None:
+    """Raise FileNotFoundError or ReadError unless ``path`` is a readable regular file (or a link to one)."""
+    name = str(path)
+    if path.is_file():
+        if not os.access(path, os.R_OK):
+            raise ReadError(f"events file {name} cannot be read (permission denied); make it readable")
+        return
+    if path.is_dir():
+        raise ReadError(
+            f"events file {name} is a folder, not a file; pass the event files in it (e.g. {name}/*.csv.gz)"
+        )
+    if path.is_symlink():
+        try:
+            os.stat(path)
+        except OSError as err:
+            if err.errno == errno.ELOOP:
+                raise ReadError(
+                    f"events file {name} is a symbolic link loop (it leads back to itself); "
+                    "point it at a real file"
+                ) from None
+        raise ReadError(
+            f"events file {name} is a symbolic link to {os.readlink(path)}, which does not exist; "
+            "point it at a real file"
+        )
+    if path.exists():
+        raise ReadError(f"events file {name} is not a regular file (a device, socket or pipe)")
+    raise FileNotFoundError(f"events file {name} does not exist")
 
 
 @dataclass(frozen=True)
@@ -59,7 +95,7 @@ def read_header(path: str | Path) -> list[str]:
     path = Path(path)
     kind = file_kind(path)
     if kind == "parquet":
-        return normalise_header(pq.read_schema(path).names)
+        return normalise_header(_parquet_names(path))
     return normalise_header(_raw_header(path, kind))
 
 
@@ -71,7 +107,7 @@ def read_table(path: str | Path, columns: Sequence[str] | None = None) -> RawTab
     """
     path = Path(path)
     kind = file_kind(path)
-    raw_names = _raw_header(path, kind) if kind != "parquet" else pq.read_schema(path).names
+    raw_names = _raw_header(path, kind) if kind != "parquet" else _parquet_names(path)
     names = dict(zip(normalise_header(raw_names), raw_names, strict=True))
     keep = None if columns is None else [names[c] for c in dict.fromkeys(columns) if c in names]
     frame = _read_parquet(path, keep) if kind == "parquet" else _read_csv(path, kind, raw_names, keep)
@@ -97,16 +133,58 @@ _HXL_TAG = re.compile(r"#[a-z][a-z0-9_]*(\s*\+\s*[a-z][a-z0-9_]*)*", re.IGNORECA
 
 
 def _read_csv(path: Path, kind: str, header: list[str], keep: list[str] | None) -> pd.DataFrame:
-    try:
-        with _open_binary(path, kind) as fh:
-            table = pa_csv.read_csv(fh, parse_options=_PARSE, convert_options=_convert(header, keep))
-    except pa.ArrowInvalid as err:
-        raise ReadError(
-            f"cannot parse events file {path.name} as CSV with {len(header)} columns: "
-            f"{_first_bad_rows(path, kind, header) or err}. Expected UTF-8, comma-separated text with one "
-            "header row and the same number of fields in every row; fix or remove those rows."
-        ) from err
-    return _as_text(table.to_pandas())
+    for size in BLOCK_SIZES:
+        try:
+            with _open_binary(path, kind) as fh:
+                table = pa_csv.read_csv(
+                    fh,
+                    read_options=pa_csv.ReadOptions(block_size=size),
+                    parse_options=_PARSE,
+                    convert_options=_convert(header, keep),
+                )
+            return _as_text(table.to_pandas())
+        except pa.ArrowInvalid as err:
+            if "straddl" in str(err) and size != BLOCK_SIZES[-1]:
+                continue  # a field longer than the block: read again with larger blocks
+            raise _parse_error(path, kind, header, err, size) from err
+        except OSError as err:  # pyarrow raises OSError for a damaged or truncated gzip stream
+            raise _stream_error(path, kind, err) from err
+    raise AssertionError("unreachable: the last block size returns or raises")
+
+
+def _parse_error(path: Path, kind: str, header: list[str], err: Exception, size: int) -> ReadError:
+    """Return the ReadError for a CSV pyarrow could not parse: bad rows, non-UTF-8 text or a huge field."""
+    text = str(err)
+    if "invalid UTF8" in text or "invalid utf8" in text.lower():
+        return ReadError(
+            f"events file {path.name} holds text that is not UTF-8 ({text.splitlines()[0]}); save it as "
+            "UTF-8 (e.g. 'CSV UTF-8' in Excel) and ingest that"
+        )
+    if "straddl" in text:
+        return ReadError(
+            f"events file {path.name} has a quoted field longer than {size:,} bytes, or a quote that is "
+            "never closed; check the quoting of its text fields"
+        )
+    return ReadError(
+        f"cannot parse events file {path.name} as CSV with {len(header)} columns: "
+        f"{_first_bad_rows(path, kind, header) or text}. Expected UTF-8, comma-separated text with one "
+        "header row and the same number of fields in every row; fix or remove those rows."
+    )
+
+
+def _stream_error(path: Path, kind: str, err: OSError) -> ReadError:
+    """Return the ReadError for a file whose bytes end early or do not decompress."""
+    if kind == "csv.gz" and "truncated" in str(err).lower():
+        return ReadError(
+            f"events file {path.name} is not a complete gzip file ({err}): it was cut short while copying "
+            "or downloading; copy or download it again"
+        )
+    if kind == "csv.gz":
+        return ReadError(
+            f"events file {path.name} cannot be decompressed as gzip ({err}): it is damaged, or not "
+            "gzipped (then rename it to .csv)"
+        )
+    return ReadError(f"cannot read events file {path.name}: {err}")
 
 
 _PARSE = pa_csv.ParseOptions(newlines_in_values=True)
@@ -136,11 +214,11 @@ def _first_bad_rows(path: Path, kind: str, header: list[str], limit: int = 3) ->
         with _open_binary(path, kind) as fh:
             pa_csv.read_csv(
                 fh,
-                read_options=pa_csv.ReadOptions(use_threads=False),
+                read_options=pa_csv.ReadOptions(use_threads=False, block_size=BLOCK_SIZES[-1]),
                 parse_options=parse,
                 convert_options=_convert(header, None),
             )
-    except pa.ArrowInvalid as err:  # not a field-count problem (e.g. invalid UTF-8): report that
+    except (pa.ArrowInvalid, OSError) as err:  # not a field-count problem: report that
         return str(err)
     return "; ".join(bad)
 
@@ -163,17 +241,48 @@ def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
 
 def _raw_header(path: Path, kind: str) -> list[str]:
     try:
+        with _open_binary(path, kind) as raw:
+            head = raw.read(4)
+        # a byte-order mark, or NUL bytes between ASCII letters: UTF-16 (a CSV header never holds NUL)
+        if head[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in head:
+            raise ReadError(
+                f"events file {path.name} is UTF-16 text; save it as UTF-8 (e.g. 'CSV UTF-8' in Excel, or "
+                f"iconv -f UTF-16 -t UTF-8 {path.name}) and ingest that"
+            )
         with _open_text(path, kind) as fh:
             return next(csv.reader(fh))
     except StopIteration:
         raise ReadError(f"events file {path.name} is empty: expected a header row") from None
-    except (OSError, UnicodeDecodeError, zipfile.BadZipFile, csv.Error) as err:
+    except UnicodeDecodeError as err:
+        raise ReadError(
+            f"events file {path.name} is not UTF-8 text (byte {err.object[err.start : err.start + 1]!r} at "
+            f"position {err.start}); save it as UTF-8 (e.g. 'CSV UTF-8' in Excel) and ingest that"
+        ) from err
+    except (OSError, zipfile.BadZipFile) as err:
+        if isinstance(err, OSError) and kind == "csv.gz":
+            raise _stream_error(path, kind, err) from err
         raise ReadError(f"cannot read the header of events file {path.name}: {err}") from err
+    except csv.Error as err:
+        raise ReadError(f"cannot read the header of events file {path.name}: {err}") from err
+
+
+def _parquet_names(path: Path) -> list[str]:
+    """Return a parquet file's column names; raise ReadError when the file is not parquet."""
+    try:
+        return list(pq.read_schema(path).names)
+    except (pa.ArrowInvalid, OSError) as err:
+        raise ReadError(
+            f"events file {path.name} is not a Parquet file ({str(err).split('. ')[0]}); rename it to "
+            "what it holds (.csv, .csv.gz, .zip) or export it again as Parquet"
+        ) from err
 
 
 def _read_parquet(path: Path, keep: list[str] | None) -> pd.DataFrame:
     """Read a parquet file and turn every column into text, as a CSV of the same table would read."""
-    return _as_text(pd.read_parquet(path, columns=keep))
+    try:
+        return _as_text(pd.read_parquet(path, columns=keep))
+    except (pa.ArrowInvalid, OSError) as err:
+        raise ReadError(f"cannot read Parquet events file {path.name}: {err}; export it again") from err
 
 
 @contextmanager

@@ -9,6 +9,9 @@ Rules (docs/REGIONS.md has the reasoning):
 - admin1_id, countries with polygons: point-class events by point-in-polygon, then by admin-1 name, then
   the nearest polygon of the same country within COUNTRY_TOLERANCE_DEG; admin1-class events by name first,
   then the same spatial steps. Countries without polygons: ``f"{iso3}-{slug(admin1)}"``.
+- Names are matched after the admin-1 alias table (ingest.admin1_names: "Northern Darfur" is "North
+  Darfur"); regions and cells belong to the country that holds the place today (ingest.successions: a 2005
+  event in Juba counts for Sudan but lies in a South Sudan region).
 """
 
 from __future__ import annotations
@@ -21,33 +24,20 @@ import pandas as pd
 import shapely
 
 from civrisk.contracts import REGIONS, UNITS, validate_regions
+from ingest.admin1_names import Admin1Aliases, packaged_aliases
 from ingest.boundaries import Boundaries, load_countries
 from ingest.countries import iso3_name
+from ingest.country_check import COUNTRY_TOLERANCE_DEG, points_in_country
 from ingest.grid import gid_centroid, priogrid_gid, queen_neighbours
 from ingest.locations import ADMIN1, COUNTRY, POINT, admin1_slugs, coordinates, precision_class
+from ingest.successions import present_iso3, successor_of
 
 log = logging.getLogger(__name__)
 
-COUNTRY_TOLERANCE_DEG = 0.25
-"""Buffer around country polygons: coastal events, and borders simplified in Natural Earth / admin files."""
+__all__ = ["assign_regions", "neighbours", "points_in_country", "region_table"]
 
 NEIGHBOUR_BUFFER_DEG = 0.01
 """Polygons closer than this (about 1 km) are neighbours; admin files from different sources leave gaps."""
-
-# Territory UCDP/ACLED code under another country than Natural Earth does (date-free, so permissive):
-# Western Sahara under Morocco, Gaza/West Bank under Israel, Crimea under Ukraine, and predecessor states
-# (Sudan before 2011, Ethiopia before 1993, Indonesia before 2002, "Serbia (Yugoslavia)" in the 1990s wars).
-_EXTRA_TERRITORY: dict[str, tuple[str, ...]] = {
-    "MAR": ("ESH",),
-    "ISR": ("PSE",),
-    "SDN": ("SSD",),
-    "SSD": ("SDN",),
-    "ETH": ("ERI",),
-    "IDN": ("TLS",),
-    "SRB": ("XKX", "MNE", "BIH", "HRV", "SVN", "MKD"),
-}
-_CRIMEA = shapely.box(32.4, 44.3, 36.7, 46.3)
-_EXTRA_SHAPES = {"UKR": _CRIMEA}
 
 
 def _point_in_polygon(b: Boundaries, iso3: np.ndarray, lon: np.ndarray, lat: np.ndarray, rows: np.ndarray):
@@ -90,8 +80,13 @@ def _nearest_polygon(b: Boundaries, iso3: np.ndarray, lon: np.ndarray, lat: np.n
     return found
 
 
-def assign_regions(events: pd.DataFrame, boundaries: Boundaries | None) -> pd.DataFrame:
-    """Return a copy of ``events`` with ``admin1_id`` (<NA> = country level) and ``grid_id`` (Int64) set."""
+def assign_regions(
+    events: pd.DataFrame, boundaries: Boundaries | None, aliases: Admin1Aliases | None = None
+) -> pd.DataFrame:
+    """Return a copy of ``events`` with ``admin1_id`` (<NA> = country level) and ``grid_id`` (Int64) set.
+
+    ``aliases``: admin-1 renames (default: the packaged table, ``ingest/admin1_aliases.csv``).
+    """
     need = ["source", "iso3", "admin1", "latitude", "longitude", "geo_precision"]
     missing = [c for c in need if c not in events.columns]
     if missing:
@@ -105,8 +100,10 @@ def assign_regions(events: pd.DataFrame, boundaries: Boundaries | None) -> pd.Da
     grid[~(has_xy & (cls == POINT))] = pd.NA
     out["grid_id"] = grid
 
-    iso3 = out["iso3"].astype("string").fillna("").to_numpy(dtype=object)
-    slug = admin1_slugs(out["admin1"].astype("string"))
+    aliases = aliases if aliases is not None else packaged_aliases()
+    # regions belong to the country holding the place today, whatever the event's country at its date
+    iso3 = present_iso3(out["iso3"], lat, lon).fillna("").to_numpy(dtype=object)
+    slug = aliases.canonical(iso3, admin1_slugs(out["admin1"].astype("string")))
     has_name = slug.notna().to_numpy()
     ids = np.full(len(out), None, dtype=object)
     method = np.full(len(out), "none", dtype=object)
@@ -124,7 +121,8 @@ def assign_regions(events: pd.DataFrame, boundaries: Boundaries | None) -> pd.Da
 
     if boundaries is not None and in_poly.any():
         region_ids = boundaries.regions["region_id"].to_numpy(dtype=object)
-        keys = zip(boundaries.regions["iso3"], admin1_slugs(boundaries.regions["name"]), strict=True)
+        poly_slugs = aliases.canonical(boundaries.regions["iso3"], admin1_slugs(boundaries.regions["name"]))
+        keys = zip(boundaries.regions["iso3"], poly_slugs, strict=True)
         name_index = dict(zip(keys, region_ids, strict=True))
         by_name = np.array(
             [name_index.get(k) for k in zip(iso3, slug.fillna("").to_numpy(dtype=object), strict=True)],
@@ -160,50 +158,6 @@ def assign_regions(events: pd.DataFrame, boundaries: Boundaries | None) -> pd.Da
             COUNTRY_TOLERANCE_DEG,
         )
     return out
-
-
-# ----------------------------------------------------------------------------------------------
-# Country check
-# ----------------------------------------------------------------------------------------------
-
-
-@lru_cache(maxsize=512)
-def _country_shape(countries: Boundaries, iso3: str, tolerance: float) -> shapely.Geometry | None:
-    """Return the buffered, prepared polygon a point labelled ``iso3`` must fall in; None if none exists."""
-    codes = (iso3, *_EXTRA_TERRITORY.get(iso3, ()))
-    pos = countries.positions_for(codes)
-    if not (countries.regions["iso3"].to_numpy()[pos] == iso3).any():
-        return None
-    parts = list(countries.geometries[pos])
-    if iso3 in _EXTRA_SHAPES:
-        parts.append(_EXTRA_SHAPES[iso3])
-    shape = shapely.union_all(parts).simplify(0.01).buffer(tolerance)
-    shapely.prepare(shape)
-    return shape
-
-
-def points_in_country(
-    iso3: pd.Series, lat: pd.Series, lon: pd.Series, tolerance: float = COUNTRY_TOLERANCE_DEG
-) -> pd.Series:
-    """Return whether each point lies in its country (Natural Earth 50m, buffered by ``tolerance`` deg).
-
-    False = clearly outside; <NA> = no polygon for that ISO3 (or none loaded) or no coordinates.
-    """
-    codes = pd.Series(iso3).astype("string")
-    index = codes.index
-    la, lo, ok = coordinates(pd.DataFrame({"latitude": np.asarray(lat), "longitude": np.asarray(lon)}))
-    result = pd.array(np.zeros(len(codes), dtype=bool), dtype="boolean")
-    result[:] = pd.NA
-    countries = load_countries()
-    if countries is not None:
-        values = codes.fillna("").to_numpy(dtype=object)
-        for code in pd.unique(values[ok]):
-            shape = _country_shape(countries, code, float(tolerance)) if code else None
-            if shape is None:
-                continue
-            rows = np.flatnonzero(ok & (values == code))
-            result[rows] = shapely.contains_xy(shape, lo[rows], la[rows])
-    return pd.Series(result, index=index, name="in_country")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -275,6 +229,11 @@ def _admin1_table(iso3s: list[str], events: pd.DataFrame, boundaries: Boundaries
         }
     )
     named = named[named["region_id"].notna() & ~named["region_id"].isin(known)]
+    # a name-derived id starts with the country holding the place today (SSD-... for a 2005 Juba event
+    # counted for Sudan): only the run's countries' regions are listed
+    prefix = named["region_id"].str.extract(r"^([A-Z]{3})-", expand=False)
+    named = named.assign(iso3=prefix.fillna(named["iso3"]))
+    named = named[named["iso3"].isin(iso3s)]
     if len(named):
         grouped = named.groupby("region_id", sort=True)
         parts.append(
@@ -316,6 +275,12 @@ def _grid_table(iso3s: list[str], events: pd.DataFrame) -> pd.DataFrame:
     extra = ev[~ev["gid"].isin(cells["gid"])]
     if len(extra):
         modal = extra.groupby("gid")["iso3"].agg(lambda s: s.mode().iloc[0]).reset_index()
+        # a cell of Sudan's events from before 2011 that lies in today's South Sudan is South Sudan's:
+        # such cells are not the run's country's after the split (ingest.successions)
+        lat, lon = gid_centroid(modal["gid"])
+        owner = present_iso3(modal["iso3"], lat, lon).to_numpy(dtype=object)
+        moved = np.array([successor_of(a, b) for a, b in zip(modal["iso3"], owner, strict=True)], dtype=bool)
+        modal = modal.assign(iso3=owner)[~moved | np.isin(owner, iso3s)]
         cells = pd.concat([cells, modal], ignore_index=True)
     cells = cells.drop_duplicates("gid").astype({"gid": "int64"}).sort_values("gid")
     lat, lon = gid_centroid(cells["gid"])

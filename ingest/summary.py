@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from ingest.admin1_names import change_lines
+from ingest.ingest_delta import IngestDelta
 from ingest.pipeline import IngestResult
 from ingest.quarantine import REASONS
 
@@ -32,7 +34,9 @@ def country_level_breakdown(events: pd.DataFrame) -> dict[str, int]:
     }
 
 
-def format_summary(result: IngestResult, out_dir: str | Path | None = None) -> str:
+def format_summary(
+    result: IngestResult, out_dir: str | Path | None = None, with_coverage: bool = True
+) -> str:
     """Return the ingest summary as plain text (one block per topic)."""
     events, quarantine = result.events, result.quarantine
     lines: list[str] = []
@@ -45,6 +49,11 @@ def format_summary(result: IngestResult, out_dir: str | Path | None = None) -> s
     lines.append(
         f"rows read {result.rows_read:,}; kept {len(events):,}; quarantined {len(quarantine):,}"
         + (f" (see {Path(out_dir) / 'quarantine.csv'})" if out_dir is not None and len(quarantine) else "")
+        + (
+            f"; {result.superseded:,} replaced by a newer version of the same event in another file"
+            if result.superseded
+            else ""
+        )
     )
     if len(quarantine):
         counts = quarantine["reason"].value_counts()
@@ -68,11 +77,6 @@ def format_summary(result: IngestResult, out_dir: str | Path | None = None) -> s
         f"{level['no_location']:,}; not matched to an admin-1 region {level['unmatched']:,}"
     )
 
-    if result.unknown_precision:
-        lines.append(
-            f"precision code off the source's scale (location precision unknown) {result.unknown_precision:,}"
-        )
-
     vt = events.groupby("violence_type", observed=True).agg(
         events=("event_id", "size"),
         deaths=("deaths_best", "sum"),
@@ -87,13 +91,32 @@ def format_summary(result: IngestResult, out_dir: str | Path | None = None) -> s
     if (events["violence_type"] == "other").any():
         lines.append("  ('other' = protests, riots, strategic developments: kept, never modelled)")
 
-    lines.append("coverage:")
-    cov = result.coverage.sort_values(["source", "iso3"])
-    lines += [
+    if with_coverage:
+        lines += change_lines(result.region_changes) if result.region_changes is not None else []
+        lines += coverage_lines(result.coverage)
+    if out_dir is not None:
+        lines.append(f"wrote {Path(out_dir) / 'events.parquet'}, quarantine.csv, coverage.csv")
+    return "\n".join(lines)
+
+
+def coverage_lines(coverage: pd.DataFrame) -> list[str]:
+    """Return the coverage block: one line per source and country with its window."""
+    cov = coverage.sort_values(["source", "iso3"])
+    return ["coverage:"] + [
         f"  {r.source:<15} {r.iso3} {r.first_date:%Y-%m-%d} .. {r.last_date:%Y-%m-%d}"
         + (" (declared)" if r.declared else "")
         for r in cov.itertuples(index=False)
     ]
-    if out_dir is not None:
-        lines.append(f"wrote {Path(out_dir) / 'events.parquet'}, quarantine.csv, coverage.csv")
-    return "\n".join(lines)
+
+
+def format_store_summary(delta: IngestDelta) -> str:
+    """Return ``civrisk ingest``'s report: each new file's summary, what the store gained, its coverage."""
+    blocks = [format_summary(r, delta.store, with_coverage=False) for r in delta.results]
+    lines = list(delta.lines())
+    if delta.region_changes is not None:
+        lines += change_lines(delta.region_changes)
+    if delta.coverage is not None and len(delta.coverage):
+        lines += coverage_lines(delta.coverage)
+    if delta.written:
+        lines.append(f"wrote {delta.store / 'events.parquet'}, quarantine.csv, coverage.csv, manifest.json")
+    return "\n".join([*blocks, *lines])

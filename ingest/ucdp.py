@@ -13,12 +13,10 @@ import numpy as np
 import pandas as pd
 
 from ingest.layouts import LAYOUTS, Layout, is_candidate_name
-from ingest.quarantine import RAW_PREFIX, native_id, parse_codes, parse_counts, parse_dates, parse_scale
+from ingest.quarantine import RAW_PREFIX, native_id, parse_codes, parse_counts, parse_dates
 from ingest.readers import RawTable
 
 VIOLENCE_CODES = {1: "state_based", 2: "non_state", 3: "one_sided"}
-WHERE_PREC_SCALE = (1, 7)
-"""UCDP ``where_prec``: 1 exact location .. 7 international waters or airspace; other values: unknown."""
 
 _ID_COLUMNS = ("side_a_dset_id", "side_b_dset_id")
 
@@ -71,7 +69,7 @@ def stage_ucdp(raw: RawTable, layout: Layout, version: str) -> pd.DataFrame:
         admin2=f["adm_2"].astype("string"),
         latitude=parse_counts(f["latitude"]),
         longitude=parse_counts(f["longitude"]),
-        geo_precision=parse_scale(f["where_prec"], *WHERE_PREC_SCALE),
+        geo_precision=parse_codes(f["where_prec"]),
         violence_type=violence,
         side_a=side_a,
         side_b=f["side_b"].astype("string"),
@@ -95,6 +93,7 @@ def stage_ucdp(raw: RawTable, layout: Layout, version: str) -> pd.DataFrame:
             longitude=f["longitude"],
             violence_type=vt_raw,
             geo_precision=f["where_prec"],
+            date_precision=f["date_prec"],
         ),
     )
     return staged

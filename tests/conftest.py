@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import settings as hypothesis_settings
 
-from civrisk.settings import get_settings
-from tests.store_backends import BACKENDS, pg_server
+# Property tests check behaviour, not speed: no per-example deadline (a busy 2-core CI box would make
+# Hypothesis' default 200 ms fail at random; speed is measured by benchmarks/).
+hypothesis_settings.register_profile("civrisk", deadline=None)
+hypothesis_settings.load_profile("civrisk")
+
+# Publications in tests write their reports as HTML only (a PDF takes seconds); tests/test_report_pdf.py
+# prints PDFs itself, and CIVRISK_REPORT_PDF=1 runs the whole suite with them.
+os.environ.setdefault("CIVRISK_REPORT_PDF", "0")
+
+from civrisk.settings import get_settings  # noqa: E402
+from tests.store_backends import BACKENDS, pg_server  # noqa: E402
 
 SHARED_DATA = get_settings().shared_data
 

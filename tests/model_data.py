@@ -49,6 +49,9 @@ def make_model_data(
             last_hit[r, j] = t - weeks.max() if len(weeks) else np.nan
     cols["weeks_since_civ_harm_lag1"] = last_hit
     cols["covered_share_4w_lag1"] = np.ones((n_regions, len(origins)))
+    cols["covered_share_52w_lag1"] = np.ones((n_regions, len(origins)))
+    hit_prefix = np.concatenate([np.zeros((n_regions, 1)), np.cumsum(deaths >= 1, axis=1)], axis=1)
+    cols["civ_any_weeks_52w_lag1"] = window(hit_prefix, 52)
     label = prefix[:, origins + horizon] - prefix[:, origins]
 
     week0 = pd.Timestamp("2019-01-07")

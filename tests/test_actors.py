@@ -129,7 +129,7 @@ NAMED = [
     ("Civilians", "ucdp_ged", "civilians"),
     ("Civilians (Mali)", "acled", "civilians"),
     ("Unidentified Armed Group (Mali)", "acled", "unidentified_armed_group"),
-    ("XXX436", "ucdp_candidate", "unidentified_armed_group"),
+    ("XXX436", "ucdp_candidate", "placeholder"),
     ("Protesters (Mali)", "acled", "other"),
     ("Rioters (Burkina Faso)", "acled", "other"),
 ]
@@ -146,7 +146,7 @@ def test_synthetic_generator_actors_agree_with_the_rules(rules) -> None:
 
 
 def test_source_restricted_rules_apply_only_to_their_source(rules) -> None:
-    assert one("XXX436", "ucdp_candidate", rules) == "unidentified_armed_group"
+    assert one("XXX436", "ucdp_candidate", rules) == "placeholder"
     assert one("XXX436", "acled", rules) == "unclassified"
 
 
@@ -433,7 +433,7 @@ def events_with_unknowns() -> pd.DataFrame:
 def test_unclassified_actors_are_ranked_by_deaths_and_counted_once_per_event() -> None:
     events = events_with_unknowns()
     table = unclassified_actors(events)
-    assert table.columns.tolist() == ["actor", "source", "events", "deaths_best", "deaths_civilians"]
+    assert table.columns.tolist() == ["actor", "source", "cls", "events", "deaths_best", "deaths_civilians"]
     mystery = table.set_index("actor").loc["Mystery Brigade"]
     assert mystery["events"] == 5
     assert mystery["deaths_best"] == events.loc[0:4, "deaths_best"].sum()
@@ -459,6 +459,18 @@ def test_cli_lists_the_top_unclassified_actors(tmp_path: Path) -> None:
     top = unclassified_actors(events_with_unknowns())["actor"].iloc[0]
     other = ({"Mystery Brigade", "Shadow Group"} - {top}).pop()
     assert top in result.output and other not in result.output
+    assert "2 unclassified actors" in result.output
+
+
+def test_cli_lists_ucdp_placeholders_apart_from_unclassified_actors(tmp_path: Path) -> None:
+    events = events_with_unknowns()
+    events.loc[7, ["side_a", "side_a_class"]] = ["XXX436", "placeholder"]
+    events.to_parquet(tmp_path / "events.parquet")
+    result = CliRunner().invoke(app, ["actors", "--events", str(tmp_path)], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    row = next(line for line in result.output.splitlines() if "XXX436" in line)
+    assert "placeholder" in row
+    assert "1 placeholder actors; events naming them hold" in result.output
     assert "2 unclassified actors" in result.output
 
 
@@ -520,10 +532,10 @@ def test_the_50_deadliest_sahel_actors_all_get_a_specific_class(shared_data: Pat
     unclassified = top.loc[top["cls"] == "unclassified", "actor"].tolist()
     assert unclassified == []
     unidentified = top.loc[top["cls"] == "unidentified_armed_group", "actor"]
-    # 'unidentified' only for actors named so, or UCDP's XXX<GW code> placeholder (actor not yet identified)
-    assert all("unidentified" in a.lower() or PLACEHOLDER.match(a) for a in unidentified), (
-        unidentified.tolist()
-    )
+    # 'unidentified' only for actors named so; UCDP's XXX<GW code> placeholders are flagged as such
+    assert all("unidentified" in a.lower() for a in unidentified), unidentified.tolist()
+    placeholders = top.loc[top["cls"] == "placeholder", "actor"]
+    assert all(PLACEHOLDER.match(a) for a in placeholders), placeholders.tolist()
     by_name = dict(zip(top["actor"], top["cls"], strict=False))
     assert by_name["JNIM: Group for Support of Islam and Muslims"] == "jihadist"
     assert by_name["Military Forces of France (2017-)"] == "foreign_state_forces"

@@ -303,7 +303,9 @@ def test_openapi_schema_is_served(api):
 
 
 def test_webhook_subscriptions(api):
-    body = {"url": "http://127.0.0.1:9/hook", "secret": "s" * 32, "formats": ["cap", "json"]}
+    # a public host name, resolved by a stand-in resolver (no DNS in tests)
+    api.client.app.state.webhook_policy.resolve = lambda host, port: ["93.184.215.14"]
+    body = {"url": "https://hooks.example.org/civrisk", "secret": "s" * 32, "formats": ["cap", "json"]}
     r = api.client.post("/v1/webhooks", json=body, headers=api.auth("admin"))
     assert r.status_code == 201
     hook = r.json()
@@ -362,11 +364,43 @@ def test_publish_starts_a_background_job_and_returns_202(tmp_path):
         assert api.get("/v1/publish/nope", key="admin").status_code == 404
 
 
-def test_a_failing_publish_job_is_reported_failed(tmp_path):
-    for api in open_api(tmp_path, publish_argv=lambda week: [sys.executable, "-c", "raise SystemExit(3)"]):
+def test_a_failing_publish_job_is_reported_failed_with_its_reason(tmp_path):
+    script = (
+        "import sys; print('reading events'); "
+        "print('store postgresql://civrisk:hunter2@db/civrisk, key crk_0123456789ab_' + 'S' * 43, "
+        "file=sys.stderr); "
+        "print('civrisk publish: no champion model: train one first (civrisk train)', file=sys.stderr); "
+        "raise SystemExit(3)"
+    )
+    for api in open_api(tmp_path, publish_argv=lambda week: [sys.executable, "-c", script]):
         job = api.client.post("/v1/publish", headers=api.auth("admin")).json()
+        assert job["reason"] is None  # running
         done = _wait_for(api, job["job_id"])
         assert done["status"] == "failed" and done["returncode"] == 3
+        reason = done["reason"]
+        assert (
+            reason.splitlines()[-1] == "civrisk publish: no champion model: train one first (civrisk train)"
+        )
+        assert "reading events" in reason  # the last lines, stdout and stderr as they came
+        assert "hunter2" not in reason and "S" * 43 not in reason  # secrets redacted
+        assert "postgresql://civrisk:[REDACTED]@db" in reason and "crk_0123456789ab_[REDACTED]" in reason
+
+
+def test_a_succeeded_job_has_no_reason_and_a_long_output_is_bounded(tmp_path):
+    from serve.jobs import REASON_CHARS, REASON_LINES, Job, failure_reason
+
+    log = tmp_path / "job.log"
+    log.write_text("".join(f"line {i} " + "x" * 900 + "\n" for i in range(40)))
+    job = Job("j", "failed", None, [], None, 1, str(log), datetime(2020, 1, 1), datetime(2020, 1, 1))
+    reason = failure_reason(job)
+    assert len(reason) <= REASON_CHARS and reason.endswith("x") and "line 39 " in reason
+    assert len(reason.splitlines()) <= REASON_LINES
+    assert failure_reason(Job("j", "succeeded", None, [], None, 0, str(log), job.started_at, None)) is None
+    empty = tmp_path / "empty.log"
+    empty.write_text("\n\n")
+    assert failure_reason(Job("j", "failed", None, [], None, 2, str(empty), job.started_at, None)) == (
+        "exit code 2; the command printed nothing"
+    )
 
 
 def test_cap_is_served_from_the_published_file_when_the_weekly_job_wrote_it(api):

@@ -13,6 +13,7 @@ from publish.publication.week import PublishOptions, publish_model_week
 from publish.store.store import ScoreStore
 from serve.app import create_app
 from serve.auth import create_api_key
+from serve.pepper import api_key_pepper
 from serve.tables import create_serve_schema
 from tests.publish_fixtures import CAP_XSD, LATEST, WEEK, config, fit_model, world_events, write_events_dir
 
@@ -37,7 +38,7 @@ def test_api_serves_what_publish_week_published(tmp_path: Path) -> None:
             options=PublishOptions(cap_status="Exercise"),
         )
         create_serve_schema(store.engine)
-        key = create_api_key(store.engine, "read", "pipeline test")
+        key = create_api_key(store.engine, "read", "pipeline test", pepper=api_key_pepper(settings))
         stored = store.scores(result.publication.week_label)
         alerts = store.alerts(publication_id=result.publication.id)
     auth = {"Authorization": f"Bearer {key}"}

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from civrisk.contracts import validate_forecasts
+from civrisk.contracts import METRICS, validate_forecasts
 from features.build import build_features
 from forecasting.backtest import (
     QUANTILE_COLUMNS,
@@ -17,7 +17,8 @@ from forecasting.backtest import (
     run_backtest,
     select_models,
 )
-from forecasting.plan import BacktestConfig, ModelPlan
+from forecasting.metrics import BINARY_METRICS, COUNT_METRICS
+from forecasting.plan import BASELINES, BacktestConfig, ModelPlan
 from forecasting.splits import WEEK
 from forecasting.targets import build_targets
 from tests.backtest_fixtures import Inputs, make_inputs, make_panel
@@ -37,7 +38,12 @@ def plan(
 ) -> ModelPlan:
     """Return the plan of these tests: test year 2019, data lag 1, every fold fitted."""
     protocol = BacktestConfig(
-        test_window=TEST, retrain_every=retrain_every, data_lag_weeks=1, min_train_rows=1, n_jobs=n_jobs
+        test_window=TEST,
+        retrain_every=retrain_every,
+        data_lag_weeks=1,
+        min_train_rows=1,
+        n_jobs=n_jobs,
+        bootstrap_reps=20,
     )
     return ModelPlan(targets=targets, horizons=horizons, models=models, backtest=protocol, seed=3)
 
@@ -58,9 +64,9 @@ def result(inputs: Inputs) -> BacktestResult:
 
 def test_forecasts_table(result: BacktestResult) -> None:
     fc = validate_forecasts(result.forecasts, "test")
-    assert set(fc["model"]) == set(MODELS)
+    assert set(fc["model"]) == set(MODELS) | set(BASELINES)
     # logistic is binary only; the baselines forecast both targets
-    assert set(fc.loc[fc["target"] == "civ_deaths", "model"]) == {"climatology", "persistence"}
+    assert set(fc.loc[fc["target"] == "civ_deaths", "model"]) == set(BASELINES)
     assert fc["week"].between(*TEST).all()
     # every forecast's model was trained only on origins whose label window ended by the data end
     assert (fc["cutoff"] <= fc["week"] - (1 + fc["horizon"] - 1) * WEEK).all()
@@ -76,14 +82,15 @@ def test_forecasts_table(result: BacktestResult) -> None:
 
 def test_metrics_table_shape(result: BacktestResult) -> None:
     m = result.metrics
-    assert list(m.columns) == ["model", "target", "horizon", "year", "subset", "metric", "value", "n"]
+    assert list(m.columns) == list(METRICS.columns)
     assert set(m["subset"]) == {"all", "onset"}
     assert set(m["year"].dropna()) == {2019}
     overall = m[m["year"].isna()]
     binary = overall[(overall["target"] == "civ_any") & (overall["subset"] == "all")]
-    # 3 models x 2 horizons x 9 binary metrics; counts: 2 models x 2 horizons x 3 metrics
-    assert len(binary) == 3 * 2 * 9
-    assert len(overall[(overall["target"] == "civ_deaths") & (overall["subset"] == "all")]) == 2 * 2 * 3
+    # 5 models (4 baselines and logistic) x 2 horizons x the binary metrics; counts: 4 baselines
+    assert len(binary) == 5 * 2 * len(BINARY_METRICS)
+    counts = overall[(overall["target"] == "civ_deaths") & (overall["subset"] == "all")]
+    assert len(counts) == 4 * 2 * len(COUNT_METRICS)
     skill = overall[(overall["model"] == "climatology") & (overall["metric"] == "brier_skill_climatology")]
     assert np.allclose(skill["value"], 0.0)
     # n counts the scored rows: the labelled forecasts of that slice
@@ -157,7 +164,7 @@ def test_parallel_run_gives_the_same_forecasts(inputs: Inputs, result: BacktestR
 
 def test_baselines_always_run(inputs: Inputs) -> None:
     only = run_backtest(inputs.features, inputs.targets, plan(("logistic",), ("civ_any",), (1,), 52))
-    assert set(only.forecasts["model"]) == {"climatology", "persistence", "logistic"}
+    assert set(only.forecasts["model"]) == {*BASELINES, "logistic"}
 
 
 def test_parallel_workers_make_every_model_single_threaded() -> None:

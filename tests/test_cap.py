@@ -21,6 +21,7 @@ from publish.render.cap import (
     cap_area,
     cap_polygons,
     certainty,
+    expires,
     severity,
     urgency,
     write_cap,
@@ -159,7 +160,9 @@ def test_message_content_and_mapping(cap_schema):
     assert text(doc, info + "area/cap:geocode/cap:value") == "ML-5"
     desc = text(doc, info + "description")
     assert "83% probability" in desc and "Mopti, Mali" in desc
-    assert "jihadist and rebel groups (70%), militias (20%)" in desc and "41%" in desc
+    assert "jihadist and rebel groups (70%) and militias (20%)" in desc
+    assert "The previous published forecast for the same horizon was 41%." in desc
+    assert "Alert raised because the chance, 83%, reached the alert level of 50%." in desc
     assert text(doc, info + "headline") == "Mopti, Mali: 83% risk of civilians killed (next week)"
     mass = assert_valid(cap_schema, build_cap(_message(target="civ_mass", horizon=4, p=0.55), area, config))
     assert [text(mass, info + k) for k in ("urgency", "severity", "certainty")] == [
@@ -223,7 +226,11 @@ def test_config_is_checked_and_read_from_settings():
     config = CapConfig.from_settings(
         settings=Settings(cap_sender="alerts@example.org", public_base_url="https://r.org")
     )
-    assert config == CapConfig(sender="alerts@example.org", status="Actual", web_base_url="https://r.org")
+    assert config == CapConfig(
+        sender="alerts@example.org", status="Actual", web_base_url="https://r.org", languages=("en", "fr")
+    )
+    with pytest.raises(ValueError, match=re.escape("no message catalogue for language(s) ['de']")):
+        CapConfig(sender="x", languages=("en", "de"))
 
 
 def test_polygon_format_is_lat_lon_closed_and_bounded():
@@ -278,3 +285,60 @@ def test_real_admin1_boundaries_make_valid_bounded_polygons(shared_data, cap_sch
         assert_valid(cap_schema, xml)
     path = write_cap(xml, tmp_path / "alerts" / "last.xml")
     assert path.read_bytes() == xml and [p.name for p in path.parent.iterdir()] == ["last.xml"]
+
+
+def test_one_info_block_per_language_validates(stored_alerts, cap_schema):
+    config = CapConfig(sender="civrisk.example.org", status="Test", languages=("en", "fr"))
+    box = Polygon([(-4, 14), (-3, 14), (-3, 15), (-4, 15)])
+    for row in stored_alerts[:12]:
+        area = cap_area(row["region_name"], "NER", box, {"pcode": row["region_id"]}, languages=("en", "fr"))
+        doc = assert_valid(cap_schema, build_cap(CapMessage.from_row(row), area, config))
+        infos = doc.findall("cap:info", NS)
+        assert [i.find("cap:language", NS).text for i in infos] == ["en", "fr"]
+        en, fr = infos
+        assert en.find("cap:event", NS).text == "Risk of civilian harm from organized violence"
+        assert fr.find("cap:event", NS).text == "Risque d’atteintes aux civils liées à la violence organisée"
+        for tag in ("urgency", "severity", "certainty", "onset", "expires"):
+            assert en.find(f"cap:{tag}", NS).text == fr.find(f"cap:{tag}", NS).text
+        assert fr.find("cap:area/cap:areaDesc", NS).text.endswith(", Niger")
+        assert "probabilité" in fr.find("cap:description", NS).text
+        assert " the " not in fr.find("cap:description", NS).text
+
+
+def test_french_texts_name_the_groups_as_ocha_does(cap_schema):
+    config = CapConfig(sender="civrisk.example.org", languages=("fr",))
+    msg = _message(drivers=(("state_allied", 0.78), ("jihadist_rebel", 0.6)), previous_week=date(2020, 3, 2))
+    doc = assert_valid(cap_schema, build_cap(msg, cap_area("Mopti", "MLI", languages=("fr",)), config))
+    desc = text(doc, "cap:info/cap:description")
+    assert "forces étatiques et alliées (78\u00a0%) et groupes djihadistes et rebelles (60\u00a0%)" in desc
+    assert (
+        "La prévision publiée pour 2020-W10 (13 semaines plus tôt), même horizon, était de 41\u00a0%." in desc
+    )
+    assert text(doc, "cap:info/cap:headline").startswith("Mopti, Mali\u00a0: risque de 83\u00a0%")
+    group = assert_valid(
+        cap_schema, build_cap(_message(target="civ_any_militia"), CapArea("Mopti, Mali"), config)
+    )
+    assert "que des civils soient tués par des milices" in text(group, "cap:info/cap:description")
+
+
+def test_the_change_names_the_week_it_compares_with():
+    config = CapConfig(sender="civrisk.example.org")
+    last = build_cap(_message(previous_week=date(2020, 5, 25)), CapArea("Mopti, Mali"), config)
+    assert "Last week's forecast (2020-W22) for the same horizon was 41%." in last.decode()
+    earlier = build_cap(_message(previous_week=date(2020, 3, 2)), CapArea("Mopti, Mali"), config).decode()
+    assert "The forecast published for 2020-W10 (13 weeks earlier), same horizon, was 41%." in earlier
+    assert "Last week" not in earlier
+
+
+def test_a_replayed_alert_is_not_expired_when_sent(cap_schema):
+    config = CapConfig(sender="civrisk.example.org", status="Exercise")
+    live = _message(as_of=date(2020, 6, 1))
+    assert expires(live) == datetime(2020, 6, 8, tzinfo=UTC)  # sent on the Monday: the window's end
+    replay = _message(sent=datetime(2026, 12, 4, 13, 0, 5, tzinfo=UTC), as_of=date(2020, 6, 1), horizon=4)
+    assert expires(replay) == datetime(2027, 1, 1, 13, 0, 5, tzinfo=UTC)  # 4 weeks after sending
+    doc = assert_valid(cap_schema, build_cap(replay, CapArea("Mopti, Mali"), config))
+    sent = datetime.fromisoformat(text(doc, "cap:sent"))
+    assert datetime.fromisoformat(text(doc, "cap:info/cap:expires")) > sent
+    assert "Replay: these forecasts rest on data up to 1 June 2020 and were sent on 4 December 2026." in text(
+        doc, "cap:info/cap:description"
+    )

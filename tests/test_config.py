@@ -9,13 +9,14 @@ import pytest
 
 from civrisk.settings import Settings, get_settings
 from experiments.config import CONFIG_DIR, ConfigError, load_config
+from forecasting.plan import BASELINES
 
 
 @pytest.mark.parametrize("name", sorted(p.stem for p in CONFIG_DIR.glob("*.toml")))
 def test_shipped_configs_load(name: str) -> None:
     cfg = load_config(name, get_settings())
     assert cfg.name == name
-    assert cfg.models[:2] == ("climatology", "persistence")
+    assert cfg.models[: len(BASELINES)] == BASELINES
     assert cfg.primary.target in cfg.targets and cfg.primary.horizon in cfg.horizons
     files = [cfg.data.events] if cfg.data.events is not None else list(cfg.data.raw_files)
     assert all(p is not None and p.is_absolute() for p in files)
@@ -57,7 +58,7 @@ events = "events"
 def test_relative_paths_and_aliases(tmp_path: Path) -> None:
     cfg = load_config(_write(tmp_path, BASE), get_settings())
     assert cfg.data.events == tmp_path.resolve() / "events"
-    assert cfg.models == ("climatology", "persistence", "xgb")  # alias -> catalog name, baselines first
+    assert cfg.models == (*BASELINES, "xgb")  # alias -> catalog name, baselines first
     assert cfg.backtest.data_lag_weeks == get_settings().publication_lag_weeks
     other = load_config(_write(tmp_path, BASE.replace('"t"', '"other"')), get_settings())
     assert cfg.fingerprint() == other.fingerprint()

@@ -138,3 +138,54 @@ def test_compute_coverage_names_missing_columns() -> None:
     msg = "compute_coverage: events lack columns ['date_end'] (expected the canonical events table)"
     with pytest.raises(ValueError, match=re.escape(msg)):
         compute_coverage(make_events(5).drop(columns="date_end"))
+
+
+def _dated(rows: list[tuple[str, str, str, int | None, str]]) -> pd.DataFrame:
+    """Return events (source, start, end, date precision, iso3) on make_events' columns."""
+    ev = make_events(len(rows), seed=5)
+    ev["source"] = pd.array([r[0] for r in rows], dtype="string")
+    ev["date_start"] = pd.to_datetime([r[1] for r in rows])
+    ev["date_end"] = pd.to_datetime([r[2] for r in rows])
+    ev["date_precision"] = pd.array([r[3] for r in rows], dtype="Int64")
+    ev["iso3"] = pd.array([r[4] for r in rows], dtype="string")
+    return ev
+
+
+def test_coverage_comes_from_events_with_precise_dates() -> None:
+    ev = _dated(
+        [
+            ("ucdp_ged", "2021-01-01", "2021-03-31", 5, "MLI"),  # only the quarter is known
+            ("ucdp_ged", "2021-02-15", "2021-02-15", 1, "MLI"),
+            ("ucdp_ged", "2021-03-01", "2021-03-04", 4, "MLI"),  # a vague code, but a 4-day window
+            ("acled", "2021-01-15", "2021-01-15", 3, "BFA"),  # ACLED: a month, written as one day
+            ("acled", "2021-02-03", "2021-02-03", 2, "BFA"),
+            ("acled", "2021-02-20", "2021-02-20", None, "BFA"),  # no code: its one-day window
+        ]
+    )
+    cov = compute_coverage(ev).set_index(["source", "iso3"])
+    assert cov.loc[("ucdp_ged", "MLI"), ["first_date", "last_date"]].tolist() == [
+        pd.Timestamp("2021-02-15"),
+        pd.Timestamp("2021-03-04"),
+    ]
+    assert cov.loc[("acled", "BFA"), ["first_date", "last_date"]].tolist() == [
+        pd.Timestamp("2021-02-03"),
+        pd.Timestamp("2021-02-20"),
+    ]
+    # January is not "covered, zero" any more: no week of it lies in the window
+    mask = weekly_mask(cov.reset_index(), ["MLI"], pd.date_range("2021-01-04", periods=4, freq="7D"))
+    assert not mask["covered"].any()
+
+
+def test_a_source_country_with_only_imprecise_events_has_no_observed_window() -> None:
+    ev = _dated(
+        [
+            ("ucdp_ged", "2021-01-01", "2021-06-30", 5, "NER"),
+            ("ucdp_ged", "2021-02-01", "2021-02-01", 1, "MLI"),
+        ]
+    )
+    cov = compute_coverage(ev)
+    assert cov["iso3"].tolist() == ["MLI"]
+    declared = compute_coverage(
+        ev, _declared(source=["ucdp_ged"], iso3=["NER"], first_date=["2021-01-01"], last_date=["2021-06-30"])
+    )
+    assert declared.set_index("iso3").loc["NER", "declared"]

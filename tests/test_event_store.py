@@ -126,13 +126,13 @@ def test_a_newer_release_supersedes_the_older_row_and_counts_it(tmp_path, settin
 
 def test_an_older_release_ingested_later_does_not_supersede(tmp_path, settings) -> None:
     add_files([ged(tmp_path, "ged241_a.csv", [{"id": "1", "best": "7", "high": "8"}])], settings)
-    older = ged(tmp_path, "ged201_a.csv", [{"id": "1"}, {"id": "5"}])
+    older = ged(tmp_path, "ged211_a.csv", [{"id": "1"}, {"id": "5"}])  # GED 21.1: data to 2020
     delta = add_files([older], settings)
     (f,) = delta.files
     assert (f.kept, f.added, f.superseded, f.stale) == (2, 1, 0, 1)
     events = by_id(events_dir(settings))
     assert events.loc["ucdp_ged:1", "deaths_best"] == 7
-    assert events.loc["ucdp_ged:5", "source_version"] == "20.1"
+    assert events.loc["ucdp_ged:5", "source_version"] == "21.1"
     assert read_manifest(events_dir(settings))["files"][file_sha256(older)]["stale"] == 1
 
 

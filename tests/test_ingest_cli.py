@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from civrisk.contracts import COVERAGE, QUARANTINE, validate, validate_events
 from cli.ingest import EXIT_BAD_INPUT, EXIT_STRICT
 from cli.main import app
+from ingest.event_store import load_store
 from tests.test_ingest_quarantine import UCDP_COLUMNS, write_ucdp_csv
 
 runner = CliRunner()
@@ -118,16 +119,15 @@ def test_strict_passes_a_clean_file(tmp_path) -> None:
 def test_a_failing_run_leaves_earlier_outputs_untouched(tmp_path, mixed_file) -> None:
     out = tmp_path / "out"
     assert invoke(mixed_file, "--out", out).exit_code == 0
-    before = {
-        name: (out / name).read_bytes() for name in ("events.parquet", "quarantine.csv", "coverage.csv")
-    }
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert {"events.parquet", "quarantine.csv", "coverage.csv", "manifest.json"} <= set(before)
     broken = tmp_path / "broken.csv"
     broken.write_text("id,date\n1,2020-01-01\n", encoding="utf-8")
     assert invoke(broken, "--out", out).exit_code == EXIT_BAD_INPUT
-    assert invoke(mixed_file, "--out", out, "--strict").exit_code == EXIT_STRICT
-    after = {name: (out / name).read_bytes() for name in before}
-    assert after == before
-    assert sorted(p.name for p in out.iterdir()) == sorted(before)  # no temporary files left behind
+    other = write_ucdp_csv(tmp_path / "ged231_other.csv", [{"id": "8"}, {"id": "9", "best": "-1"}])
+    assert invoke(other, "--out", out, "--strict").exit_code == EXIT_STRICT
+    after = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert after == before  # no temporary files left behind either
 
 
 def test_a_failure_while_writing_keeps_every_earlier_output(tmp_path, mixed_file, monkeypatch) -> None:
@@ -165,12 +165,36 @@ def test_a_header_only_file_writes_empty_tables(tmp_path) -> None:
     assert len(validate_events(pd.read_parquet(tmp_path / "out" / "events.parquet"))) == 0
 
 
-def test_unknown_file_and_missing_out(tmp_path) -> None:
+def test_unknown_file(tmp_path) -> None:
     result = invoke(tmp_path / "nope.csv", "--out", tmp_path / "out")
     assert result.exit_code == EXIT_BAD_INPUT
     assert "events file" in result.output and "nope.csv does not exist" in result.output
-    result = runner.invoke(app, ["ingest", str(tmp_path / "nope.csv")])
-    assert result.exit_code == 2  # usage error: --out is required
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.fixture()
+def home(tmp_path, monkeypatch):
+    """Point CIVRISK_HOME at a temporary folder for commands run without --out."""
+    from civrisk.settings import get_settings
+
+    monkeypatch.setenv("CIVRISK_HOME", str(tmp_path / "home"))
+    get_settings.cache_clear()
+    yield tmp_path / "home"
+    get_settings.cache_clear()
+
+
+def test_without_out_every_ingest_adds_to_the_store_under_the_home(tmp_path, home, mixed_file) -> None:
+    assert invoke(mixed_file).exit_code == 0
+    rows = [{"id": "2", "best": "4", "high": "4"}, {"id": "7"}]
+    later = write_ucdp_csv(tmp_path / "ged241_later.csv", rows)
+    result = invoke(later)
+    assert result.exit_code == 0, result.output
+    assert f"events store {home / 'events'}: 1 new files, 0 already ingested" in result.output
+    assert "events 3 -> 4 (+1 new, 1 superseded, 0 ignored as older)" in result.output
+    events = load_store(home / "events").events.set_index("event_id")
+    assert events.loc["ucdp_ged:2", "deaths_best"] == 4 and len(events) == 4
+    again = invoke(later)
+    assert "nothing new: store unchanged (4 events)" in again.output
 
 
 @pytest.mark.shared_data
@@ -186,3 +210,22 @@ def test_ingest_real_files_together(tmp_path, shared_data) -> None:
     assert set(events["source"]) == {"ucdp_candidate", "ucdp_ged"}
     assert re.search(r"best_outside_low_high\s+\d+", result.output)
     assert "coverage:" in result.output and "ucdp_candidate  MLI" in result.output
+
+
+@pytest.mark.shared_data
+@pytest.mark.slow
+def test_the_mali_export_ingested_after_the_demo_adds_to_its_store(home, shared_data) -> None:
+    """Issue 11: `make demo`, then `civrisk ingest <Mali export>`, then `civrisk weekly`."""
+    from civrisk.settings import get_settings
+    from ingest.event_store import add_files
+    from operations.weekly_steps import ingest_step
+
+    settings = get_settings()
+    demo = add_files([shared_data / "acled" / "acled_africa_1997_2022.csv.gz"], settings)  # as the demo does
+    result = invoke(shared_data / "acled" / "acled_export_mli_2015-01-01_2022-06-30.csv.gz")
+    assert result.exit_code == 0, result.output
+    store = load_store(home / "events")
+    assert len(store.events) == demo.events_after + 5897 - 3618  # the 3,618 shared events superseded
+    assert "3,618 superseded a stored row" in result.output
+    lines = ingest_step(settings)  # the weekly cycle's ingest reads the same, consistent store
+    assert lines[-1].strip() == f"nothing new: store unchanged ({len(store.events):,} events)"

@@ -184,15 +184,19 @@ def test_duplicate_ids_keep_the_first_and_name_it(tmp_path) -> None:
     assert result.events["source_row"].tolist() == [1, 2]
 
 
-def test_duplicates_across_files_name_the_other_file(tmp_path) -> None:
+def test_an_event_in_two_files_keeps_one_version_by_the_supersession_rule(tmp_path) -> None:
+    # the same release twice: not newer either way, so the file given later wins (ingest.releases)
     first = write_ucdp_csv(tmp_path / "ged231_a.csv", [{"id": "1"}, {"id": "2"}])
-    second = write_ucdp_csv(tmp_path / "ged231_b.csv", [{"id": "2"}, {"id": "3"}])
+    second = write_ucdp_csv(tmp_path / "ged231_b.csv", [{"id": "2", "best": "5", "high": "5"}, {"id": "3"}])
     result = ingest_files([first, second])
-    assert result.rows_read == 4
-    assert result.quarantine["detail"].tolist() == [
-        "event id ucdp_ged:2 duplicates ged231_a.csv row 2 (the first is kept)"
-    ]
-    assert result.quarantine["source_file"].tolist() == ["ged231_b.csv"]
+    assert (result.rows_read, len(result.events), len(result.quarantine), result.superseded) == (4, 3, 0, 1)
+    events = result.events.set_index("event_id")
+    assert events.loc["ucdp_ged:2", ["source_file", "deaths_best"]].tolist() == ["ged231_b.csv", 5]
+    # a newer release wins whichever file comes first
+    newer = write_ucdp_csv(tmp_path / "ged241_c.csv", [{"id": "2", "best": "7", "high": "7"}])
+    for order in ([newer, second], [second, newer]):
+        events = ingest_files(order).events.set_index("event_id")
+        assert events.loc["ucdp_ged:2", ["source_version", "deaths_best"]].tolist() == ["24.1", 7]
 
 
 def test_a_bad_first_copy_does_not_take_the_id(tmp_path) -> None:
@@ -234,13 +238,19 @@ def test_rows_read_equal_kept_plus_quarantined_on_a_seeded_mix(tmp_path, rng) ->
     assert int(counts.get("unparseable_date", 0)) >= int(np.sum(picks == 0))
 
 
-def test_a_precision_code_off_the_scale_is_read_as_unknown(tmp_path) -> None:
-    from ingest.summary import format_summary
-
-    result = ingest_one(tmp_path, [{"where_prec": "9"}, {"where_prec": "'"}, {"where_prec": "2"}])
-    assert result.events["geo_precision"].tolist() == [pd.NA, pd.NA, 2]
-    assert result.unknown_precision == 2
-    assert "precision code off the source's scale (location precision unknown) 2" in format_summary(result)
+def test_a_precision_code_off_the_codebook_is_quarantined(tmp_path) -> None:
+    rows = [{"where_prec": "9"}, {"where_prec": "'"}, {"where_prec": "2"}, {"date_prec": "42"}]
+    rows.append({"where_prec": "", "date_prec": ""})  # empty: precision unknown, the row is kept
+    result = ingest_one(tmp_path, rows)
+    kept = result.events["geo_precision"]
+    assert len(kept) == 2 and kept.iloc[0] == 2 and pd.isna(kept.iloc[1])
+    q = result.quarantine
+    assert q["reason"].tolist() == ["precision_out_of_range"] * 3
+    assert q["detail"].tolist() == [
+        "where_prec '9' is not a code 1..7 of its codebook",
+        "where_prec ''' is not a code 1..7 of its codebook",
+        "date_prec '42' is not a code 1..5 of its codebook",
+    ]
 
 
 def test_emoji_and_lookalike_text_is_kept_as_published(tmp_path) -> None:

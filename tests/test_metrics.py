@@ -163,7 +163,17 @@ def _forecast_frame(rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFram
 def test_evaluate_tidy_table(rng: np.random.Generator) -> None:
     forecasts, actuals = _forecast_frame(rng)
     out = m.evaluate(forecasts, actuals, by=("horizon", "year"), subsets=("onset",))
-    assert list(out.columns) == ["model", "target", "horizon", "year", "subset", "metric", "value", "n"]
+    assert list(out.columns) == [
+        "model",
+        "target",
+        "horizon",
+        "year",
+        "subset",
+        "metric",
+        "value",
+        "n",
+        "reference",
+    ]
     assert set(out["year"]) == {2019, 2020}
     assert set(out["subset"]) == {"all", "onset"}
     assert not set(out["metric"]) & set(m.COUNT_METRICS)  # binary target: no count metrics
@@ -191,10 +201,62 @@ def test_evaluate_counts_use_quantile_columns(rng: np.random.Generator) -> None:
     y = rng.poisson(3, n).astype(float)
     levels = [0.05, 0.1, 0.5, 0.9, 0.95]
     q = np.tile(np.array([0.0, 1.0, 3.0, 5.0, 7.0]), (n, 1))
-    fc = keys.assign(model="m", p=3.0, **{f"q{round(lv * 100):02d}": q[:, j] for j, lv in enumerate(levels)})
+    quantiles = {f"q{round(lv * 100):02d}": q[:, j] for j, lv in enumerate(levels)}
+    fc = keys.assign(model="m", p=3.0, p_nonzero=0.95, **quantiles)
     out = m.evaluate(fc, keys.assign(y=y), by=())
     got = out.set_index("metric")["value"]
     assert set(got.index) == set(m.COUNT_METRICS)
     assert got["crps"] == pytest.approx(m.crps_quantiles(y, q, levels).mean())
     assert got["coverage80"] == pytest.approx(np.mean((y >= 1) & (y <= 5)))
     assert out["horizon"].isna().all()
+
+
+def test_skill_against_the_best_baseline_names_it() -> None:
+    """brier_skill_best compares with the lowest-Brier baseline on the same rows and says which it was."""
+    weeks = pd.date_range("2020-01-06", periods=8, freq="W-MON")
+    y = np.array([1, 0, 1, 1, 0, 0, 1, 0] * 2, dtype=float)
+    keys = pd.DataFrame(
+        {"region_id": ["A"] * 8 + ["B"] * 8, "week": list(weeks) * 2, "horizon": 1, "target": "civ_any"}
+    )
+    good, weak, model = np.clip(y * 0.8 + 0.1, 0, 1), np.full(16, 0.5), np.clip(y * 0.9 + 0.05, 0, 1)
+    fc = pd.concat(
+        [keys.assign(model=name, p=p) for name, p in (("near", good), ("flat", weak), ("m", model))],
+        ignore_index=True,
+    )
+    act = keys.assign(y=y)
+    out = m.evaluate(fc, act, ["brier", "brier_skill_best"], baselines=("near", "flat"))
+    row = out[(out["model"] == "m") & (out["metric"] == "brier_skill_best")].iloc[0]
+    assert row["reference"] == "near"
+    expected = 1 - m.brier_score(y, model) / m.brier_score(y, good)
+    assert row["value"] == pytest.approx(expected) and 0 < row["value"] < 1
+
+
+def test_block_bootstrap_interval_brackets_the_estimate_and_is_reproducible(rng) -> None:
+    from forecasting.bootstrap import block_interval
+
+    weeks = pd.date_range("2018-01-01", periods=60, freq="W-MON")
+    n = len(weeks) * 10
+    y = (rng.random(n) < 0.3).astype(float)
+    p = np.clip(0.3 + 0.4 * (y - 0.3) + rng.normal(0, 0.1, n), 0.01, 0.99)
+    scored = pd.DataFrame({"week": np.repeat(weeks, 10), "horizon": 1, "y": y, "p": p})
+    lo, hi = block_interval(scored, "roc_auc", block_weeks=13, reps=200, seed=1)
+    auc = m.roc_auc(y, p)
+    assert lo < auc < hi and hi - lo < 0.2
+    assert (lo, hi) == block_interval(scored, "roc_auc", block_weeks=13, reps=200, seed=1)
+
+
+def test_count_scores_like_the_field(rng) -> None:
+    """CRPS of the quantile ensemble (scoringrules), Brier of P(y > 0) and the VIEWS-binned ignorance."""
+    levels = [f"q{q:02d}" for q in range(5, 100, 5)]
+    n = 200
+    mu = rng.gamma(1.0, 3.0, n)
+    y = rng.poisson(mu).astype(float)
+    q = np.sort(rng.poisson(mu[:, None], (n, len(levels))).astype(float), axis=1)
+    d = pd.DataFrame(q, columns=levels).assign(y=y, p=mu, p_nonzero=1 - np.exp(-mu))
+    crps = m.metric_spec("crps_samples")[0].build(m.metric_spec("crps_samples")[1])(d)
+    assert 0 < crps < np.mean(np.abs(y - mu)) + 1
+    ign = m.metric_spec("ignorance")[0].build(m.metric_spec("ignorance")[1])(d)
+    worst = -np.log2(1 / (len(levels) + len(m.IGNORANCE_BINS) - 1))
+    assert 0 < ign < worst
+    bz = m.metric_spec("brier_nonzero")[0].build(m.metric_spec("brier_nonzero")[1])(d)
+    assert bz == pytest.approx(np.mean(((y > 0) - (1 - np.exp(-mu))) ** 2))

@@ -16,7 +16,7 @@ from experiments.inputs import prepare_inputs
 from features.build import build_features
 from features.plugins import check_no_leakage
 from forecasting.backtest import run_backtest
-from forecasting.plan import BacktestConfig, ModelPlan
+from forecasting.plan import BASELINES, BacktestConfig, ModelPlan
 from forecasting.targets import build_targets
 from publish.publication.asof import clip_to_cutoff, data_cutoff, origin_inputs
 from tests.backtest_fixtures import make_panel
@@ -93,7 +93,7 @@ def test_a_model_and_a_feature_from_outside_the_package_run_in_a_backtest() -> N
     features, result = _backtest(plan)
     assert "civ_deaths_max_8w_lag1" in features.columns
     fc = result.forecasts
-    assert set(fc.loc[fc["target"] == "civ_any", "model"]) == {"climatology", "persistence", PLUGIN_MODEL}
+    assert set(fc.loc[fc["target"] == "civ_any", "model"]) == {*BASELINES, PLUGIN_MODEL}
     assert not (fc["target"].eq("civ_deaths") & fc["model"].eq(PLUGIN_MODEL)).any()  # binary model only
     m = result.metrics
     auc = m[(m["model"] == PLUGIN_MODEL) & (m["metric"] == "roc_auc") & m["year"].isna()]

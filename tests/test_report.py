@@ -3,119 +3,33 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import datetime
 
 import numpy as np
 import pandas as pd
 import pytest
 import shapely
 
+from publish.render.i18n import words
 from publish.render.report import build_report_context, render_report, write_report
 from publish.render.report_map import RISK_COLOURS, boundary_geometries, risk_colour
-from publish.render.report_text import fmt_pct, fmt_points, humanise_feature
-from publish.store.store import Publication
-from tests.synth_scores import make_scores
+from publish.render.report_summary import AlertScope
+from publish.render.report_text import driver_text, feature_words
+from tests.report_synth import backtest_metrics, publication, synthetic_inputs
 
+EN = words("en")
 SECTION_IDS = (
     "header",
     "summary",
     "map",
     "ranking",
-    "history",
+    "regions",
     "reliability-section",
     "freshness",
     "caveats",
     "citations",
 )
 EVIL = "<script>alert('x')</script>"
-
-
-def publication(n_scores: int = 0) -> Publication:
-    """Return a Publication of week 2020-W23 as the store would hand it over."""
-    return Publication(
-        id=7,
-        week=date(2020, 6, 1),
-        week_label="2020-W23",
-        revision=2,
-        model_name="xgb-civ",
-        model_version="12",
-        data_fingerprint="sha256:0123456789abcdef0123456789abcdef",
-        scores_digest="d" * 64,
-        n_scores=n_scores,
-        as_of=datetime(2020, 5, 31, 23, 0),
-        created_at=datetime(2020, 6, 1, 6, 30),
-        status="published",
-    )
-
-
-def synthetic_inputs(n_regions: int = 12, seed: int = 0, vertices: int = 4) -> dict[str, object]:
-    """Return build_report_context keyword arguments: seeded scores on a grid of square regions."""
-    rng = np.random.default_rng(seed)
-    scores = make_scores(n_regions=n_regions, horizons=(1, 4, 12), seed=seed)
-    ids = scores["region_id"].drop_duplicates().tolist()
-    side = int(np.ceil(np.sqrt(n_regions)))
-    lon = np.array([-5.0 + (i % side) for i in range(n_regions)])
-    lat = np.array([12.0 + (i // side) for i in range(n_regions)])
-    geoms = {
-        rid: shapely.segmentize(shapely.box(x - 0.5, y - 0.5, x + 0.5, y + 0.5), 4.0 / vertices)
-        for rid, x, y in zip(ids, lon, lat, strict=True)
-    }
-    names = scores.drop_duplicates("region_id").set_index("region_id")
-    regions = pd.DataFrame(
-        {
-            "region_id": ids,
-            "iso3": names.loc[ids, "iso3"].to_numpy(),
-            "name": names.loc[ids, "region_name"].to_numpy(),
-            "lat": lat,
-            "lon": lon,
-        }
-    )
-    previous = make_scores(n_regions=n_regions, horizons=(1, 4, 12), seed=seed + 1, week="2020-05-25")
-    weeks = pd.date_range(end="2020-06-01", periods=26, freq="W-MON")
-    history = pd.DataFrame(
-        {
-            "region_id": np.repeat(ids, len(weeks)),
-            "week": np.tile(weeks, n_regions),
-            "p": rng.uniform(0, 1, len(weeks) * n_regions),
-        }
-    )
-    features = ["civ_deaths_sum_4w_lag1", "weeks_since_civ_harm_lag1", "nb_events_sum_12w_lag1", "odd_thing"]
-    drivers = pd.DataFrame(
-        {
-            "region_id": np.repeat(ids, len(features)),
-            "feature": features * n_regions,
-            "contribution": rng.normal(0, 1, len(features) * n_regions),
-        }
-    )
-    freshness = pd.DataFrame(
-        {
-            "source": ["acled", "acled", "ucdp_candidate"],
-            "iso3": ["MLI", "BFA", "NER"],
-            "last_date": pd.to_datetime(["2020-05-30", "2020-05-29", "2020-04-30"]),
-            "stale": [False, False, False],
-        }
-    )
-    return {
-        "scores": scores,
-        "publication": publication(len(scores)),
-        "regions": regions,
-        "previous_scores": previous,
-        "boundaries": geoms,
-        "history": history,
-        "drivers": drivers,
-        "freshness": freshness,
-    }
-
-
-def backtest_metrics() -> pd.DataFrame:
-    """Return tidy backtest scores for the model and both baselines at horizons 1 and 4."""
-    rows = []
-    for h, (b_model, b_clim, b_pers) in {1: (0.08, 0.10, 0.09), 4: (0.15, 0.16, 0.20)}.items():
-        for model, b in (("xgb-civ", b_model), ("climatology", b_clim), ("persistence", b_pers)):
-            rows.append(("all", model, "civ_any", h, "brier", b, 5000))
-        rows.append(("all", "xgb-civ", "civ_any", h, "roc_auc", 0.83, 5000))
-        rows.append(("onset", "xgb-civ", "civ_any", h, "brier", 0.99, 100))  # another subset: not read
-    return pd.DataFrame(rows, columns=["subset", "model", "target", "horizon", "metric", "value", "n"])
 
 
 def html_of(**overrides: object) -> tuple[object, str]:
@@ -131,17 +45,13 @@ def test_every_section_is_present_in_order():
     assert positions == sorted(positions)
     assert "2020-W23" in html and "revision" in html.lower() and "xgb-civ v12" in html
     assert "0123456789ab" in html  # short data fingerprint
-    assert "Data as of" in html and "2020-05-31" in html and "2020-06-01 06:30 UTC" in html
-    assert html.count('class="region-row"') == len(ctx.top) == 12  # type: ignore[attr-defined]
-    for citation in (
-        "Sundberg",
-        "Davies, S., Engström",
-        "Hegre, H., Croicu",
-        "Raleigh, C.",
-        "Runfola",
-        "Natural Earth",
-    ):
+    assert "Data as of" in html and "1 June 2020" in html and "1 June 2020 06:30 UTC" in html
+    assert html.count('class="region-row"') == len(ctx.ranking) == 12  # type: ignore[attr-defined]
+    assert html.count('class="card"') == len(ctx.details) == 10  # type: ignore[attr-defined]
+    # only the sources used are cited: ACLED and UCDP Candidate here, never UCDP GED
+    for citation in ("Hegre, H., Croicu", "Raleigh, C.", "Runfola", "Natural Earth"):
         assert citation in html
+    assert "Sundberg" not in html and "Davies, S., Engström" not in html
     assert "no data is not zero violence" in html.lower()
 
 
@@ -166,7 +76,7 @@ def test_table_ranks_by_headline_probability_with_every_column():
     html = render_report(ctx)
     row = html[html.index(f'data-region="{first.region_id}"', html.index('id="ranked-regions"')) :]
     row = row[: row.index("</tr>")]
-    assert fmt_pct(first.p) in row and first.change_text in row and first.groups[0].short in row
+    assert EN.pct(first.p) in row and first.change_text in row and first.groups[0].short in row
 
 
 def test_change_since_last_week_and_rises_in_the_summary():
@@ -176,12 +86,25 @@ def test_change_since_last_week_and_rises_in_the_summary():
     prev = prev[(prev["target"] == "civ_any") & (prev["horizon"] == 4)].set_index("region_id")["p"]
     for row in ctx.ranking:
         assert row.change == pytest.approx(row.p - prev[row.region_id])
-        assert row.change_text == fmt_points(row.change)
+        assert row.change_text == EN.points(row.change)
     riser = max(ctx.ranking, key=lambda r: r.change)
-    assert any(s.startswith("Biggest rises since 2020-W22: " + riser.name) for s in ctx.summary)
+    assert any(s.startswith("Biggest rises since last week (2020-W22): " + riser.name) for s in ctx.summary)
+    assert ctx.change_header == "Change since last week (2020-W22)"
     no_prev = build_report_context(**{**kwargs, "previous_scores": None})  # type: ignore[arg-type]
     assert {r.change_text for r in no_prev.ranking} == {"new"}
     assert any("No earlier publication to compare with" in s for s in no_prev.summary)
+
+
+def test_the_change_names_the_week_it_compares_with():
+    kwargs = synthetic_inputs()
+    earlier = kwargs["previous_scores"].assign(week=pd.Timestamp("2020-03-02"))  # 13 weeks before
+    ctx, html = html_of(previous_scores=earlier)
+    assert ctx.change_header == "Change since 2020-W10 (13 weeks earlier)"
+    assert "since last week" not in html
+    assert "Change is in percentage points since 2020-W10 (13 weeks earlier)." in html
+    riser = max(ctx.ranking, key=lambda r: r.change)
+    assert f"{riser.change_text} since 2020-W10 (13 weeks earlier)" in html  # the map tooltip
+    assert "since 2020-W10 (13 weeks earlier)" in ctx.details[0].paragraph
 
 
 def test_summary_counts_regions_above_the_alert_level_and_alerts():
@@ -202,10 +125,19 @@ def test_summary_counts_regions_above_the_alert_level_and_alerts():
     by_id = {r.region_id: r for r in ctx.ranking}
     assert by_id[ids[0]].alerts == ("mass-casualty risk, 4 wk (new)", "high risk, 4 wk")
     assert by_id[ids[1]].alerts == ("ended: sharp rise, 1 wk",)
-    top3 = ", ".join(f"{r.name} ({r.country}, {fmt_pct(r.p)})" for r in ctx.ranking[:2])
-    assert ctx.summary[0].startswith(
-        f"Highest chance that civilians are killed within the next 4 weeks: {top3}"
+    top3 = ", ".join(f"{r.name} ({r.country}, {EN.pct(r.p)})" for r in ctx.ranking[:2])
+    assert ctx.summary[0].startswith(f"Highest chance that civilians are killed within 4 weeks: {top3}")
+
+
+def test_no_alerts_on_a_backfill_week_says_why():
+    ctx, html = html_of(alert_scope=AlertScope("backfill", "2020-W30"))
+    why = (
+        "this is a backfill: alerts are issued only for the latest published week (2020-W30), so none "
+        "were evaluated for this one"
     )
+    assert f"No alerts: {why}." in ctx.summary and ctx.alert_note == why and f"No alerts: {why}." in html
+    ctx = build_report_context(**synthetic_inputs())  # type: ignore[arg-type]
+    assert "No alert is active this week: no region reached an alert rule." in ctx.summary
 
 
 def test_region_and_driver_names_from_data_are_escaped():
@@ -304,7 +236,7 @@ def test_reliability_section_with_backtest_calibration_and_verification():
     assert [len(c.p_mean) for c in ctx.reliability] == [1, 2]  # the empty bin has no point
     assert '<svg id="reliability"' in html and "forecast 50%, observed 45% (80 forecasts)" in html
     assert ctx.verification.rows[0][0] == "2020-W19"  # newest first
-    assert "Over the last 2 verified weeks: 8 hits, 3 misses, 1 false alarms." in html
+    assert "Over the last 2 verified weeks: 8 hits, 3 misses and 1 false alarm." in html
     assert "Mean Brier score 0.130" in html
 
 
@@ -350,28 +282,79 @@ def test_headline_horizon_is_a_parameter():
     ctx = build_report_context(**kwargs, horizon=1)  # type: ignore[arg-type]
     html = render_report(ctx)
     assert "within 1 week, by region" in html and "Map: chance civilians are killed within 1 week" in html
-    assert ctx.summary[0].startswith("Highest chance that civilians are killed within the next week: ")
+    assert ctx.summary[0].startswith("Highest chance that civilians are killed within 1 week: ")
     s = kwargs["scores"]
     best = s[(s["target"] == "civ_any") & (s["horizon"] == 1)].sort_values("p").iloc[-1]
     assert ctx.ranking[0].region_id == best["region_id"]
 
 
-def test_full_ranking_is_collapsed_and_the_table_shows_the_top_n():
+def test_the_ranking_lists_every_region_and_the_top_n_are_detailed():
     ctx, html = html_of(top_n=5)
-    assert len(ctx.top) == 5 and len(ctx.ranking) == 12
-    assert html.count('class="region-row"') == 5
-    full = html[html.index('<details id="full-ranking">') : html.index("</details>")]
-    assert full.count("<tr><td") == 12 and '<details id="full-ranking" open' not in html
+    assert len(ctx.details) == 5 and len(ctx.ranking) == 12
+    assert html.count('class="region-row"') == 12 and html.count('class="card"') == 5
+    assert "<details" not in html  # nothing collapsed: the whole ranking prints
 
 
-def test_history_sparklines_for_the_top_regions():
-    ctx, html = html_of(history_regions=3)
-    assert [s.region_id for s in ctx.history] == [r.region_id for r in ctx.ranking[:3]]
-    assert all(len(s.values) == 26 and s.weeks[-1] == "2020-W23" for s in ctx.history)
-    assert [s.values[-1] for s in ctx.history] == [r.p for r in ctx.ranking[:3]]
-    assert html.count('class="spark"') == 3
-    ctx = build_report_context(**{**synthetic_inputs(), "history": None})  # type: ignore[arg-type]
-    assert all(s.values == (r.p,) for s, r in zip(ctx.history, ctx.ranking, strict=False))
+def test_trends_show_observed_harm_and_published_forecasts_for_26_weeks():
+    kwargs = synthetic_inputs()
+    ctx = build_report_context(**kwargs)  # type: ignore[arg-type]
+    obs = kwargs["observed"]
+    for d in ctx.details[:3]:
+        t = d.trend
+        assert len(t.weeks) == 26 and t.weeks[-1] == "2020-W23" and t.weeks[0] == "2019-W50"
+        assert t.published[-1] == d.row.p and all(p is not None for p in t.published)
+        assert t.killed[-1] is None  # the publication week has no data yet
+        mine = obs[obs["region_id"] == d.row.region_id].set_index("week")["civ_deaths"]
+        assert (
+            t.killed[-2] == mine[pd.Timestamp("2020-05-25")]
+            and t.killed[0] == mine[pd.Timestamp("2019-12-09")]
+        )
+    html = render_report(ctx)
+    assert html.count('class="trend"') == 10
+    sparse = kwargs["history"][kwargs["history"]["week"] == pd.Timestamp("2020-03-02")]
+    ctx = build_report_context(**{**kwargs, "history": sparse})  # type: ignore[arg-type]
+    assert sum(p is not None for p in ctx.details[0].trend.published) == 2  # 2020-W10 and this week
+    assert "2 forecasts published in these 26 weeks" in ctx.details[0].trend.summary
+
+
+def test_what_changed_and_why_is_written_from_the_numbers():
+    kwargs = synthetic_inputs()
+    ctx = build_report_context(**kwargs)  # type: ignore[arg-type]
+    d = ctx.details[0]
+    obs = kwargs["observed"]
+    mine = obs[obs["region_id"] == d.row.region_id].sort_values("week")
+    now, before = int(mine["civ_deaths"].tail(4).sum()), int(mine["civ_deaths"].iloc[-8:-4].sum())
+    text = d.paragraph
+    assert text.startswith(f"{d.row.name} ranks 1 of 12: {EN.pct(d.row.p)} chance that civilians are killed")
+    assert (
+        f"In the last 4 weeks of data (to 31 May 2020), {now} civilians were reported killed "
+        f"({before} in the 4 weeks before)" in text
+    )
+    assert f"Most likely perpetrators: {EN._(d.row.groups[0].label).lower()}" in text.replace(
+        "Jihadist", "jihadist"
+    )
+    assert "Expected civilian deaths within 4 weeks:" in text
+
+
+def test_drivers_are_told_with_numbers_and_the_window_before():
+    kwargs = synthetic_inputs()
+    ctx = build_report_context(**kwargs)  # type: ignore[arg-type]
+    obs = kwargs["observed"]
+    for d in ctx.details:
+        drv = {x.feature: x for x in d.row.drivers}
+        state = drv.get("civ_deaths_state_allied_sum_4w_lag1")
+        if state is None:
+            continue
+        mine = obs[obs["region_id"] == d.row.region_id].sort_values("week")["civ_deaths_state_allied"]
+        now, before = int(mine.tail(4).sum()), int(mine.iloc[-8:-4].sum())
+        trend = "up from" if now > before else "down from" if now < before else "as in"
+        head = f"civilians killed by state forces and allies in the last 4 weeks: {now}"
+        assert state.text.startswith(head) and trend in state.text
+        if trend != "as in":
+            assert state.text == f"{head}, {trend} {before} in the 4 weeks before"
+        break
+    else:
+        raise AssertionError("no region has the state-forces driver among its three largest")
 
 
 def test_render_is_pure_and_write_is_atomic(tmp_path):
@@ -383,27 +366,57 @@ def test_render_is_pure_and_write_is_atomic(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("name", "words"),
+    ("name", "value", "before", "text"),
     [
-        ("civ_deaths_sum_4w_lag1", "civilian deaths, last 4 weeks"),
+        (
+            "civ_deaths_sum_4w_lag1",
+            17.0,
+            3.0,
+            "civilians killed in the last 4 weeks: 17, up from 3 in the 4 weeks before",
+        ),
         (
             "civ_deaths_jihadist_rebel_sum_12w_lag1",
-            "civilians killed by jihadist & rebel groups, last 12 weeks",
+            2.0,
+            9.0,
+            "civilians killed by jihadist and rebel groups in the last 12 weeks: 2, down from 9 in the 12 "
+            "weeks before",
         ),
-        ("nb_civ_deaths_sum_4w_lag1", "civilian deaths in neighbouring regions, last 4 weeks"),
-        ("cty_events_sum_12w_lag1", "conflict events in the whole country, last 12 weeks"),
-        ("events_sum_1w_lag5", "conflict events, last week of data (to 5 weeks before publication)"),
-        ("weeks_since_civ_harm_lag1", "weeks since civilians were last harmed"),
-        ("weeks_since_civ_harm_militia_lag1", "weeks since militias last harmed civilians"),
-        ("civ_harm_events_trend_4w_12w_lag1", "trend in events harming civilians (last 4 vs last 12 weeks)"),
-        ("present_class_private_military_12w_lag1", "private military companies active, last 12 weeks"),
-        ("covered_share_52w_lag1", "share of the last 52 weeks covered by data"),
-        ("week_of_year_cos", "time of year"),
-        ("some_new_feature", "some new feature"),
+        ("events_sum_1w_lag1", 4.0, 4.0, "conflict events last week: 4, as in the week before"),
+        (
+            "nb_civ_deaths_sum_4w_lag1",
+            40.0,
+            None,
+            "civilians killed in neighbouring regions in the last 4 weeks: 40",
+        ),
+        (
+            "cty_events_sum_12w_lag1",
+            1234.0,
+            None,
+            "conflict events in the whole country in the last 12 weeks: 1,234",
+        ),
+        ("events_sum_4w_lag5", 3.0, None, "conflict events in the 4 weeks to 5 weeks before publication: 3"),
+        ("weeks_since_civ_harm_lag1", 2.0, None, "weeks since civilians were last harmed: 2"),
+        ("weeks_since_civ_harm_militia_lag1", 30.0, None, "weeks since militias last harmed civilians: 30"),
+        (
+            "civ_harm_events_trend_4w_12w_lag1",
+            0.5,
+            None,
+            "trend in events harming civilians (last 4 weeks against the 12 weeks before): rising",
+        ),
+        (
+            "present_class_private_military_12w_lag1",
+            1.0,
+            None,
+            "private military companies active in the last 12 weeks: yes",
+        ),
+        ("covered_share_52w_lag1", 0.5, None, "share of weeks covered by data in the last 52 weeks: 50%"),
+        ("week_of_year_cos", 0.3, None, "time of year"),
+        ("some_new_feature", 1.0, None, "some new feature"),
     ],
 )
-def test_humanise_feature(name, words):
-    assert humanise_feature(name) == words
+def test_driver_text(name, value, before, text):
+    assert driver_text(name, EN, value, before) == text
+    assert feature_words(name, EN) == text.split(":")[0] if ":" in text else text
 
 
 def test_sahel_report_on_real_boundaries(shared_data):
@@ -415,7 +428,7 @@ def test_sahel_report_on_real_boundaries(shared_data):
     centroids = shapely.centroid(b.geometries)
     regions = b.regions.assign(lat=shapely.get_y(centroids), lon=shapely.get_x(centroids))
     ids = dict(zip(kwargs["regions"]["region_id"], regions["region_id"], strict=True))
-    for key in ("scores", "previous_scores", "history", "drivers"):
+    for key in ("scores", "previous_scores", "history", "drivers", "observed"):
         kwargs[key] = kwargs[key].assign(region_id=kwargs[key]["region_id"].map(ids))
     kwargs["scores"]["iso3"] = kwargs["scores"]["region_id"].map(
         dict(zip(regions["region_id"], regions["iso3"], strict=True))
@@ -428,6 +441,10 @@ def test_sahel_report_on_real_boundaries(shared_data):
     assert 0 < len(ctx.map.land) < 40 and len(ctx.map.borders) == 3  # neighbours for context; MLI, BFA, NER
     assert {lab.text for lab in ctx.map.labels if not lab.rank} >= {"Algeria", "Nigeria"}
     assert "Mopti" in html and ctx.map.width <= 1000
+    named = {lab.text for lab in ctx.map.labels if lab.kind == "name"}
+    assert len(named) + ctx.map.n_unnamed == len(ctx.ranking) and len(named) >= 25  # names print on the map
+    fr = build_report_context(**kwargs, lang="fr")  # type: ignore[arg-type]
+    assert {lab.text for lab in fr.map.labels if lab.kind == "country"} >= {"Algérie", "Nigeria"}
 
 
 def test_thousand_regions_render_whole_map_and_top_table():
@@ -435,7 +452,9 @@ def test_thousand_regions_render_whole_map_and_top_table():
     kwargs = synthetic_inputs(n_regions=1000, vertices=200)
     ctx = build_report_context(**kwargs)  # type: ignore[arg-type]
     html = render_report(ctx)
-    assert html.count("<path data-region=") == 1000 and html.count('class="region-row"') == 50
+    assert html.count("<path data-region=") == 1000 and html.count('class="region-row"') == 1000
+    assert html.count('class="card"') == 10
+    assert html.count('class="name"') + ctx.map.n_unnamed == 40  # the 40 best ranked, unless they collide
 
 
 def test_minimal_inputs_render_with_every_section_saying_what_is_missing():
@@ -448,7 +467,9 @@ def test_minimal_inputs_render_with_every_section_saying_what_is_missing():
     assert row.p_mass is None and row.deaths is None and row.groups == () and row.drivers == ()
     assert "No freshness information came with this publication" in html
     assert not any("mass-casualty" in s for s in ctx.summary)
-    assert ctx.map.land == () and len(ctx.history) == 8
+    assert ctx.map.land == () and len(ctx.details) == 10 and ctx.replay is None
+    assert all(k is None for k in ctx.details[0].trend.killed)  # no observed panel: no bars, not zeros
+    assert "Sundberg" in html and "Raleigh" in html  # sources unknown: every source is cited
 
 
 def test_history_from_the_store_is_filtered_to_the_headline_target_and_horizon():
@@ -457,8 +478,18 @@ def test_history_from_the_store_is_filtered_to_the_headline_target_and_horizon()
     noise = h.assign(target="civ_mass", p=0.999)
     other_h = h.assign(horizon=1, p=0.001)
     ctx = build_report_context(**{**kwargs, "history": pd.concat([h, noise, other_h])})  # type: ignore[arg-type]
-    assert all(0.001 not in s.values and 0.999 not in s.values for s in ctx.history)
-    assert all(len(s.values) == 26 for s in ctx.history)
+    for d in ctx.details:
+        assert 0.001 not in d.trend.published and 0.999 not in d.trend.published
+        assert sum(p is not None for p in d.trend.published) == 26
+
+
+def test_a_replay_says_so_when_the_data_end_long_before_publication():
+    kwargs = synthetic_inputs()
+    late = publication(len(kwargs["scores"]), created_at=datetime(2026, 12, 4, 13, 0))
+    ctx, html = html_of(publication=late)
+    assert ctx.replay is not None and 'id="replay"' in html
+    assert ctx.replay.text.startswith("Replay of a past week: the data end on 31 May 2020, 6 years before")
+    assert html_of()[0].replay is None  # published the day after the data end: live
 
 
 def test_specks_are_drawn_as_dots_so_their_colour_shows():
@@ -482,7 +513,7 @@ def test_a_country_is_withheld_only_when_all_its_sources_are_stale():
     assert ctx.withheld_countries == () and {r.iso3 for r in ctx.ranking} == {"MLI", "BFA", "NER"}
     mali = [f for f in ctx.freshness if f.iso3 == "MLI"]
     assert {(f.source, f.stale, f.withheld, f.last_date) for f in mali} == {
-        ("acled", False, False, "2020-05-30"),
+        ("acled", False, False, "30 May 2020"),
         ("ucdp_candidate", True, False, "never"),
     }
     assert "stale (other sources current)" in html

@@ -13,7 +13,7 @@ import lxml.html
 import pytest
 
 from publish.render.report import build_report_context, write_report
-from tests.test_report import synthetic_inputs
+from tests.report_synth import synthetic_inputs
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(
@@ -41,11 +41,13 @@ def chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return done
 
 
-@pytest.fixture(scope="module")
-def report_file(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object]:
-    """Write a report of 30 synthetic regions; return (path, context)."""
-    ctx = build_report_context(**synthetic_inputs(n_regions=30, seed=3))  # type: ignore[arg-type]
-    path = write_report(ctx, tmp_path_factory.mktemp("report") / "report.html")
+@pytest.fixture(scope="module", params=["en", "fr"])
+def report_file(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, object]:
+    """Write a report of 30 synthetic regions in English and in French; return (path, context)."""
+    ctx = build_report_context(**synthetic_inputs(n_regions=30, seed=3), lang=request.param)  # type: ignore[arg-type]
+    path = write_report(ctx, tmp_path_factory.mktemp("report") / f"report.{request.param}.html")
     return path, ctx
 
 
@@ -57,12 +59,14 @@ def test_chromium_finds_the_map_and_the_ranked_table(report_file, tmp_path):
     regions = maps[0].xpath('.//*[local-name()="path" and @data-region]')
     assert len(regions) == 30
     rows = dom.xpath('//table[@id="ranked-regions"]/tbody/tr')
-    assert len(rows) == len(ctx.top) == 30
+    assert len(rows) == len(ctx.ranking) == 30
     first = rows[0]
-    assert first.xpath("./th")[0].text_content().strip() == ctx.top[0].name
+    assert first.xpath("./th")[0].text_content().strip() == ctx.ranking[0].name
     assert first.xpath("./td")[0].text_content().strip() == "1"
-    assert dom.xpath('//details[@id="full-ranking"]//tbody/tr')
-    for section in ("summary", "history", "reliability-section", "freshness", "caveats", "citations"):
+    assert len(dom.xpath('//article[@class="card"]')) == len(ctx.details) == 10
+    names = maps[0].xpath('.//*[local-name()="g" and @class="name"]')
+    assert len(names) + ctx.map.n_unnamed == 30  # ranked regions are named on the map itself
+    for section in ("summary", "regions", "reliability-section", "freshness", "caveats", "citations"):
         assert dom.xpath(f'//section[@id="{section}"]'), section
 
 

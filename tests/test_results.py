@@ -27,6 +27,8 @@ def _metrics(xgb: dict[str, float]) -> pd.DataFrame:
     """Return a tidy metrics table: baselines with middling scores, xgb with the given headline scores."""
     base = {
         "brier": 0.10,
+        "brier_skill_best": 0.0,
+        "base_rate": 0.3,
         "brier_skill_climatology": 0.0,
         "brier_skill_persistence": 0.2,
         "log_loss": 0.33,
@@ -58,9 +60,14 @@ def _metrics(xgb: dict[str, float]) -> pd.DataFrame:
                         rows.append(("civ_any", model, horizon, year, subset, metric, value, n))
                     if subset == "all":
                         for metric in COUNT_METRICS:
-                            value = {"msle": 0.5, "crps": 2.0 if model == "xgb" else 2.5, "coverage80": 0.8}[
-                                metric
-                            ]
+                            value = {
+                                "msle": 0.5,
+                                "crps": 2.0 if model == "xgb" else 2.5,
+                                "crps_samples": 2.0 if model == "xgb" else 2.5,
+                                "brier_nonzero": 0.1,
+                                "ignorance": 1.2,
+                                "coverage80": 0.8,
+                            }[metric]
                             rows.append(("civ_deaths", model, horizon, year, subset, metric, value, n))
     frame = pd.DataFrame(
         rows, columns=["target", "model", "horizon", "year", "subset", "metric", "value", "n"]

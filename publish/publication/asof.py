@@ -188,9 +188,11 @@ def origin_inputs(
     config: ExperimentConfig,
     spec: FeatureSpec,
     cutoff: DataCutoff,
+    earlier: Sequence[pd.Timestamp] = (),
 ) -> ModelInputs:
     """Return the panel through the last data week and the features (``spec``, the model's own) at the
-    origin, from the one input builder training used (``experiments.inputs.build_model_inputs``)."""
+    origin and at the ``earlier`` origins (for recalibration), from the one input builder training used
+    (``experiments.inputs.build_model_inputs``)."""
     if events.empty:
         raise ValueError(
             f"no events start on or before {cutoff.last_day.date()} (the data cut-off of week "
@@ -205,5 +207,5 @@ def origin_inputs(
         data_lag_weeks=cutoff.lag,
         start=config.data.start,
         end=cutoff.last_week,
-        origins=[cutoff.origin],
+        origins=sorted({*earlier, cutoff.origin}),
     )

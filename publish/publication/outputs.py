@@ -1,8 +1,9 @@
 """Where a publication's files go and how a revision folder appears: whole, or not at all.
 
-Layout: ``<home>/publications/<week label>/r<revision>/`` holding ``report.html``, ``scores.csv`` (HXL),
-``scores.geojson``, ``scores.json``, ``alerts.json``, ``alerts/<message id>.cap.xml`` and ``manifest.json``
-(every other file with its sha256, written last).
+Layout: ``<home>/publications/<week label>/r<revision>/`` holding ``report.html`` and ``report.pdf`` (the
+first of the settings' languages; ``report.<lang>.html`` / ``.pdf`` for each other one), ``scores.csv``
+(HXL), ``scores.geojson``, ``scores.json``, ``alerts.json``, ``alerts/<message id>.cap.xml`` (one ``<info>``
+per language) and ``manifest.json`` (every other file with its sha256, written last).
 
 The files are written into a hidden staging folder beside the revision folder, flushed to disk once, and
 the folder is renamed into place (one atomic ``rename``); a reader sees the complete revision or none.
@@ -33,10 +34,11 @@ from civrisk.atomic import write_text_atomic
 from civrisk.settings import PUBLICATIONS_DIRNAME
 from publish.render.cap import CapConfig, CapMessage, build_cap, cap_area
 from publish.render.exports import publication_meta, write_geojson, write_hxl_csv, write_json
-from publish.render.report import ReportContext, write_report
+from publish.render.report import ReportContext, render_report
 from publish.store.store import Publication
 
 REPORT = "report.html"
+"""The report in the primary language (the API serves it); other languages: :func:`report_name`."""
 SCORES_CSV = "scores.csv"
 SCORES_GEOJSON = "scores.geojson"
 SCORES_JSON = "scores.json"
@@ -46,6 +48,11 @@ MANIFEST = "manifest.json"
 ORPHANED = ".orphaned"
 """Folder beside a week's revisions where folders of revisions the store does not have are kept aside."""
 _STAGING = ".staging-"
+
+
+def report_name(lang: str, primary: bool, suffix: str = ".html") -> str:
+    """Return a report's file name: ``report.html`` in the primary language, ``report.fr.html`` otherwise."""
+    return f"report{suffix}" if primary else f"report.{lang}{suffix}"
 
 
 def publications_root(home: Path) -> Path:
@@ -65,20 +72,25 @@ class PublicationFiles:
     publication: Publication
     scores: pd.DataFrame
     alerts: pd.DataFrame
-    report: ReportContext
+    reports: Mapping[str, ReportContext]
+    """The report in each language, the primary one first."""
     unit: str
     geometries: Mapping[str, BaseGeometry]
     centroids: Mapping[str, tuple[float, float]]
     cap_config: CapConfig
     id_property: str
     """Name of the boundary property that holds region ids (the CAP geocode of regions with a polygon)."""
+    pdf: bool = True
+    """Also print each report to PDF (settings.report_pdf)."""
+    previous_week: date | None = None
+    """Week of the publication the alerts' previous probabilities come from (named in the CAP texts)."""
 
 
 def write_publication_files(folder: Path, files: PublicationFiles) -> dict[str, Path]:
     """Write every output of a revision into ``folder`` (which must be empty); return name -> path."""
     pub = files.publication
-    written = {
-        "report": write_report(files.report, folder / REPORT),
+    written = _write_reports(folder, files.reports, files.pdf)
+    written |= {
         "csv": write_hxl_csv(files.scores, pub, folder / SCORES_CSV, unit=files.unit),
         "geojson": write_geojson(
             files.scores, pub, folder / SCORES_GEOJSON, geometries=files.geometries, centroids=files.centroids
@@ -92,13 +104,35 @@ def write_publication_files(folder: Path, files: PublicationFiles) -> dict[str, 
         rid = str(row["region_id"])
         geometry = files.geometries.get(rid)
         geocodes = {files.id_property: rid} if geometry is not None else {"civrisk_region_id": rid}
-        area = cap_area(row.get("region_name"), str(row["iso3"]), geometry, geocodes)
-        xml = build_cap(CapMessage.from_row(row), area, files.cap_config)
+        langs = files.cap_config.languages
+        area = cap_area(row.get("region_name"), str(row["iso3"]), geometry, geocodes, languages=langs)
+        message = CapMessage.from_row(row, previous_week=files.previous_week, as_of=_day(pub.as_of))
+        xml = build_cap(message, area, files.cap_config)
         path = cap_dir / f"{row['message_id']}.cap.xml"
         path.write_bytes(xml)  # the folder appears by one rename, after one flush (promote): no fsync each
         written[f"cap:{row['message_id']}"] = path
     written["manifest"] = write_text_atomic(folder / MANIFEST, manifest(folder, pub))
     return written
+
+
+def _write_reports(folder: Path, reports: Mapping[str, ReportContext], pdf: bool) -> dict[str, Path]:
+    """Write each language's report (and its PDF); keys "report" / "report_pdf" for the primary language,
+    "report:<lang>" / "report_pdf:<lang>" for the others."""
+    written: dict[str, Path] = {}
+    for i, (lang, ctx) in enumerate(reports.items()):
+        key = "report" if i == 0 else f"report:{lang}"
+        html = render_report(ctx)
+        written[key] = write_text_atomic(folder / report_name(lang, i == 0), html)
+        if pdf:
+            from publish.render.report_pdf import write_pdf
+
+            pdf_key = "report_pdf" if i == 0 else f"report_pdf:{lang}"
+            written[pdf_key] = write_pdf(html, folder / report_name(lang, i == 0, ".pdf"))
+    return written
+
+
+def _day(value: Any) -> date | None:
+    return None if value is None else pd.Timestamp(value).date()
 
 
 def alerts_json(alerts: pd.DataFrame, publication: Publication) -> str:

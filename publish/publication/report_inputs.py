@@ -7,7 +7,7 @@ is nothing to show; a source that exists but cannot be read raises.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -15,16 +15,18 @@ import pandas as pd
 
 from forecasting.metrics import reliability_table
 from forecasting.targets import HEADLINE_TARGET
+from publish.publication.model_source import backtest_forecasts
 
 if TYPE_CHECKING:
     from experiments.inputs import ModelInputs
     from publish.alerting.rules import AlertRules
     from publish.publication.model_source import PublishModel
     from publish.render.report import ReportContext
+    from publish.render.report_summary import AlertScope
     from publish.store.store import Publication, ScoreStore
 
-HISTORY_REGIONS = 8
-"""Regions (highest risk first) whose score history the report draws."""
+DETAIL_REGIONS = 10
+"""Regions (highest risk first) the report shows in detail: what changed and why, trend, drivers."""
 
 
 @dataclass(frozen=True)
@@ -50,7 +52,7 @@ def backtest_evidence(model: PublishModel, panel: pd.DataFrame, horizon: int) ->
 
     metrics = load_run_metrics(model.backtest_run_id, uri=model.tracking_uri)
     published = {h: m for (t, h), m in model.chosen.items() if t == HEADLINE_TARGET}
-    forecasts = _run_forecasts(model, HEADLINE_TARGET)
+    forecasts = backtest_forecasts(model, HEADLINE_TARGET)
     parts = []
     for h, name in sorted(published.items()):
         fc = forecasts[(forecasts["horizon"] == h) & (forecasts["model"].astype(str) == name)]
@@ -70,22 +72,6 @@ def backtest_evidence(model: PublishModel, panel: pd.DataFrame, horizon: int) ->
     return BacktestEvidence(
         metrics, published.get(horizon), reliability.drop(columns="model", errors="ignore")
     )
-
-
-def _run_forecasts(model: PublishModel, target: str) -> pd.DataFrame:
-    """Return the backtest run's forecasts of ``target`` (region_id as str)."""
-    import mlflow
-
-    from experiments.tracking import use_tracking
-
-    assert model.tracking_uri is not None, "backtest_evidence checks the model has a tracking store"
-    use_tracking(model.tracking_uri)
-    path = mlflow.artifacts.download_artifacts(
-        run_id=model.backtest_run_id, artifact_path="forecasts.parquet"
-    )
-    cols = ["region_id", "week", "horizon", "target", "model", "p"]
-    fc = pd.read_parquet(path, columns=cols, filters=[("target", "==", target)])
-    return fc.assign(region_id=fc["region_id"].astype(str), week=pd.to_datetime(fc["week"]))
 
 
 def verification_rows(store: ScoreStore, before: pd.Timestamp) -> pd.DataFrame:
@@ -113,8 +99,8 @@ def model_drivers(
     model: PublishModel, features: pd.DataFrame, target: str, horizon: int
 ) -> pd.DataFrame | None:
     """Return region_id, feature, contribution (log-odds: TreeSHAP for xgboost, coefficient x standardised
-    feature for logistic) of the published model of ``target`` at ``horizon`` for every row of
-    ``features``; None when that model has no per-row attribution."""
+    feature for logistic) and value (the feature as the model saw it) of the published model of ``target``
+    at ``horizon`` for every row of ``features``; None when that model has no per-row attribution."""
     from forecasting.explain import contributions, has_contributions
 
     fitted = None if model.bundle is None else model.bundle.models.get((target, horizon))
@@ -123,10 +109,25 @@ def model_drivers(
     contrib = contributions(fitted, features)
     contrib.insert(0, "region_id", features["region_id"].astype(str).to_numpy())
     long = contrib.melt(id_vars="region_id", var_name="feature", value_name="contribution")
+    values = features.reindex(columns=["region_id", *contrib.columns[1:]]).assign(
+        region_id=features["region_id"].astype(str).to_numpy()
+    )
+    seen = values.melt(id_vars="region_id", var_name="feature", value_name="value")
+    long = long.merge(seen.drop_duplicates(["region_id", "feature"]), on=["region_id", "feature"], how="left")
     return long[long["contribution"] != 0].reset_index(drop=True)
 
 
-def report_context(
+def observed_harm(panel: pd.DataFrame, region_ids: Sequence[str], weeks: int = 104) -> pd.DataFrame:
+    """Return the as-of panel's last ``weeks`` weeks of ``region_ids`` (civilians killed and the other
+    measures): the report's trend charts, summaries and drivers' "before" windows read it."""
+    last = pd.Timestamp(panel["week"].max())
+    keep = panel["region_id"].astype(str).isin(list(region_ids)) & (
+        pd.to_datetime(panel["week"]) > last - pd.Timedelta(weeks=weeks)
+    )
+    return panel[keep].reset_index(drop=True)
+
+
+def report_contexts(
     store: ScoreStore,
     pub: Publication,
     scores: pd.DataFrame,
@@ -136,8 +137,11 @@ def report_context(
     fresh: pd.DataFrame,
     boundaries: object,
     rules: AlertRules,
-) -> ReportContext:
-    """Return the report of publication ``pub`` with every piece of evidence the store and MLflow hold."""
+    languages: Sequence[str],
+    alert_scope: AlertScope,
+) -> Mapping[str, ReportContext]:
+    """Return the report of publication ``pub`` in each of ``languages``, with every piece of evidence the
+    store, the as-of panel and MLflow hold (gathered once, laid out per language)."""
     from ingest.boundaries import load_countries
     from publish.publication.headline import headline_horizon
     from publish.render.report import build_report_context
@@ -147,21 +151,22 @@ def report_context(
     prev_pub = store.previous_publication(pub.week)
     previous = store.scores(prev_pub.week, prev_pub.revision) if prev_pub is not None else None
     head = scores[(scores["target"].astype(str) == HEADLINE_TARGET) & (scores["horizon"] == horizon)]
-    leaders = head.sort_values(["p", "region_id"], ascending=[False, True])["region_id"].astype(str)
+    leaders = list(head.sort_values(["p", "region_id"], ascending=[False, True])["region_id"].astype(str))
     evidence = backtest_evidence(model, inputs.panel, horizon)
     published = set(scores["region_id"].astype(str))
     rows = inputs.features[inputs.features["region_id"].astype(str).isin(published)]
     countries = load_countries()
-    return build_report_context(
-        scores,
-        pub,
-        inputs.regions,
+    last_week = pd.Timestamp(inputs.panel["week"].max())
+    evidence_kwargs = dict(
         previous_scores=previous,
         boundaries=boundary_geometries(boundaries) if boundaries is not None else None,
         countries=boundary_geometries(countries) if countries is not None else None,
-        history=score_history(store, list(leaders.head(HISTORY_REGIONS)), horizon),
+        history=score_history(store, leaders[:DETAIL_REGIONS], horizon),
+        observed=observed_harm(inputs.panel, leaders[:DETAIL_REGIONS]),
+        data_end=last_week + pd.Timedelta(days=6),
         drivers=model_drivers(model, rows, HEADLINE_TARGET, horizon) if len(rows) else None,
         alerts=alerts,
+        alert_scope=alert_scope,
         backtest_metrics=None if evidence is None else evidence.metrics,
         backtest_model=None if evidence is None else evidence.model,
         reliability=None if evidence is None else evidence.reliability,
@@ -169,5 +174,9 @@ def report_context(
         freshness=fresh,
         horizon=horizon,
         rules=rules,
-        history_regions=HISTORY_REGIONS,
+        top_n=DETAIL_REGIONS,
     )
+    return {
+        lang: build_report_context(scores, pub, inputs.regions, lang=lang, **evidence_kwargs)
+        for lang in languages
+    }

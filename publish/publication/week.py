@@ -20,7 +20,7 @@ are rebuilt only if its folder is missing); new data or a new model give a new r
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -43,7 +43,13 @@ from publish.publication.asof import (
     origin_inputs,
     stale_countries,
 )
-from publish.publication.headline import HEADLINE_TARGET, headline_horizon, rules_for, top_regions
+from publish.publication.headline import (
+    HEADLINE_TARGET,
+    alert_scope,
+    headline_horizon,
+    rules_for,
+    top_regions,
+)
 from publish.publication.outputs import (
     PublicationFiles,
     clear_leftovers,
@@ -54,6 +60,8 @@ from publish.publication.outputs import (
     staging_dir,
     write_publication_files,
 )
+from publish.publication.recalibrate import history_origins, recalibrate_publication
+from publish.render.report_summary import AlertScope
 from publish.store.faults import fault_point
 from publish.store.store import Publication, ScoreStore
 
@@ -95,6 +103,8 @@ class PublishResult:
     """The publication the ``change`` column of ``top`` compares with (latest earlier week), if any."""
     files: Mapping[str, Path]
     notes: tuple[str, ...]
+    alert_scope: AlertScope = AlertScope()
+    """Whether alerts were evaluated (not for a backfill week, nor without a rule that applies)."""
 
 
 @dataclass(frozen=True)
@@ -173,8 +183,13 @@ def publish_model_week(
             f"{week_label(origin.date())} with a {cutoff.lag}-week lag, as of {cutoff.as_of}): "
             f"{_ends(fresh)}. The latest week these data support is {week_label(latest.date())}"
         )
-    inputs = origin_inputs(events_asof, coverage_asof, boundaries, config, model.feature_spec, cutoff)
-    forecasts = validate_forecasts(model.predict(inputs.features), f"model {model.name} v{model.version}")
+    earlier = history_origins(model, cutoff.origin)
+    inputs = origin_inputs(
+        events_asof, coverage_asof, boundaries, config, model.feature_spec, cutoff, earlier
+    )
+    forecasts = recalibrate_publication(model, inputs.features, inputs.panel, cutoff.origin)
+    forecasts = validate_forecasts(forecasts.drop(columns="p_raw"), f"model {model.name} v{model.version}")
+    inputs = replace(inputs, features=inputs.features[inputs.features["week"] == cutoff.origin])
     scores, no_score, notes = _scores(forecasts, inputs.regions, stale)
     files = [p for p in (config.data.boundaries,) if p is not None]
     fingerprint = data_fingerprint(events_asof, coverage_asof, files)
@@ -194,6 +209,7 @@ def publish_model_week(
         previous_week=done.previous_week,
         files=done.files,
         notes=(*notes, *done.notes),
+        alert_scope=_alert_scope(store, done.publication, context),
     )
 
 
@@ -239,6 +255,7 @@ def _record_and_write(
             if not pub.is_new and final.is_dir():  # the same publication, files in place: nothing to do
                 alerts = store.alerts(publication_id=pub.id)
                 return _Done(pub, final, False, alerts, *_top(store, pub, ctx), {})
+            scope = _alert_scope(store, pub, ctx)
             notes: tuple[str, ...] = ()
             if pub.is_new:
                 notes = tuple(
@@ -247,12 +264,12 @@ def _record_and_write(
                     f"aside at {new}"
                     for _old, new in clear_leftovers(final.parent, pub.revision)
                 )
-                alerts = _record_alerts(store, pub, ctx)
+                alerts = _record_alerts(store, pub, ctx, scope)
                 fault_point("alerts-recorded")
             else:  # recorded earlier but its folder is gone: write the files again from the store
                 alerts = store.alerts(publication_id=pub.id)
             staging = staging_dir(final)
-            written = write_publication_files(staging, _files(store, pub, alerts, ctx))
+            written = write_publication_files(staging, _files(store, pub, alerts, ctx, scope))
             fault_point("files-written")
             promote(staging, final)
             fault_point("promoted")
@@ -268,12 +285,19 @@ def _record_and_write(
     return done
 
 
-def _record_alerts(store: ScoreStore, pub: Publication, ctx: _Context) -> pd.DataFrame:
-    """Evaluate and record this revision's alerts; none for a backfill (a week before the latest one)."""
+def _alert_scope(store: ScoreStore, pub: Publication, ctx: _Context) -> AlertScope:
+    """Return whether alerts are evaluated for ``pub``: not for a backfill (a week before the latest one)."""
     config = ctx.model.config
     rules = rules_for(config.targets, config.horizons, ctx.options.rules)
     latest = max((p.week for p in store.latest_publications()), default=pub.week)
-    if rules is None or latest > pub.week:
+    return alert_scope(rules, pub.week, latest)
+
+
+def _record_alerts(store: ScoreStore, pub: Publication, ctx: _Context, scope: AlertScope) -> pd.DataFrame:
+    """Evaluate and record this revision's alerts; none for a backfill (a week before the latest one)."""
+    config = ctx.model.config
+    rules = rules_for(config.targets, config.horizons, ctx.options.rules)
+    if rules is None or scope.status != "evaluated":
         return store.alerts(publication_id=pub.id)
     current = store.scores(pub.week, pub.revision)
     prev_pub = store.previous_publication(pub.week)
@@ -282,8 +306,10 @@ def _record_alerts(store: ScoreStore, pub: Publication, ctx: _Context) -> pd.Dat
     return store.record_alerts(pub.id, messages)
 
 
-def _files(store: ScoreStore, pub: Publication, alerts: pd.DataFrame, ctx: _Context) -> PublicationFiles:
-    from publish.publication.report_inputs import report_context
+def _files(
+    store: ScoreStore, pub: Publication, alerts: pd.DataFrame, ctx: _Context, scope: AlertScope
+) -> PublicationFiles:
+    from publish.publication.report_inputs import report_contexts
     from publish.render.cap import CapConfig
 
     scores = store.scores(pub.week, pub.revision)
@@ -294,11 +320,12 @@ def _files(store: ScoreStore, pub: Publication, alerts: pd.DataFrame, ctx: _Cont
         for r, lat, lon in zip(regions["region_id"], regions["lat"], regions["lon"], strict=True)
         if pd.notna(lat) and pd.notna(lon)
     }
+    prev_pub = store.previous_publication(pub.week)
     return PublicationFiles(
         publication=pub,
         scores=scores,
         alerts=alerts,
-        report=report_context(
+        reports=report_contexts(
             store,
             pub,
             scores,
@@ -308,12 +335,16 @@ def _files(store: ScoreStore, pub: Publication, alerts: pd.DataFrame, ctx: _Cont
             ctx.freshness,
             ctx.boundaries,
             ctx.options.rules,
+            ctx.settings.languages,
+            scope,
         ),
         unit=ctx.model.config.data.unit,
         geometries=geometries,
         centroids=centroids,
         cap_config=CapConfig.from_settings(status=ctx.options.cap_status, settings=ctx.settings),
         id_property=ctx.settings.boundary_id_property,
+        pdf=ctx.settings.report_pdf,
+        previous_week=prev_pub.week if prev_pub is not None else None,
     )
 
 

@@ -19,7 +19,6 @@ from typing import Any
 from urllib.parse import quote
 
 import pandas as pd
-import pycountry
 from lxml import etree
 from shapely import make_valid, set_precision
 from shapely.geometry import GeometryCollection, MultiPolygon, Polygon
@@ -28,21 +27,15 @@ from shapely.geometry.base import BaseGeometry
 from civrisk.atomic import write_atomic
 from civrisk.settings import Settings
 from civrisk.weeks import week_label
-from forecasting.targets import MASS_KILLING_MIN
+from publish.render import cap_text
+from publish.render.i18n import SOURCE_LANGUAGE, check_languages, words
 
 CAP_NS = "urn:oasis:names:tc:emergency:cap:1.2"
-EVENT = "Risk of civilian harm from organized violence"
 MAX_POLYGON_POINTS = 100
 """Most coordinate pairs in one CAP polygon; larger rings are simplified (many receivers cap size)."""
 MAX_POLYGONS = 10
 """Most polygons per area; a region of more parts is sent as its convex hull (covering every part)."""
 _GRID = 1e-4  # degrees (~11 m): CAP polygons are written with 4 decimals
-GROUP_LABELS = {
-    "state_allied": "state forces and their allies",
-    "jihadist_rebel": "jihadist and rebel groups",
-    "militia": "militias",
-    "other_unknown": "other or unidentified actors",
-}
 
 
 @dataclass(frozen=True)
@@ -52,9 +45,11 @@ class CapConfig:
     sender: str
     status: str = "Actual"  # "Exercise" or "Test" for demos and tests
     web_base_url: str | None = None
-    language: str = "en"
+    languages: tuple[str, ...] = (SOURCE_LANGUAGE,)
+    """One ``<info>`` block per language, in this order (CAP 1.2 allows several, each with its language)."""
 
     def __post_init__(self) -> None:
+        check_languages(self.languages)
         if self.status not in ("Actual", "Exercise", "System", "Test", "Draft"):
             raise ValueError(
                 f"CAP status must be Actual, Exercise, System, Test or Draft; got {self.status!r}"
@@ -67,16 +62,29 @@ class CapConfig:
     @classmethod
     def from_settings(cls, settings: Settings, status: str = "Actual") -> CapConfig:
         """Return the config of this deployment (``CIVRISK_CAP_SENDER``, ``CIVRISK_PUBLIC_BASE_URL``)."""
-        return cls(sender=settings.cap_sender, status=status, web_base_url=settings.public_base_url)
+        return cls(
+            sender=settings.cap_sender,
+            status=status,
+            web_base_url=settings.public_base_url,
+            languages=tuple(settings.languages),
+        )
 
 
 @dataclass(frozen=True)
 class CapArea:
-    """A CAP ``<area>``: description, polygons ("lat,lon lat,lon ...") and geocodes (valueName, value)."""
+    """A CAP ``<area>``: description, polygons ("lat,lon lat,lon ...") and geocodes (valueName, value).
+
+    ``descs`` holds the description in other languages ((lang, text) pairs; the country name changes).
+    """
 
     desc: str
     polygons: tuple[str, ...] = ()
     geocodes: tuple[tuple[str, str], ...] = ()
+    descs: tuple[tuple[str, str], ...] = ()
+
+    def desc_in(self, lang: str) -> str:
+        """Return the description in ``lang`` (``desc`` when there is none in that language)."""
+        return dict(self.descs).get(lang, self.desc)
 
 
 @dataclass(frozen=True)
@@ -103,10 +111,20 @@ class CapMessage:
     model_name: str
     model_version: str
     references: tuple[tuple[str, datetime], ...] = ()  # (identifier, sent) of earlier messages
+    previous_week: date | None = None
+    """Week of the publication ``p_prev`` comes from (the description names it); None: not known."""
+    as_of: date | None = None
+    """The publication's data cut-off: a message sent long after it is a replay (see :func:`expires`)."""
 
     @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> CapMessage:
-        """Return the message of one row of ``ScoreStore.alerts()`` / ``record_alerts()``."""
+    def from_row(
+        cls, row: Mapping[str, Any], previous_week: date | None = None, as_of: date | None = None
+    ) -> CapMessage:
+        """Return the message of one row of ``ScoreStore.alerts()`` / ``record_alerts()``.
+
+        ``previous_week`` and ``as_of`` (else the row's ``previous_week`` / ``as_of`` columns, if any) come
+        from the publication the message belongs to.
+        """
 
         def val(key: str) -> Any:
             v = row.get(key)
@@ -135,6 +153,8 @@ class CapMessage:
             model_name=str(row["model_name"]),
             model_version=str(row["model_version"]),
             references=() if ref_id is None else ((str(ref_id), _aware(ref_sent)),),
+            previous_week=previous_week or cap_text.as_date(row.get("previous_week")),
+            as_of=as_of or cap_text.as_date(row.get("as_of")),
         )
 
 
@@ -160,6 +180,21 @@ def severity(target: str, p: float | None) -> str:
     if target == "civ_mass":
         return "Extreme" if p >= 0.5 else "Severe"
     return "Severe" if p >= 0.5 else "Moderate"
+
+
+def expires(message: CapMessage) -> datetime:
+    """Return CAP ``expires``: the end of the forecast window, counted from the data it rests on.
+
+    A message sent before its window ends expires with the window. One sent later (a replay of past data,
+    or a late backfill) would arrive already expired, so it expires as long after it is sent as the window
+    reached past the data cut-off (``as_of``; h weeks without one).
+    """
+    onset = datetime.combine(message.week, time(0), tzinfo=UTC)
+    end = onset + timedelta(weeks=message.horizon)
+    if message.sent < end:
+        return end
+    ahead = end - datetime.combine(message.as_of, time(0), tzinfo=UTC) if message.as_of else end - onset
+    return message.sent.replace(microsecond=0) + max(ahead, timedelta(weeks=message.horizon))
 
 
 # -- area ------------------------------------------------------------------------------------------
@@ -199,23 +234,26 @@ def cap_area(
     geometry: BaseGeometry | Sequence[Sequence[float]] | None = None,
     geocodes: Mapping[str, str] | None = None,
     max_points: int = MAX_POLYGON_POINTS,
+    languages: Sequence[str] = (SOURCE_LANGUAGE,),
 ) -> CapArea:
-    """Return the CAP area of a region: "Region, Country", its polygons (if given) and geocodes.
+    """Return the CAP area of a region: "Region, Country" (in each of ``languages``, first = ``desc``), its
+    polygons (if given) and geocodes.
 
     Geocodes are ``{valueName: value}``, e.g. ``{"ISO3166-2": "BF-03"}`` or ``{"pcode": "ML05"}``.
     """
-    country = country_name(iso3)
-    desc = f"{region_name}, {country}" if region_name and region_name != country else country
+
+    def desc(lang: str) -> str:
+        country = country_name(iso3, lang)
+        return f"{region_name}, {country}" if region_name and region_name != country else country
+
+    descs = tuple((lang, desc(lang)) for lang in languages)
     polygons = () if geometry is None else cap_polygons(geometry, max_points)
-    return CapArea(desc, polygons, tuple((str(k), str(v)) for k, v in (geocodes or {}).items()))
+    return CapArea(descs[0][1], polygons, tuple((str(k), str(v)) for k, v in (geocodes or {}).items()), descs)
 
 
-def country_name(iso3: str) -> str:
-    """Return the English short name of ISO 3166-1 alpha-3 ``iso3`` (the code itself if unknown)."""
-    country = pycountry.countries.get(alpha_3=iso3)
-    if country is None:
-        return iso3
-    return getattr(country, "common_name", None) or country.name
+def country_name(iso3: str, lang: str = SOURCE_LANGUAGE) -> str:
+    """Return the short name of ISO 3166-1 alpha-3 ``iso3`` in ``lang`` (the code itself if unknown)."""
+    return words(lang).country(iso3)
 
 
 def _polygon_parts(geom: BaseGeometry) -> list[Polygon]:
@@ -284,7 +322,7 @@ def build_cap(message: CapMessage, area: CapArea, config: CapConfig) -> bytes:
     _sub(root, "source", f"civrisk model {message.model_name} {message.model_version}")
     _sub(root, "scope", "Public")
     if config.status != "Actual":
-        _sub(root, "note", f"{config.status} message from civrisk: not an actual alert.")
+        _sub(root, "note", cap_text.note(config.status, words(config.languages[0])))
     if message.msg_type != "Alert":
         if not message.references:
             raise ValueError(
@@ -295,10 +333,19 @@ def build_cap(message: CapMessage, area: CapArea, config: CapConfig) -> bytes:
         )
     _sub(root, "incidents", message.alert_id)
 
+    for lang in config.languages:
+        _info(root, message, area, config, lang)
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+
+
+def _info(root: etree._Element, message: CapMessage, area: CapArea, config: CapConfig, lang: str) -> None:
+    """Append the ``<info>`` block of ``message`` in ``lang``."""
+    w = words(lang)
+    desc = area.desc_in(lang)
     info = _sub(root, "info")
-    _sub(info, "language", config.language)
+    _sub(info, "language", lang)
     _sub(info, "category", "Security")
-    _sub(info, "event", EVENT)
+    _sub(info, "event", cap_text.event(w))
     _sub(info, "responseType", "None" if message.msg_type == "Cancel" else "Monitor")
     _sub(info, "urgency", urgency(message.horizon))
     _sub(info, "severity", severity(message.target, message.p))
@@ -306,11 +353,11 @@ def build_cap(message: CapMessage, area: CapArea, config: CapConfig) -> bytes:
     onset = datetime.combine(message.week, time(0), tzinfo=UTC)
     _sub(info, "effective", _cap_time(message.sent))
     _sub(info, "onset", _cap_time(onset))
-    _sub(info, "expires", _cap_time(onset + timedelta(weeks=message.horizon)))
+    _sub(info, "expires", _cap_time(expires(message)))
     _sub(info, "senderName", "civrisk")
-    _sub(info, "headline", _headline(message, area))
-    _sub(info, "description", _description(message, area))
-    _sub(info, "instruction", _instruction(message, area))
+    _sub(info, "headline", cap_text.headline(message, desc, w))
+    _sub(info, "description", cap_text.description(message, desc, w))
+    _sub(info, "instruction", cap_text.instruction(message, desc, w))
     if config.web_base_url:
         _sub(info, "web", f"{config.web_base_url.rstrip('/')}/alerts/{quote(message.alert_id, safe='')}")
     for name, value in _parameters(message):
@@ -318,14 +365,13 @@ def build_cap(message: CapMessage, area: CapArea, config: CapConfig) -> bytes:
         _sub(param, "valueName", name)
         _sub(param, "value", value)
     area_el = _sub(info, "area")
-    _sub(area_el, "areaDesc", area.desc)
+    _sub(area_el, "areaDesc", desc)
     for polygon in area.polygons:
         _sub(area_el, "polygon", polygon)
     for name, value in area.geocodes:
         geocode = _sub(area_el, "geocode")
         _sub(geocode, "valueName", name)
         _sub(geocode, "value", value)
-    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
 
 
 def write_cap(xml: bytes, path: str | Path) -> Path:
@@ -348,72 +394,6 @@ def _aware(value: Any) -> datetime:
 def _cap_time(value: datetime) -> str:
     """Return ``value`` as CAP wants it: ISO 8601, numeric offset, no fraction (2020-06-01T00:00:00+00:00)."""
     return value.astimezone(UTC).replace(microsecond=0).isoformat(timespec="seconds")
-
-
-def _pct(p: float | None) -> str:
-    return "unknown" if p is None else f"{p:.0%}"
-
-
-def _what(target: str) -> str:
-    if target == "civ_mass":
-        return f"a week with {int(MASS_KILLING_MIN)} or more civilians killed by organized violence"
-    if target.startswith("civ_any_"):
-        group = target.removeprefix("civ_any_")
-        return f"civilians being killed by {GROUP_LABELS.get(group, group)}"
-    return "at least one civilian being killed by organized violence"
-
-
-def _window(m: CapMessage) -> str:
-    end = m.week + timedelta(weeks=m.horizon, days=-1)
-    if m.horizon == 1:
-        return f"in the week of {m.week.day} {m.week:%B %Y} ({week_label(m.week)})"
-    return f"in the {m.horizon} weeks from {m.week.day} {m.week:%B} to {end.day} {end:%B %Y}"
-
-
-def _headline(m: CapMessage, area: CapArea) -> str:
-    weeks = "week" if m.horizon == 1 else f"{m.horizon} weeks"
-    if m.msg_type == "Cancel":
-        text = f"{area.desc}: alert ended, risk now {_pct(m.p)} (next {weeks})"
-    else:
-        kind = "mass killing of civilians" if m.target == "civ_mass" else "civilians killed"
-        text = f"{area.desc}: {_pct(m.p)} risk of {kind} (next {weeks})"
-    return text if len(text) <= 160 else text[:157] + "..."
-
-
-def _description(m: CapMessage, area: CapArea) -> str:
-    parts = []
-    if m.p is None:
-        parts.append(f"civrisk has no forecast of {_what(m.target)} in {area.desc} {_window(m)}.")
-    else:
-        parts.append(
-            f"civrisk estimates a {_pct(m.p)} probability of {_what(m.target)} in {area.desc} {_window(m)}."
-        )
-    if m.p_prev is not None and m.p is not None:
-        parts.append(f"Last week's forecast for the same horizon was {_pct(m.p_prev)}.")
-    opened = week_label(m.first_week)
-    if m.msg_type == "Alert":
-        parts.append(f"Alert rule '{m.rule}': {m.reason}.")
-    elif m.msg_type == "Update":
-        parts.append(f"The alert opened in {opened} remains in force: {m.reason}.")
-    else:
-        parts.append(f"The alert opened in {opened} is cancelled: {m.reason}.")
-    if m.drivers:
-        drivers = ", ".join(f"{GROUP_LABELS.get(g, g)} ({_pct(p)})" for g, p in m.drivers)
-        parts.append(f"Probability of civilians killed by each perpetrator group: {drivers}.")
-    parts.append(
-        f"Forecast of model {m.model_name} version {m.model_version} for {week_label(m.week)}, from reported "
-        "conflict events; it is a calibrated probability, not a report that violence has happened."
-    )
-    return " ".join(parts)
-
-
-def _instruction(m: CapMessage, area: CapArea) -> str:
-    if m.msg_type == "Cancel":
-        return "No action is needed because of this alert; keep following the weekly forecasts."
-    return (
-        f"Review protection, access and contingency plans for {area.desc} and check current field reports. "
-        "The forecast gives a likelihood, not certainty: use it alongside local knowledge."
-    )
 
 
 def _parameters(m: CapMessage) -> list[tuple[str, str]]:

@@ -3,7 +3,9 @@
 :func:`build_report_context` turns a publication's frames into a :class:`ReportContext` of plain data;
 :func:`render_report` (pure) renders it with ``publish/templates/report.html.j2`` (autoescaped: region and
 actor names come from data); :func:`write_report` writes it atomically. Sections, in order: header, summary,
-map, ranked regions, history, how reliable this is, data freshness, caveats, data citations.
+map, the ranking of every region, the top regions in detail (what changed and why, trend, drivers), how
+reliable this is, data freshness, caveats, data citations. A context is one language (``lang``): build one
+per language the publication writes. :mod:`publish.render.report_pdf` prints the same HTML to PDF.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import jinja2
@@ -20,12 +22,36 @@ import shapely
 from markupsafe import Markup
 
 from civrisk.atomic import write_text_atomic
-from civrisk.weeks import week_label
 from forecasting.targets import HEADLINE_TARGET
-from ingest.countries import iso3_name
 from publish.alerting.rules import AlertRules
-from publish.render.report_charts import ReliabilityCurve, Sparkline, reliability_svg, sparkline_svg
-from publish.render.report_map import NO_SCORE_COLOUR, WITHHELD_FILL, MapData, build_map, render_map_svg
+from publish.render.i18n import SOURCE_LANGUAGE, Words, words
+from publish.render.labels import FORECAST_GROUPS, GROUPS
+from publish.render.report_charts import ReliabilityCurve, reliability_svg, trend_svg
+from publish.render.report_header import (
+    FreshnessRow,
+    Header,
+    Replay,
+    citations,
+    freshness_rows,
+    header,
+    replay,
+)
+from publish.render.report_map import (
+    NO_SCORE_COLOUR,
+    WITHHELD_FILL,
+    MapData,
+    MapLegend,
+    build_map,
+    render_map_svg,
+)
+from publish.render.report_regions import (
+    Comparison,
+    Observed,
+    RegionDetail,
+    before_values,
+    comparison,
+    region_details,
+)
 from publish.render.report_skill import (
     SkillRow,
     Verification,
@@ -33,57 +59,25 @@ from publish.render.report_skill import (
     skill_rows,
     verification_table,
 )
-from publish.render.report_summary import summary_lines
+from publish.render.report_summary import AlertScope, summary_lines
 from publish.render.report_table import RegionRow, alert_labels, check_scores, ranked_rows
-from publish.render.report_text import (
-    GROUP_LABELS,
-    GROUP_NOTES,
-    SOURCE_LABELS,
-    fmt_count,
-    fmt_pct,
-    fmt_signed,
-    weeks_text,
-)
 from publish.store.store import Publication
 
 TEMPLATES = Path(__file__).parent / "templates"
-
-
-@dataclass(frozen=True)
-class Header:
-    """What publication the report shows and where it came from."""
-
-    week_label: str
-    week_start: str
-    week_end: str
-    published: str
-    as_of: str
-    model_name: str
-    model_version: str
-    revision: int
-    fingerprint: str
-    fingerprint_short: str
-
-
-@dataclass(frozen=True)
-class FreshnessRow:
-    """How recent one source's data are for one country; ``withheld``: all the country's sources are stale."""
-
-    iso3: str
-    country: str
-    source: str
-    source_label: str
-    last_date: str
-    weeks_since: int | None
-    stale: bool
-    withheld: bool
+MAP_WIDTH = 900
+"""Pixels of the map's own coordinate system (it scales to the page; names are sized for print at A4)."""
 
 
 @dataclass(frozen=True)
 class ReportContext:
-    """Everything the report shows, as plain data; :func:`render_report` only lays it out."""
+    """Everything the report shows, in one language, as plain data; :func:`render_report` lays it out.
 
+    To add a section: a field here (built in :func:`build_report_context`) and a block in the template.
+    """
+
+    lang: str
     header: Header
+    replay: Replay | None
     summary: tuple[str, ...]
     horizon: int
     horizon_text: str
@@ -95,16 +89,25 @@ class ReportContext:
     n_withheld: int
     n_no_score: int
     withheld_countries: tuple[str, ...]
-    top: tuple[RegionRow, ...]
     ranking: tuple[RegionRow, ...]
-    previous_label: str | None
-    history: tuple[Sparkline, ...]
+    details: tuple[RegionDetail, ...]
+    compared: Comparison | None
+    since: str | None
+    """The comparison in words: "since 2022-W13 (13 weeks earlier)"; None without an earlier publication."""
+    change_header: str
+    alert_note: str | None
     skill_model: str | None
     skill: tuple[SkillRow, ...]
     reliability: tuple[ReliabilityCurve, ...]
     verification: Verification
     freshness: tuple[FreshnessRow, ...] | None
-    group_labels: tuple[tuple[str, str], ...]
+    group_notes: tuple[tuple[str, str], ...]
+    citations: tuple[tuple[str, str], ...]
+
+    @property
+    def top(self) -> tuple[RegionRow, ...]:
+        """Return the rows of the regions shown in detail."""
+        return tuple(d.row for d in self.details)
 
 
 def build_report_context(
@@ -112,24 +115,28 @@ def build_report_context(
     publication: Publication,
     regions: pd.DataFrame,
     *,
+    lang: str = SOURCE_LANGUAGE,
     previous_scores: pd.DataFrame | None = None,
     boundaries: Mapping[str, shapely.Geometry] | None = None,
     countries: Mapping[str, shapely.Geometry] | None = None,
     history: pd.DataFrame | None = None,
+    observed: pd.DataFrame | None = None,
+    data_end: pd.Timestamp | None = None,
     drivers: pd.DataFrame | None = None,
     alerts: pd.DataFrame | None = None,
+    alert_scope: AlertScope = AlertScope(),
     backtest_metrics: pd.DataFrame | None = None,
     backtest_model: str | None = None,
     reliability: pd.DataFrame | None = None,
     verification: pd.DataFrame | None = None,
     freshness: pd.DataFrame | None = None,
+    sources: set[str] | None = None,
     horizon: int = 4,
     rules: AlertRules = AlertRules(),
-    top_n: int = 50,
-    history_regions: int = 8,
+    top_n: int = 10,
     history_weeks: int = 26,
 ) -> ReportContext:
-    """Return the report's content for one publication.
+    """Return the report's content for one publication, in language ``lang``.
 
     Args:
         scores: this publication's scores, long: region_id, iso3, region_name, horizon, target, p
@@ -139,28 +146,34 @@ def build_report_context(
         publication: the store's Publication (week, revision, model, data fingerprint, as_of, created_at).
         regions: every region the service covers: region_id, iso3, name, lat, lon (centroid; NaN if none).
             Regions without a civ_any score are drawn grey ("no score": no data is not zero risk).
-        previous_scores: last week's scores (same layout) for the change column and rises; None: none.
+        previous_scores: the previous publication's scores (same layout, with its ``week``) for the change
+            column, which names that week; None: none.
         boundaries: region_id -> shapely (Multi)Polygon in lon/lat (``report_map.boundary_geometries`` of
             ``ingest.boundaries.load_boundaries()``); regions without one are drawn as dots.
         countries: iso3 -> country polygon (e.g. ``boundary_geometries(load_countries())``) for context.
-        history: region_id, week, p: civ_any at ``horizon`` in past published weeks (``history_weeks``
-            kept; ``target``/``horizon`` columns, if present, are filtered to civ_any at ``horizon``);
-            the last point is always this publication's score.
-        drivers: region_id, feature, contribution: signed contributions to each region's score
-            (e.g. SHAP values); the three largest by size are shown in words.
+        history: region_id, week, p: civ_any at ``horizon`` in past published weeks (``target``/``horizon``
+            columns, if present, are filtered to civ_any at ``horizon``); this publication's score is added.
+        observed: the weekly panel of the data as of the cut-off (region_id, week, civ_deaths and the other
+            measures of features.panel; NaN = not covered): civilians reported killed per week in the trend
+            charts and summaries, and the "before" window of each driver.
+        data_end: the last day the data describe (default: the day before ``publication.as_of``).
+        drivers: region_id, feature, contribution [, value]: signed contributions to each region's score
+            (e.g. SHAP values) and the feature's value; the three largest by size are shown in words.
         alerts: this publication's alert messages (region_id, rule, horizon, msg_type).
+        alert_scope: whether alerts were evaluated for this publication (not for a backfill week).
         backtest_metrics: tidy backtest scores (model, target, horizon, metric, value [, subset, year, n]).
         backtest_model: the model name in ``backtest_metrics`` that was published (default: the
             publication's model name if present, else the only non-baseline model).
         reliability: reliability bins per horizon (horizon, p_mean, y_mean, n [, model, target]).
-        verification: past published weeks scored against outcomes (week, metric, value [, target, horizon]);
-            metrics brier, hits, misses, false_alarms are named in words.
+        verification: past published weeks scored against outcomes (week, metric, value [, target, horizon]).
         freshness: source, iso3, last_date, stale: per source and country, the last event date; regions of
             countries whose every source is stale are withheld from the map and the ranking.
+        sources: event sources used (cited); default: those in ``freshness``, else every known source.
         horizon: weeks ahead the map and ranking show (a target covers weeks t .. t+horizon-1).
         rules: alert rules; ``rules.threshold`` is the level the summary counts against.
-        top_n: rows of the main table (the full ranking sits in a collapsed section).
+        top_n: regions shown in detail (what changed and why, trend, drivers); the ranking lists all.
     """
+    w = words(lang)
     s = check_scores(scores, "scores")
     head = s[(s["target"] == HEADLINE_TARGET) & (s["horizon"] == horizon)]
     if head.empty:
@@ -170,16 +183,35 @@ def build_report_context(
             f"{have}); pass horizon= one of them"
         )
     reg = _regions(regions, s)
-    country = _country_names(set(reg["iso3"]) | set(s["iso3"]))
+    country = {c: w.country(c) for c in sorted(set(reg["iso3"]) | set(s["iso3"]))}
     names = dict(zip(reg["region_id"], reg["name"], strict=True))
-    fresh = _freshness(freshness, publication, country)
+    fresh = freshness_rows(freshness, publication, country, w)
     stale = {f.iso3 for f in fresh or () if f.withheld}
-    prev_p, prev_label = _previous(previous_scores, horizon)
+    week = pd.Timestamp(publication.week)
+    end = (
+        pd.Timestamp(data_end)
+        if data_end is not None
+        else pd.Timestamp(publication.as_of).normalize() - pd.Timedelta(days=1)
+    )
+    obs = Observed.of(observed, end - pd.Timedelta(days=end.dayofweek))
+    prev_p, compared = _previous(previous_scores, horizon, week, w)
     rows = ranked_rows(
-        s, horizon, names, country, stale, prev_p, drivers, alert_labels(alerts), n_drivers=top_n
+        s,
+        horizon,
+        names,
+        country,
+        stale,
+        prev_p,
+        drivers,
+        alert_labels(alerts, w),
+        top_n,
+        w,
+        before_values(drivers, obs),
     )
     p_head = {r: p for r, p in zip(head["region_id"], head["p"], strict=True) if not math.isnan(p)}
-    skill_model, skill = skill_rows(backtest_metrics, HEADLINE_TARGET, backtest_model, publication.model_name)
+    skill_model, skill = skill_rows(
+        backtest_metrics, HEADLINE_TARGET, w, backtest_model, publication.model_name
+    )
     withheld = tuple(sorted(country.get(c, c) for c in stale & set(reg["iso3"])))
     n_no_score = int(
         sum(
@@ -188,29 +220,57 @@ def build_report_context(
             if r not in p_head and c not in stale
         )
     )
+    used = (
+        sources
+        if sources is not None
+        else (set(freshness["source"].astype(str)) if freshness is not None else None)
+    )
     return ReportContext(
-        header=_header(publication),
-        summary=summary_lines(rows, horizon, rules.threshold, alerts, prev_label, withheld, n_no_score),
+        lang=w.lang,
+        header=header(publication, w),
+        replay=replay(publication, end, w),
+        summary=summary_lines(
+            rows, horizon, rules.threshold, alerts, compared, withheld, n_no_score, alert_scope, w
+        ),
         horizon=horizon,
-        horizon_text=weeks_text(horizon),
+        horizon_text=w.weeks(horizon),
         horizons=tuple(sorted(set(s.loc[s["target"] == HEADLINE_TARGET, "horizon"]))),
         threshold=rules.threshold,
-        map=_map(reg, rows, stale, boundaries, countries, country, horizon, publication.week_label),
+        map=_map(
+            reg, rows, stale, boundaries, countries, country, horizon, publication.week_label, compared, w
+        ),
         n_regions=len(reg),
         n_scored=len(p_head),
         n_withheld=int(reg["iso3"].isin(stale).sum()),
         n_no_score=n_no_score,
         withheld_countries=withheld,
-        top=rows[:top_n],
         ranking=rows,
-        previous_label=prev_label,
-        history=_history(history, rows[:history_regions], publication, history_weeks, horizon),
+        details=region_details(
+            rows[:top_n],
+            len(rows),
+            horizon,
+            compared,
+            _history(history, horizon, week, history_weeks),
+            obs,
+            week,
+            end,
+            w,
+        ),
+        compared=compared,
+        since=compared.since(w) if compared else None,
+        change_header=(
+            w._("Change {since}").format(since=compared.since(w))
+            if compared
+            else w._("Change (no earlier publication)")
+        ),
+        alert_note=alert_scope.why_none(w),
         skill_model=skill_model,
         skill=skill,
         reliability=reliability_curves(reliability, HEADLINE_TARGET, skill_model),
-        verification=verification_table(verification, HEADLINE_TARGET),
+        verification=verification_table(verification, HEADLINE_TARGET, w),
         freshness=fresh,
-        group_labels=tuple((GROUP_LABELS[g], GROUP_NOTES[g]) for g in GROUP_NOTES),
+        group_notes=tuple((w._(GROUPS[g].label), w._(GROUPS[g].note)) for g in FORECAST_GROUPS),
+        citations=citations(used, w),
     )
 
 
@@ -243,73 +303,18 @@ def _regions(regions: pd.DataFrame, s: pd.DataFrame) -> pd.DataFrame:
     return reg.reset_index(drop=True)
 
 
-def _country_names(codes: set[str]) -> dict[str, str]:
-    named = iso3_name(pd.Series(sorted(codes), dtype="string"))
-    return {c: (str(n) if pd.notna(n) else c) for c, n in zip(sorted(codes), named, strict=True)}
-
-
-def _header(pub: Publication) -> Header:
-    monday = pd.Timestamp(pub.week)
-    fp = str(pub.data_fingerprint)
-    return Header(
-        week_label=pub.week_label,
-        week_start=f"{monday:%a %d %b %Y}",
-        week_end=f"{monday + pd.Timedelta(days=6):%a %d %b %Y}",
-        published=f"{pd.Timestamp(pub.created_at):%Y-%m-%d %H:%M} UTC",
-        as_of=f"{pd.Timestamp(pub.as_of):%Y-%m-%d}",
-        model_name=pub.model_name,
-        model_version=pub.model_version,
-        revision=int(pub.revision),
-        fingerprint=fp,
-        fingerprint_short=fp.removeprefix("sha256:")[:12],
-    )
-
-
-def _previous(previous: pd.DataFrame | None, horizon: int) -> tuple[dict[str, float] | None, str | None]:
+def _previous(
+    previous: pd.DataFrame | None, horizon: int, week: pd.Timestamp, w: Words
+) -> tuple[dict[str, float] | None, Comparison | None]:
     if previous is None or previous.empty:
         return None, None
     prev = check_scores(previous, "previous_scores")
     part = prev[(prev["target"] == HEADLINE_TARGET) & (prev["horizon"] == horizon)]
-    label = "the previous publication"
+    when = None
     if "week" in prev.columns and prev["week"].notna().any():
-        label = week_label(pd.Timestamp(prev["week"].dropna().iloc[0]).date())
-    return dict(zip(part["region_id"], part["p"], strict=True)), label
-
-
-def _freshness(
-    freshness: pd.DataFrame | None, pub: Publication, country: dict[str, str]
-) -> tuple[FreshnessRow, ...] | None:
-    """Return one row per (source, country), withheld and stale first.
-
-    A country is withheld when all its sources are stale: one current source keeps its scores.
-    """
-    if freshness is None:
-        return None
-    missing = [c for c in ("source", "iso3", "last_date", "stale") if c not in freshness.columns]
-    if missing:
-        raise ValueError(f"freshness lacks columns {missing}; expected source, iso3, last_date, stale")
-    codes = freshness["iso3"].astype(str)
-    names = {**_country_names(set(codes) - set(country)), **country}
-    all_stale = freshness["stale"].astype(bool).groupby(codes.to_numpy()).all()
-    ref = pd.Timestamp(pub.week)
-    out = []
-    for src, code, last, stale in zip(
-        freshness["source"], codes, freshness["last_date"], freshness["stale"], strict=True
-    ):
-        last_ts = pd.Timestamp(last).tz_localize(None) if pd.notna(last) else None
-        out.append(
-            FreshnessRow(
-                iso3=code,
-                country=names[code],
-                source=str(src),
-                source_label=SOURCE_LABELS.get(str(src), str(src)),
-                last_date="never" if last_ts is None else f"{last_ts:%Y-%m-%d}",
-                weeks_since=None if last_ts is None else int((ref - last_ts).days // 7),
-                stale=bool(stale),
-                withheld=bool(all_stale[code]),
-            )
-        )
-    return tuple(sorted(out, key=lambda f: (not f.withheld, not f.stale, -(f.weeks_since or 0), f.country)))
+        when = pd.Timestamp(prev["week"].dropna().iloc[0])
+    compared = comparison(when, week) if when is not None else Comparison(w._("the previous publication"), 0)
+    return dict(zip(part["region_id"], part["p"], strict=True)), compared
 
 
 def _map(
@@ -321,42 +326,52 @@ def _map(
     country: Mapping[str, str],
     horizon: int,
     label: str,
+    compared: Comparison | None,
+    w: Words,
 ) -> MapData:
     by_id = {r.region_id: r for r in rows}
-    wk = weeks_text(horizon)
+    wk = w.weeks(horizon)
     fills, titles, ranks = [], [], []
     for rid, name, iso in zip(reg["region_id"], reg["name"], reg["iso3"], strict=True):
         where = f"{name}, {country.get(iso, iso)}"
         row = by_id.get(rid)
         if iso in stale:
             fills.append(WITHHELD_FILL)
-            titles.append(f"{where}: score withheld, the data for {country.get(iso, iso)} are out of date")
+            titles.append(
+                w._("{where}: score withheld, the data for {country} are out of date").format(
+                    where=where, country=country.get(iso, iso)
+                )
+            )
             ranks.append(pd.NA)
         elif row is None:
             fills.append(NO_SCORE_COLOUR)
-            titles.append(f"{where}: no score this week (no data; not zero risk)")
+            titles.append(w._("{where}: no score this week (no data; not zero risk)").format(where=where))
             ranks.append(pd.NA)
         else:
             fills.append(row.fill)
-            change = "" if row.change is None else f"; {row.change_text} since last week"
-            titles.append(
-                f"{where}: {fmt_pct(row.p)} chance civilians are killed within {wk} (rank {row.rank}{change})"
+            tip = w._("{where}: {p} chance civilians are killed within {wk} (rank {rank})").format(
+                where=where, p=w.pct(row.p), wk=wk, rank=row.rank
             )
+            if row.change is not None and compared is not None:
+                tip += "; " + w._("{change} {since}").format(change=row.change_text, since=compared.since(w))
+            titles.append(tip)
             ranks.append(row.rank)
     frame = reg.assign(fill=fills, title=titles, rank=pd.array(ranks, dtype="Int64"))
-    names = {**_country_names(set(countries or {})), **country}
-    title = (
-        f"Chance that at least one civilian is killed in organised violence within {wk}, by region ({label})"
+    names = {**{c: w.country(c) for c in (countries or {})}, **country}
+    title = w._(
+        "Chance that at least one civilian is killed in organised violence within {wk}, by region ({week})"
+    ).format(wk=wk, week=label)
+    legend = MapLegend(
+        title=w._("Chance at least one civilian is killed within {wk}").format(wk=wk),
+        no_score=w._("no score (no data)"),
+        withheld=w._("withheld (stale data)"),
+        rank=w._("rank in the ranking"),
     )
-    legend = f"Chance at least one civilian is killed within {wk}"
-    return build_map(frame, boundaries, countries, names, title=title, legend_title=legend, width=1000)
+    return build_map(frame, boundaries, countries, names, title=title, legend=legend, width=MAP_WIDTH)
 
 
-def _history(
-    history: pd.DataFrame | None, rows: tuple[RegionRow, ...], pub: Publication, weeks: int, horizon: int
-) -> tuple[Sparkline, ...]:
-    if not rows:
-        return ()
+def _history(history: pd.DataFrame | None, horizon: int, week: pd.Timestamp, weeks: int) -> pd.DataFrame:
+    """Return region_id, week, p of the published headline chance in the ``weeks`` weeks before ``week``."""
     h = pd.DataFrame(columns=["region_id", "week", "p"]) if history is None else history
     missing = [c for c in ("region_id", "week", "p") if c not in h.columns]
     if missing:
@@ -365,44 +380,40 @@ def _history(
         h = h[h["target"].astype(str) == HEADLINE_TARGET]
     if "horizon" in h.columns:
         h = h[h["horizon"] == horizon]
-    now = pd.Timestamp(pub.week)
-    ids = [r.region_id for r in rows]
-    h = h[h["region_id"].astype(str).isin(ids)].assign(
-        region_id=lambda d: d["region_id"].astype(str), week=lambda d: pd.to_datetime(d["week"])
-    )
+    h = h.assign(region_id=h["region_id"].astype(str), week=pd.to_datetime(h["week"]), p=h["p"].astype(float))
     # this week's point is always this publication's score (the history may hold another revision)
-    h = h[(h["week"] < now) & (h["week"] > now - pd.Timedelta(weeks=weeks))].sort_values("week")
-    out = []
-    for r in rows:
-        g = h[h["region_id"] == r.region_id]
-        w = [*(week_label(x.date()) for x in g["week"]), pub.week_label]
-        v = [*(float(x) for x in g["p"]), r.p]
-        out.append(Sparkline(r.region_id, r.name, r.country, tuple(w), tuple(v)))
-    return tuple(out)
+    return h[(h["week"] < week) & (h["week"] > week - pd.Timedelta(weeks=weeks))][["region_id", "week", "p"]]
 
 
-@lru_cache(maxsize=1)
-def _environment() -> jinja2.Environment:
+@cache
+def _environment(lang: str) -> jinja2.Environment:
+    """Return the template environment of one language (its gettext installed: one per language)."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        extensions=["jinja2.ext.i18n"],
     )
-    env.filters.update(pct=fmt_pct, count=fmt_count, signed=fmt_signed)
+    w = words(lang)
+    env.install_gettext_translations(w.translations, newstyle=True)  # type: ignore[attr-defined]
+    env.filters.update(
+        pct=w.pct, count=w.count, integer=w.integer, decimal=w.decimal, skill=w.skill, signed=w.signed
+    )
     return env
 
 
 def render_report(ctx: ReportContext) -> str:
     """Return the report as one self-contained HTML document (pure: same context, same text)."""
-    template = _environment().get_template("report.html.j2")
-    threshold = ctx.threshold
+    template = _environment(ctx.lang).get_template("report.html.j2")
     return template.render(
         ctx=ctx,
         map_svg=Markup(render_map_svg(ctx.map)),
-        sparks=[Markup(sparkline_svg(line, threshold)) for line in ctx.history],
-        reliability_svg=Markup(reliability_svg(ctx.reliability)) if ctx.reliability else None,
+        trends=[Markup(trend_svg(d.trend, ctx.threshold)) for d in ctx.details],
+        reliability_svg=Markup(reliability_svg(ctx.reliability, words(ctx.lang)))
+        if ctx.reliability
+        else None,
     )
 
 

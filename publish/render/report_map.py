@@ -70,13 +70,25 @@ class MapShape:
 
 @dataclass(frozen=True)
 class MapLabel:
-    """A text on the map: a rank marker (``rank`` > 0) or a context country name."""
+    """A text on the map: a rank marker (``rank`` > 0), a ranked region's name (``kind`` "name") or a
+    context country name (``kind`` "country")."""
 
     x: float
     y: float
     text: str
     title: str = ""
     rank: int = 0
+    kind: str = "country"
+
+
+@dataclass(frozen=True)
+class MapLegend:
+    """The map legend's words (translated by the caller)."""
+
+    title: str = "Chance civilians are killed"
+    no_score: str = "no score (no data)"
+    withheld: str = "withheld (stale data)"
+    rank: str = "rank in the table"
 
 
 @dataclass(frozen=True)
@@ -91,7 +103,9 @@ class MapData:
     labels: tuple[MapLabel, ...]
     title: str
     n_unlocated: int
-    legend_title: str = "Chance civilians are killed"
+    legend: MapLegend = MapLegend()
+    n_unnamed: int = 0
+    """Ranked regions whose name did not fit on the map without overlapping another label."""
 
 
 def boundary_geometries(boundaries: object) -> dict[str, shapely.Geometry]:
@@ -150,16 +164,18 @@ def build_map(
     country_names: Mapping[str, str] | None = None,
     *,
     title: str = "",
-    legend_title: str = "Chance civilians are killed",
+    legend: MapLegend = MapLegend(),
     width: int = 760,
     max_height: int = 620,
     n_markers: int = 10,
+    n_names: int = 40,
 ) -> MapData:
-    """Return the projected map of ``regions`` (region_id, iso3, lat, lon, fill, title, rank).
+    """Return the projected map of ``regions`` (region_id, iso3, name, lat, lon, fill, title, rank).
 
-    ``rank`` (nullable int) puts numbered markers on the ``n_markers`` best-ranked regions; ``countries``
-    (iso3 -> geometry) are drawn behind as land with their names, and the borders of the regions' own
-    countries on top.
+    ``rank`` (nullable int) puts numbered markers on the ``n_markers`` best-ranked regions and prints the
+    names of the ``n_names`` best-ranked ones (so a printed map needs no hovering); a name that would
+    overlap another label is left out and counted in ``n_unnamed``. ``countries`` (iso3 -> geometry) are
+    drawn behind as land with their names, and the borders of the regions' own countries on top.
     """
     geometries = geometries or {}
     ids = regions["region_id"].astype(str).tolist()
@@ -173,7 +189,7 @@ def build_map(
     if dots.any():
         boxes.append(np.array([lon[dots].min(), lat[dots].min(), lon[dots].max(), lat[dots].max()]))
     if not boxes:
-        return MapData(width, 120, (), (), (), (), title, len(ids), legend_title)
+        return MapData(width, 120, (), (), (), (), title, len(ids), legend)
     b = np.vstack(boxes)
     x0, y0, x1, y1 = b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max()
     margin = max(x1 - x0, y1 - y0, 0.5) * 0.04
@@ -206,8 +222,11 @@ def build_map(
             anchors[rid] = (cx, cy)
 
     land, borders, labels = _context(countries, country_names, set(regions["iso3"].astype(str)), bounds, proj)
-    ranked = regions[regions["rank"].notna()].sort_values("rank").head(n_markers)
-    for rid, rank, tip in zip(ranked["region_id"].astype(str), ranked["rank"], ranked["title"], strict=True):
+    ranked = regions[regions["rank"].notna()].sort_values("rank").head(max(n_markers, n_names))
+    points = []
+    for rid, rank, tip, name in zip(
+        ranked["region_id"].astype(str), ranked["rank"], ranked["title"], ranked["name"], strict=True
+    ):
         if rid in geometries and geometries[rid] is not None:
             pt = shapely.point_on_surface(geometries[rid])
             ((x, y),) = proj.xy(np.array([[pt.x, pt.y]]))
@@ -215,11 +234,74 @@ def build_map(
             x, y = anchors[rid]
         else:
             continue
-        labels.append(MapLabel(round(x, 1), round(y, 1), str(int(rank)), str(tip), int(rank)))
+        points.append((round(x, 1), round(y, 1), int(rank), str(tip), str(name)))
+    markers = [
+        MapLabel(x, y, str(rank), tip, rank, "rank") for x, y, rank, tip, _ in points if rank <= n_markers
+    ]
+    names, n_unnamed = _place_names(
+        [(x, y, rank, name) for x, y, rank, _, name in points if rank <= n_names], markers, proj
+    )
+    # a country's name gives way to a region's: it is context, the region's name is the content
+    name_boxes = [_box(n) for n in names]
+    labels = [lab for lab in labels if not any(_overlap(_box(lab), b) for b in name_boxes)]
     n_unlocated = int(sum(1 for g, p in zip(has_geom, has_point, strict=True) if not g and not p))
     return MapData(
-        proj.width, proj.height, tuple(shapes), land, borders, tuple(labels), title, n_unlocated, legend_title
+        proj.width,
+        proj.height,
+        tuple(shapes),
+        land,
+        borders,
+        tuple(labels + names + markers),
+        title,
+        n_unlocated,
+        legend,
+        n_unnamed,
     )
+
+
+NAME_SIZE = 11.0
+"""Font size of region names (px of the map's own width; a printed A4 map is about 0.75 of it)."""
+MARKER_R = 9.0
+
+
+def _place_names(
+    points: list[tuple[float, float, int, str]], markers: list[MapLabel], proj: _Projection
+) -> tuple[list[MapLabel], int]:
+    """Return name labels placed beside their region's point without overlaps, best rank first, and how
+    many did not fit. Each name tries below, above, right and left of its point (or of its marker)."""
+    taken = [(m.x - MARKER_R, m.y - MARKER_R, m.x + MARKER_R, m.y + MARKER_R) for m in markers]
+    marked = {m.rank for m in markers}
+    placed, missed = [], 0
+    for x, y, rank, name in sorted(points, key=lambda p: p[2]):
+        w, h = 0.7 * NAME_SIZE * len(name) + 2, NAME_SIZE * 1.15  # bold sans: ~0.7 em a character
+        gap = MARKER_R + 2 if rank in marked else 0.0
+        options = [
+            (x, y + gap + h * 0.85) if gap else (x, y + h * 0.35),
+            (x, y - gap - h * 0.3),
+            (x + gap + w / 2 + 2, y + h * 0.35),
+            (x - gap - w / 2 - 2, y + h * 0.35),
+        ]
+        for cx, base in options:
+            box = (cx - w / 2, base - h * 0.85, cx + w / 2, base + h * 0.15)
+            inside = box[0] >= 0 and box[1] >= 0 and box[2] <= proj.width and box[3] <= proj.height
+            if inside and not any(_overlap(box, t) for t in taken):
+                taken.append(box)
+                placed.append(MapLabel(round(cx, 1), round(base, 1), name, "", rank, "name"))
+                break
+        else:
+            missed += 1
+    return placed, missed
+
+
+def _box(label: MapLabel) -> tuple[float, float, float, float]:
+    """Return the approximate box of a name drawn centred at its point (baseline ``y``)."""
+    size = NAME_SIZE if label.kind == "name" else 12.0
+    half = (0.7 if label.kind == "name" else 0.55) * size * len(label.text) / 2 + 1
+    return (label.x - half, label.y - size * 0.85, label.x + half, label.y + size * 0.2)
+
+
+def _overlap(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
 
 def _context(
@@ -249,13 +331,13 @@ def _context(
             continue
         pt = shapely.point_on_surface(geom)
         ((x, y),) = proj.xy(np.array([[pt.x, pt.y]]))
-        labels.append(MapLabel(round(x, 1), round(y, 1), (names or {}).get(code, code)))
+        labels.append(MapLabel(round(x, 1), round(y, 1), (names or {}).get(code, code), kind="country"))
     return land, borders, labels
 
 
 def render_map_svg(m: MapData, element_id: str = "risk-map") -> str:
     """Return the map as an ``<svg>`` string with a legend below it; data texts are escaped."""
-    legend_h = 58
+    legend_h = legend_height(m.width, m.legend)
     h = m.height + legend_h
     out = [
         f'<svg id="{escape(element_id)}" class="risk-map" xmlns="http://www.w3.org/2000/svg" '
@@ -287,31 +369,57 @@ def render_map_svg(m: MapData, element_id: str = "risk-map") -> str:
     out.append("</g>")
     out.append('<g class="labels" font-family="sans-serif">')
     for lab in m.labels:
-        if lab.rank:
+        text = escape(lab.text)
+        if lab.kind == "rank":
             out.append(
                 f'<g class="marker"><title>{escape(lab.title)}</title>'
-                f'<circle cx="{lab.x}" cy="{lab.y}" r="8" fill="#ffffff" stroke="#222" stroke-width="1"/>'
-                f'<text x="{lab.x}" y="{lab.y}" dy="3.5" text-anchor="middle" font-size="10" '
-                f'font-weight="bold" fill="#222">{escape(lab.text)}</text></g>'
+                f'<circle cx="{lab.x}" cy="{lab.y}" r="{MARKER_R:g}" fill="#ffffff" stroke="#222" '
+                f'stroke-width="1"/><text x="{lab.x}" y="{lab.y}" dy="4" text-anchor="middle" '
+                f'font-size="11" font-weight="bold" fill="#222">{text}</text></g>'
+            )
+        elif lab.kind == "name":  # a white halo drawn first keeps the name legible on any fill
+            attrs = (
+                f'x="{lab.x}" y="{lab.y}" text-anchor="middle" font-size="{NAME_SIZE:g}" font-weight="bold"'
+            )
+            out.append(
+                f'<g class="name" data-rank="{lab.rank}"><text {attrs} fill="none" stroke="#ffffff" '
+                f'stroke-width="3" stroke-linejoin="round">{text}</text>'
+                f'<text {attrs} fill="#1a1a1a">{text}</text></g>'
             )
         else:
             out.append(
-                f'<text x="{lab.x}" y="{lab.y}" text-anchor="middle" font-size="11" font-style="italic" '
-                f'fill="#8a8a8a">{escape(lab.text)}</text>'
+                f'<text x="{lab.x}" y="{lab.y}" text-anchor="middle" font-size="12" font-style="italic" '
+                f'fill="#8a8a8a">{text}</text>'
             )
     out.append("</g>")
-    out.append(_legend(m.height + 8, m.width, m.legend_title))
+    out.append(_legend(m.height + 8, m.width, m.legend))
     out.append("</svg>")
     return "".join(out)
 
 
-def _legend(top: float, width: int, title: str) -> str:
+LEGEND_ROW = 34
+"""Height of a legend row; the legend's keys wrap onto a second row on a narrow map."""
+
+
+def _legend_keys(legend: MapLegend) -> list[tuple[str, str, float]]:
+    """Return (kind, label, width) of the legend's keys after the colour scale."""
+    keys = [("no_score", legend.no_score), ("withheld", legend.withheld), ("rank", legend.rank)]
+    return [(k, label, 22 + 6.2 * len(label) + 12) for k, label in keys]
+
+
+def legend_height(width: int, legend: MapLegend) -> int:
+    """Return the legend's height: one row, or two when its keys do not fit beside the colour scale."""
+    scale = 6 + len(RISK_COLOURS) * 48 + 14
+    return 58 if scale + sum(w for _, _, w in _legend_keys(legend)) <= width else 58 + LEGEND_ROW
+
+
+def _legend(top: float, width: int, legend: MapLegend) -> str:
     sw, gap, x = 46, 2, 6.0
     parts = [
         '<g class="legend" font-family="sans-serif" font-size="10" fill="#333" '
         f'transform="translate(0,{top})">'
     ]
-    parts.append(f'<text x="6" y="9" font-weight="bold">{escape(title)}</text>')
+    parts.append(f'<text x="6" y="9" font-weight="bold">{escape(legend.title)}</text>')
     for colour, label in legend_items():
         parts.append(
             f'<rect x="{x}" y="15" width="{sw}" height="12" fill="{colour}" stroke="#999" '
@@ -320,18 +428,22 @@ def _legend(top: float, width: int, title: str) -> str:
         )
         x = round(x + sw + gap, 1)
     x += 14
-    for fill, label in ((NO_SCORE_COLOUR, "no score (no data)"), (WITHHELD_FILL, "withheld (stale data)")):
-        parts.append(
-            f'<rect x="{x}" y="15" width="18" height="12" fill="{fill}" stroke="#999" stroke-width="0.5"/>'
-            f'<text x="{x + 22}" y="25">{label}</text>'
-        )
-        x = round(x + 22 + 6.2 * len(label) + 12, 1)
-    parts.append(
-        f'<circle cx="{x + 2}" cy="21" r="7" fill="#fff" stroke="#222"/>'
-        f'<text x="{x + 2}" y="24.5" text-anchor="middle" font-weight="bold">1</text>'
-        f'<text x="{x + 14}" y="25">rank in the table</text>'
-        if x + 110 < width
-        else ""
-    )
+    y = 0.0
+    if legend_height(width, legend) > 58:  # a second row under the colour scale
+        x, y = 6.0, float(LEGEND_ROW)
+    for kind, label, key_w in _legend_keys(legend):
+        if kind == "rank":
+            parts.append(
+                f'<circle cx="{x + 7}" cy="{21 + y}" r="7" fill="#fff" stroke="#222"/>'
+                f'<text x="{x + 7}" y="{24.5 + y}" text-anchor="middle" font-weight="bold">1</text>'
+                f'<text x="{x + 22}" y="{25 + y}">{escape(label)}</text>'
+            )
+        else:
+            fill = NO_SCORE_COLOUR if kind == "no_score" else WITHHELD_FILL
+            parts.append(
+                f'<rect x="{x}" y="{15 + y}" width="18" height="12" fill="{fill}" stroke="#999" '
+                f'stroke-width="0.5"/><text x="{x + 22}" y="{25 + y}">{escape(label)}</text>'
+            )
+        x = round(x + key_w, 1)
     parts.append("</g>")
     return "".join(parts)

@@ -14,17 +14,11 @@ from dataclasses import dataclass
 import pandas as pd
 
 from civrisk.weeks import week_label
+from publish.render.i18n import Words
+from publish.render.labels import VERIFICATION as VERIFICATION_LABELS
 from publish.render.report_charts import ReliabilityCurve
 
 BASELINES = ("climatology", "persistence")
-
-VERIFICATION_LABELS: dict[str, str] = {
-    "brier": "Brier score",
-    "hits": "Hits",
-    "misses": "Misses",
-    "false_alarms": "False alarms",
-    "correct_negatives": "Correct quiet",
-}
 _COUNT_METRICS = {"hits", "misses", "false_alarms", "correct_negatives"}
 
 
@@ -59,13 +53,27 @@ def _num(value: object) -> float | None:
     return None if math.isnan(f) else f
 
 
-def _compare(skill: float | None, what: str) -> str:
+def _compare(skill: float | None, baseline: str, w: Words) -> str:
+    if baseline == "climatology":
+        texts = (
+            w._("no comparison with climatology"),
+            w._("about as good as climatology"),
+            w._("{pct} better than climatology"),
+            w._("{pct} worse than climatology"),
+        )
+    else:
+        texts = (
+            w._("no comparison with persistence"),
+            w._("about as good as persistence"),
+            w._("{pct} better than persistence"),
+            w._("{pct} worse than persistence"),
+        )
     if skill is None:
-        return f"no comparison with {what}"
-    pct = round(abs(skill) * 100)
+        return texts[0]
+    pct = round(abs(skill), 2)
     if pct == 0:
-        return f"about as good as {what}"
-    return f"{pct}% {'better' if skill > 0 else 'worse'} than {what}"
+        return texts[1]
+    return (texts[2] if skill > 0 else texts[3]).format(pct=w.pct(pct))
 
 
 def _chosen_model(models: list[str], model: str | None, preferred: str | None) -> str:
@@ -97,7 +105,11 @@ def _slice(frame: pd.DataFrame, target: str) -> pd.DataFrame:
 
 
 def skill_rows(
-    metrics: pd.DataFrame | None, target: str, model: str | None = None, preferred: str | None = None
+    metrics: pd.DataFrame | None,
+    target: str,
+    w: Words,
+    model: str | None = None,
+    preferred: str | None = None,
 ) -> tuple[str | None, tuple[SkillRow, ...]]:
     """Return (model scored, one SkillRow per horizon) from tidy backtest metrics; (None, ()) without any.
 
@@ -138,16 +150,16 @@ def skill_rows(
                 s = 1 - brier / refs[b]  # type: ignore[operator]
             skills[b] = s
         auc = value.get((chosen, h, "roc_auc"))
-        weeks = "week" if h == 1 else "weeks"
-        sentence = (
-            f"Within {h} {weeks}: {_compare(skills['climatology'], 'climatology')} and "
-            f"{_compare(skills['persistence'], 'persistence')}"
+        sentence = w._("Within {wk}: {clim} and {pers}").format(
+            wk=w.weeks(h),
+            clim=_compare(skills["climatology"], "climatology", w),
+            pers=_compare(skills["persistence"], "persistence", w),
         )
         if auc is not None:
-            sentence += (
-                f"; it ranks a region where civilians were then killed above one where none were "
-                f"{round(auc * 100)}% of the time"
-            )
+            sentence += w._(
+                "; it ranks a region where civilians were then killed above one where none were {pct} of the "
+                "time"
+            ).format(pct=w.pct(auc))
         rows.append(
             SkillRow(
                 h,
@@ -202,13 +214,15 @@ def _week_text(value: object) -> str:
     return week_label(pd.Timestamp(value).date())
 
 
-def _fmt_metric(metric: str, value: float) -> str:
+def _fmt_metric(metric: str, value: float, w: Words) -> str:
     if metric in _COUNT_METRICS:
-        return f"{value:,.0f}"
-    return f"{value:.3f}"
+        return w.integer(value)
+    return w.decimal(value, 3)
 
 
-def verification_table(verification: pd.DataFrame | None, target: str, max_weeks: int = 12) -> Verification:
+def verification_table(
+    verification: pd.DataFrame | None, target: str, w: Words, max_weeks: int = 12
+) -> Verification:
     """Return past weeks' verification (week, metric, value [, horizon, target]) as rows, newest first."""
     if verification is None or verification.empty:
         return Verification((), (), "")
@@ -222,34 +236,43 @@ def verification_table(verification: pd.DataFrame | None, target: str, max_weeks
     v = verification
     if "target" in v.columns:
         v = v[v["target"].isna() | (v["target"].astype(str) == target)]
-    v = v.assign(_week=[_week_text(w) for w in v[week_col]], metric=v["metric"].astype(str))
+    v = v.assign(_week=[_week_text(x) for x in v[week_col]], metric=v["metric"].astype(str))
     keys = ["_week"] + (["horizon"] if "horizon" in v.columns else [])
     wide = v.pivot_table(index=keys, columns="metric", values="value", aggfunc="last", dropna=False)
     metrics = [m for m in VERIFICATION_LABELS if m in wide.columns]
     metrics += sorted(c for c in wide.columns if c not in VERIFICATION_LABELS)
     wide = wide.sort_index(ascending=False)
-    weeks = list(dict.fromkeys(w if isinstance(w, str) else w[0] for w in wide.index))[:max_weeks]
+    weeks = list(dict.fromkeys(k if isinstance(k, str) else k[0] for k in wide.index))[:max_weeks]
     rows = []
     for key, rec in wide.iterrows():
         week = key if isinstance(key, str) else key[0]
         if week not in weeks:
             continue
-        horizon = [] if isinstance(key, str) else [f"{int(key[1])} wk" if pd.notna(key[1]) else "–"]
-        cells = [_fmt_metric(m, rec[m]) if pd.notna(rec[m]) else "–" for m in metrics]
+        horizon = [] if isinstance(key, str) else [w.weeks(int(key[1])) if pd.notna(key[1]) else "–"]
+        cells = [_fmt_metric(m, rec[m], w) if pd.notna(rec[m]) else "–" for m in metrics]
         rows.append(tuple([week, *horizon, *cells]))
     columns = (
-        "Week",
-        *(("Horizon",) if len(keys) > 1 else ()),
-        *(VERIFICATION_LABELS.get(m, m) for m in metrics),
+        w._("Week"),
+        *((w._("Horizon"),) if len(keys) > 1 else ()),
+        *(w._(VERIFICATION_LABELS[m]) if m in VERIFICATION_LABELS else m for m in metrics),
     )
-    shown = wide.loc[[(w if isinstance(w, str) else w[0]) in weeks for w in wide.index]]
-    totals = [
-        f"{int(shown[m].sum()):,} {VERIFICATION_LABELS[m].lower()}"
-        for m in ("hits", "misses", "false_alarms")
-        if m in shown.columns
-    ]
-    summary = f"Over the last {len(weeks)} verified week{'s' if len(weeks) != 1 else ''}"
-    summary += f": {', '.join(totals)}." if totals else "."
+    shown = wide.loc[[(k if isinstance(k, str) else k[0]) in weeks for k in wide.index]]
+    totals = []
+    if "hits" in shown.columns:
+        n = int(shown["hits"].sum())
+        totals.append(w.ngettext("{n} hit", "{n} hits", n).format(n=w.integer(n)))
+    if "misses" in shown.columns:
+        n = int(shown["misses"].sum())
+        totals.append(w.ngettext("{n} miss", "{n} misses", n).format(n=w.integer(n)))
+    if "false_alarms" in shown.columns:
+        n = int(shown["false_alarms"].sum())
+        totals.append(w.ngettext("{n} false alarm", "{n} false alarms", n).format(n=w.integer(n)))
+    summary = w.ngettext(
+        "Over the last {n} verified week", "Over the last {n} verified weeks", len(weeks)
+    ).format(n=len(weeks))
+    summary += f": {w.join(totals)}." if totals else "."
     if "brier" in shown.columns:
-        summary += f" Mean Brier score {shown['brier'].mean():.3f} (0 is perfect; lower is better)."
+        summary += " " + w._("Mean Brier score {x} (0 is perfect; lower is better).").format(
+            x=w.decimal(shown["brier"].mean(), 3)
+        )
     return Verification(columns, tuple(rows), summary)

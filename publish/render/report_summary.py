@@ -2,14 +2,36 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pandas as pd
 
+from publish.render.i18n import Words
+from publish.render.report_regions import Comparison
 from publish.render.report_table import RegionRow
-from publish.render.report_text import fmt_pct, join_words, weeks_text
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
+@dataclass(frozen=True)
+class AlertScope:
+    """Whether this publication's alerts were evaluated, and if not, why.
+
+    ``status``: "evaluated"; "backfill" (a week before the latest published one: alerts are issued only
+    for the latest week, ``latest_week``); "no_rules" (no alert rule applies to the model's targets).
+    """
+
+    status: str = "evaluated"
+    latest_week: str | None = None
+
+    def why_none(self, w: Words) -> str | None:
+        """Return why a publication has no alerts, or None when they were evaluated."""
+        if self.status == "backfill":
+            return w._(
+                "this is a backfill: alerts are issued only for the latest published week ({week}), so "
+                "none were evaluated for this one"
+            ).format(week=self.latest_week)
+        if self.status == "no_rules":
+            return w._("no alert rule applies to the targets this model forecasts")
+        return None
 
 
 def summary_lines(
@@ -17,56 +39,93 @@ def summary_lines(
     horizon: int,
     threshold: float | None,
     alerts: pd.DataFrame | None,
-    previous_label: str | None,
+    compared: Comparison | None,
     withheld: tuple[str, ...],
     n_no_score: int,
+    scope: AlertScope,
+    w: Words,
 ) -> tuple[str, ...]:
     """Return the summary: top 3 regions, regions at the alert level, alerts, biggest rises, mass-casualty
     risk, withheld countries and regions without a score."""
-    wk = weeks_text(horizon)
-    next_wk = "week" if horizon == 1 else wk
+    wk = w.weeks(horizon)
     out = []
     if rows:
-        top = [f"{r.name} ({r.country}, {fmt_pct(r.p)})" for r in rows[:3]]
-        out.append(f"Highest chance that civilians are killed within the next {next_wk}: {join_words(top)}.")
+        top = [f"{r.name} ({r.country}, {w.pct(r.p)})" for r in rows[:3]]
+        out.append(
+            w._("Highest chance that civilians are killed within {wk}: {regions}.").format(
+                wk=wk, regions=w.join(top)
+            )
+        )
     else:
-        out.append("No region has a score this week.")
+        out.append(w._("No region has a score this week."))
     if threshold is not None:
         n_above = sum(r.p >= threshold for r in rows)
         out.append(
-            f"{n_above} of {len(rows)} ranked regions are at or above the alert level of "
-            f"{fmt_pct(threshold)} ({wk})."
+            w.ngettext(
+                "{n} of {total} ranked region is at or above the alert level of {level} ({wk}).",
+                "{n} of {total} ranked regions are at or above the alert level of {level} ({wk}).",
+                len(rows),
+            ).format(n=n_above, total=len(rows), level=w.pct(threshold), wk=wk)
         )
-    if alerts is not None and not alerts.empty:
-        kind = alerts["msg_type"].astype(str)
-        active = alerts[kind != "Cancel"]
-        out.append(
-            f"{_plural(len(active), 'alert')} active in {_plural(active['region_id'].nunique(), 'region')}: "
-            f"{int((kind == 'Alert').sum())} new this week, {int((kind == 'Cancel').sum())} ended."
-        )
-    else:
-        out.append("No alerts are active this week.")
-    if previous_label is None:
-        out.append("No earlier publication to compare with, so no week-on-week changes are shown.")
+    out.append(_alerts_line(alerts, scope, w))
+    if compared is None:
+        out.append(w._("No earlier publication to compare with, so no changes are shown."))
     else:
         rises = sorted((r for r in rows if r.change_class == "up"), key=lambda r: -(r.change or 0.0))
         if rises:
-            parts = [f"{r.name} ({r.change_text.removeprefix('▲ ')} to {fmt_pct(r.p)})" for r in rises[:3]]
-            out.append(f"Biggest rises since {previous_label}: {join_words(parts)}.")
+            parts = [
+                w._("{region} ({change} to {p})").format(
+                    region=r.name, change=r.change_text.removeprefix("▲ "), p=w.pct(r.p)
+                )
+                for r in rises[:3]
+            ]
+            out.append(
+                w._("Biggest rises {since}: {regions}.").format(
+                    since=compared.since(w), regions=w.join(parts)
+                )
+            )
         else:
-            out.append(f"No region's risk rose since {previous_label}.")
+            out.append(w._("No region's risk rose {since}.").format(since=compared.since(w)))
     mass = sorted((r for r in rows if r.p_mass is not None), key=lambda r: (-(r.p_mass or 0.0), r.rank))[:3]
     if mass:
-        parts = [f"{r.name} ({fmt_pct(r.p_mass)})" for r in mass]
+        parts = [f"{r.name} ({w.pct(r.p_mass)})" for r in mass]
         out.append(
-            f"Highest chance of a mass-casualty week (10 or more civilians killed in one week) within {wk}: "
-            f"{join_words(parts)}."
+            w._(
+                "Highest chance of a mass-casualty week (10 or more civilians killed in one week) within "
+                "{wk}: {regions}."
+            ).format(wk=wk, regions=w.join(parts))
         )
     if withheld:
-        out.append(f"Scores withheld for {join_words(list(withheld))}: the data there are out of date.")
+        out.append(
+            w._("Scores withheld for {countries}: the data there are out of date.").format(
+                countries=w.join(list(withheld))
+            )
+        )
     if n_no_score:
         out.append(
-            f"{n_no_score} region{'s have' if n_no_score != 1 else ' has'} no score (outside data coverage): "
-            "that is unknown risk, not low risk."
+            w.ngettext(
+                "{n} region has no score (outside data coverage): that is unknown risk, not low risk.",
+                "{n} regions have no score (outside data coverage): that is unknown risk, not low risk.",
+                n_no_score,
+            ).format(n=n_no_score)
         )
     return tuple(out)
+
+
+def _alerts_line(alerts: pd.DataFrame | None, scope: AlertScope, w: Words) -> str:
+    why = scope.why_none(w)
+    if why is not None:
+        return w._("No alerts: {why}.").format(why=why)
+    if alerts is None or alerts.empty:
+        return w._("No alert is active this week: no region reached an alert rule.")
+    kind = alerts["msg_type"].astype(str)
+    active = alerts[kind != "Cancel"]
+    n_alerts = w.ngettext("{n} alert", "{n} alerts", len(active)).format(n=len(active))
+    n_regions = active["region_id"].nunique()
+    return w.ngettext(
+        "{alerts} active in {n} region: {new} new this week, {ended} ended.",
+        "{alerts} active in {n} regions: {new} new this week, {ended} ended.",
+        n_regions,
+    ).format(
+        alerts=n_alerts, n=n_regions, new=int((kind == "Alert").sum()), ended=int((kind == "Cancel").sum())
+    )

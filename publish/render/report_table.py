@@ -13,18 +13,14 @@ from dataclasses import dataclass
 import pandas as pd
 
 from forecasting.targets import GROUP_TARGET_GROUPS, HEADLINE_TARGET
+from publish.render.i18n import Words
+from publish.render.labels import GROUPS, rule_words
 from publish.render.report_map import risk_colour, risk_text_colour
-from publish.render.report_text import GROUP_LABELS, GROUP_SHORT, fmt_points, humanise_feature
+from publish.render.report_text import driver_text, feature_words
 
 MASS_TARGET = "civ_mass"
 DEATHS_TARGET = "civ_deaths"
 SCORE_COLUMNS = ("region_id", "iso3", "horizon", "target", "p")
-
-RULE_WORDS = {
-    "threshold": "high risk",
-    "rise": "sharp rise",
-    "mass": "mass-casualty risk",
-}
 
 
 @dataclass(frozen=True)
@@ -39,11 +35,15 @@ class GroupRisk:
 
 @dataclass(frozen=True)
 class Driver:
-    """One feature's signed contribution to a region's score, in words."""
+    """One feature's signed contribution to a region's score, in words: its name and, when its value is
+    known, what the model saw ("civilians killed in the last 4 weeks: 17, up from 3 in the 4 weeks
+    before")."""
 
     feature: str
     words: str
     contribution: float
+    text: str
+    value: float | None = None
 
 
 @dataclass(frozen=True)
@@ -128,7 +128,7 @@ def _expected_counts(s: pd.DataFrame, horizon: int) -> dict[str, float]:
     return dict(zip(part["region_id"], values, strict=True))
 
 
-def alert_labels(alerts: pd.DataFrame | None) -> dict[str, tuple[str, ...]]:
+def alert_labels(alerts: pd.DataFrame | None, w: Words) -> dict[str, tuple[str, ...]]:
     """Return region_id -> this week's alert messages in words ("high risk, 4 wk (new)")."""
     if alerts is None or alerts.empty:
         return {}
@@ -142,19 +142,27 @@ def alert_labels(alerts: pd.DataFrame | None) -> dict[str, tuple[str, ...]]:
     out: dict[str, list[str]] = {}
     a = alerts.sort_values(["region_id", "rule", "horizon"], kind="mergesort")
     for rid, rule, h, kind in zip(a["region_id"], a["rule"], a["horizon"], a["msg_type"], strict=True):
-        words = f"{RULE_WORDS.get(str(rule), str(rule))}, {int(h)} wk"
+        what = w._("{rule}, {h} wk").format(rule=rule_words(w, str(rule)), h=int(h))
         if kind == "Alert":
-            words += " (new)"
+            what = w._("{alert} (new)").format(alert=what)
         elif kind == "Cancel":
-            words = f"ended: {words}"
-        out.setdefault(str(rid), []).append(words)
+            what = w._("ended: {alert}").format(alert=what)
+        out.setdefault(str(rid), []).append(what)
     return {k: tuple(v) for k, v in out.items()}
 
 
 def top_drivers(
-    drivers: pd.DataFrame | None, region_ids: list[str], k: int = 3
+    drivers: pd.DataFrame | None,
+    region_ids: list[str],
+    w: Words,
+    before: Mapping[tuple[str, str], float] | None = None,
+    k: int = 3,
 ) -> dict[str, tuple[Driver, ...]]:
-    """Return region_id -> its ``k`` largest contributions by size, for the given regions only."""
+    """Return region_id -> its ``k`` largest contributions by size, for the given regions only.
+
+    ``drivers`` may carry ``value`` (the feature as the model saw it); ``before`` maps (region_id, feature)
+    to the same measure over the window just before (report_regions.before_values).
+    """
     if drivers is None or drivers.empty:
         return {}
     missing = [c for c in ("region_id", "feature", "contribution") if c not in drivers.columns]
@@ -165,11 +173,15 @@ def top_drivers(
         ["region_id", "_size", "feature"], ascending=[True, False, True], kind="mergesort"
     )
     d = d.groupby("region_id", sort=False).head(k)
+    values = d["value"].astype("float64") if "value" in d.columns else pd.Series(math.nan, index=d.index)
+    before = before or {}
     out: dict[str, list[Driver]] = {}
-    for rid, feat, c in zip(
-        d["region_id"].astype(str), d["feature"].astype(str), d["contribution"], strict=True
+    for rid, feat, c, v in zip(
+        d["region_id"].astype(str), d["feature"].astype(str), d["contribution"], values, strict=True
     ):
-        out.setdefault(rid, []).append(Driver(feat, humanise_feature(feat), float(c)))
+        value = None if math.isnan(v) else float(v)
+        text = driver_text(feat, w, value, before.get((rid, feat)))
+        out.setdefault(rid, []).append(Driver(feat, feature_words(feat, w), float(c), text, value))
     return {r: tuple(v) for r, v in out.items()}
 
 
@@ -183,6 +195,8 @@ def ranked_rows(
     drivers: pd.DataFrame | None,
     alerts: Mapping[str, tuple[str, ...]],
     n_drivers: int,
+    w: Words,
+    before: Mapping[tuple[str, str], float] | None = None,
 ) -> tuple[RegionRow, ...]:
     """Return the ranked rows of checked scores ``s`` (highest civ_any p at ``horizon`` first).
 
@@ -201,7 +215,7 @@ def ranked_rows(
     deaths = _expected_counts(s, horizon)
     q10, q90 = _wide(s, DEATHS_TARGET, horizon, "q10"), _wide(s, DEATHS_TARGET, horizon, "q90")
     groups = {g: _wide(s, f"civ_any_{g}", horizon) for g in GROUP_TARGET_GROUPS}
-    why = top_drivers(drivers, order[:n_drivers])
+    why = top_drivers(drivers, order[:n_drivers], w, before)
     rows = []
     for i, r in enumerate(order, start=1):
         p = head[r]
@@ -209,7 +223,7 @@ def ranked_rows(
         change = None if prev is None or math.isnan(prev) else p - prev
         g = sorted(
             (
-                GroupRisk(k, GROUP_LABELS[k], GROUP_SHORT[k], v[r])
+                GroupRisk(k, w._(GROUPS[k].label), w._(GROUPS[k].short), v[r])
                 for k, v in groups.items()
                 if r in v and not math.isnan(v[r])
             ),
@@ -231,7 +245,7 @@ def ranked_rows(
                 deaths_q10=_num(q10.get(r)),
                 deaths_q90=_num(q90.get(r)),
                 change=change,
-                change_text=fmt_points(change),
+                change_text=w.points(change),
                 change_class=_change_class(change),
                 groups=tuple(g),
                 drivers=why.get(r, ()),

@@ -1,171 +1,149 @@
-"""Words for the planner report: feature names in plain language, group names, numbers as people read them.
+"""Model features in words a planner reads, with their numbers and units.
 
-``humanise_feature`` turns the feature names of features.build (``civ_deaths_sum_4w_lag1``) into phrases a
-planner reads without a glossary ("civilian deaths, last 4 weeks"). Names it does not know come back with
-underscores replaced, never dropped: a driver the report cannot phrase is still shown.
+:func:`parse_feature` reads the names features.build gives (``civ_deaths_state_allied_sum_4w_lag1``: the
+sum of a panel measure over the last 4 weeks of data, data lag 1); :func:`feature_words` names a feature
+("civilians killed by state forces and allies, last 4 weeks") and :func:`driver_text` states its value
+("civilians killed by state forces and allies in the last 4 weeks: 17, up from 3 in the 4 weeks before").
+Names it does not know come back with underscores replaced, never dropped: a driver the report cannot
+phrase is still shown.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
 
-GROUP_LABELS: dict[str, str] = {
-    "state_allied": "State forces & allies",
-    "jihadist_rebel": "Jihadist & rebel groups",
-    "militia": "Militias",
-    "other_unknown": "Unidentified or other perpetrators",
-}
-"""Display names of the perpetrator groups (civrisk.contracts.PERPETRATOR_GROUPS)."""
-
-GROUP_SHORT: dict[str, str] = {
-    "state_allied": "State & allies",
-    "jihadist_rebel": "Jihadist & rebel",
-    "militia": "Militias",
-    "other_unknown": "Unidentified",
-}
-"""Short group names for narrow table cells (the report's footnote gives the full ones)."""
-
-GROUP_NOTES: dict[str, str] = {
-    "state_allied": "national forces, foreign forces and private military (e.g. Wagner / Africa Corps)",
-    "jihadist_rebel": "jihadist and rebel or separatist groups",
-    "militia": "pro-government and communal militias",
-}
-
-SOURCE_LABELS: dict[str, str] = {
-    "ucdp_ged": "UCDP GED",
-    "ucdp_candidate": "UCDP Candidate",
-    "acled": "ACLED",
-}
-"""Display names of the event sources (``events.source``)."""
-
-_GROUP_PHRASES = {
-    "state_allied": "state forces & allies",
-    "jihadist_rebel": "jihadist & rebel groups",
-    "militia": "militias",
-    "other_unknown": "unidentified perpetrators",
-}
-
-_MEASURES = {
-    "events": "conflict events",
-    "deaths": "conflict deaths",
-    "civ_deaths": "civilian deaths",
-    "civ_harm_events": "events harming civilians",
-    "events_state_based": "state-based conflict events",
-    "events_non_state": "non-state conflict events",
-    "events_one_sided": "attacks on civilians (one-sided violence)",
-    "deaths_state_based": "deaths in state-based conflict",
-    "deaths_non_state": "deaths in non-state conflict",
-    "deaths_one_sided": "deaths in attacks on civilians",
-    **{f"civ_deaths_{g}": f"civilians killed by {w}" for g, w in _GROUP_PHRASES.items()},
-    **{f"civ_harm_events_{g}": f"events where {w} harmed civilians" for g, w in _GROUP_PHRASES.items()},
-}
-
-_CLASSES = {
-    "state_forces": "state forces",
-    "foreign_state_forces": "foreign state forces",
-    "private_military": "private military companies",
-    "pro_government_militia": "pro-government militias",
-    "jihadist": "jihadist groups",
-    "rebel_separatist": "rebel or separatist groups",
-    "communal_militia": "communal militias",
-    "peacekeepers": "peacekeepers",
-    "civilians": "civilians (as actors)",
-    "unidentified_armed_group": "unidentified armed groups",
-    "other": "other actors",
-    "unclassified": "unclassified actors",
-}
+from publish.render.i18n import Words
+from publish.render.labels import CLASSES, MEASURES, SINCE
 
 _LAG = r"_lag(?P<lag>\d+)$"
 _PATTERNS: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(r"^(?P<scope>nb|cty)_(?P<m>\w+?)_sum_(?P<n>\d+)w" + _LAG), "spatial_sum"),
+    (re.compile(r"^(?P<scope>nb|cty)_(?P<m>\w+?)_sum_(?P<n>\d+)w" + _LAG), "spatial"),
     (re.compile(r"^(?P<m>\w+?)_sum_(?P<n>\d+)w" + _LAG), "sum"),
     (re.compile(r"^covered_share_(?P<n>\d+)w" + _LAG), "covered"),
-    (re.compile(r"^weeks_since_(?P<what>\w+?)" + _LAG), "since"),
-    (re.compile(r"^(?P<m>\w+?)_trend_(?P<a>\d+)w_(?P<b>\d+)w" + _LAG), "trend"),
-    (re.compile(r"^present_class_(?P<c>\w+?)_(?P<n>\d+)w" + _LAG), "present"),
+    (re.compile(r"^weeks_since_(?P<m>\w+?)" + _LAG), "since"),
+    (re.compile(r"^(?P<m>\w+?)_trend_(?P<n>\d+)w_(?P<b>\d+)w" + _LAG), "trend"),
+    (re.compile(r"^present_class_(?P<m>\w+?)_(?P<n>\d+)w" + _LAG), "present"),
     (re.compile(r"^week_of_year_(sin|cos)$"), "season"),
 ]
+_KNOWN = {"spatial": MEASURES, "sum": MEASURES, "since": SINCE, "trend": MEASURES, "present": CLASSES}
+TREND_STEADY = 0.1
+"""A trend feature (log1p of the recent weekly rate minus log1p of the earlier one) closer to 0 is steady."""
 
 
-def _window(n: str, lag: str) -> str:
-    weeks = "last week" if n == "1" else f"last {n} weeks"
-    if lag == "1":
-        return weeks
-    return f"{weeks} of data (to {lag} weeks before publication)"
+@dataclass(frozen=True)
+class Feature:
+    """A parsed feature name: its family, measure (or actor class), window, lag and scope."""
+
+    name: str
+    kind: str
+    """sum, spatial, covered, since, trend, present, season; "other" when the name is not understood."""
+    measure: str = ""
+    weeks: int = 0
+    lag: int = 1
+    scope: str = ""
+    """Spatial sums: "nb" (neighbouring regions) or "cty" (the whole country)."""
+    weeks_b: int = 0
+    """Trends: the longer, earlier window."""
 
 
-def humanise_feature(name: str) -> str:
-    """Return a plain-language phrase for a feature name, e.g. "civilian deaths, last 4 weeks"."""
+def parse_feature(name: str) -> Feature:
+    """Return what a feature name means; kind "other" for a name no family matches."""
     for pattern, kind in _PATTERNS:
         m = pattern.match(name)
         if m is None:
             continue
         g = m.groupdict()
-        if kind == "sum" and g["m"] in _MEASURES:
-            return f"{_MEASURES[g['m']]}, {_window(g['n'], g['lag'])}"
-        if kind == "spatial_sum" and g["m"] in _MEASURES:
-            where = "in neighbouring regions" if g["scope"] == "nb" else "in the whole country"
-            return f"{_MEASURES[g['m']]} {where}, {_window(g['n'], g['lag'])}"
-        if kind == "covered":
-            return f"share of the {_window(g['n'], g['lag'])} covered by data"
-        if kind == "since":
-            what = g["what"]
-            if what == "civ_harm":
-                return "weeks since civilians were last harmed"
-            group = what.removeprefix("civ_harm_")
-            if group in _GROUP_PHRASES:
-                return f"weeks since {_GROUP_PHRASES[group]} last harmed civilians"
-        if kind == "trend" and g["m"] in _MEASURES:
-            return f"trend in {_MEASURES[g['m']]} (last {g['a']} vs last {g['b']} weeks)"
-        if kind == "present" and g["c"] in _CLASSES:
-            return f"{_CLASSES[g['c']]} active, {_window(g['n'], g['lag'])}"
-        if kind == "season":
-            return "time of year"
-    return name.replace("_", " ")
+        if kind in _KNOWN and g["m"] not in _KNOWN[kind]:
+            continue
+        return Feature(
+            name,
+            kind,
+            measure=g.get("m") or "",
+            weeks=int(g.get("n") or 0),
+            lag=int(g.get("lag") or 1),
+            scope=g.get("scope") or "",
+            weeks_b=int(g.get("b") or 0),
+        )
+    return Feature(name, "other")
 
 
-def weeks_text(horizon: int) -> str:
-    """Return a horizon in words: "1 week", "4 weeks"."""
-    return "1 week" if horizon == 1 else f"{horizon} weeks"
+def _window(w: Words, f: Feature) -> str:
+    """Return "in the last 4 weeks" (data lag 1) or "in the 4 weeks to 3 weeks before publication"."""
+    if f.lag == 1:
+        if f.weeks == 1:
+            return w._("last week")
+        return w._("in the last {n} weeks").format(n=f.weeks)
+    return w.ngettext(
+        "in the {n} week to {lag} weeks before publication",
+        "in the {n} weeks to {lag} weeks before publication",
+        f.weeks,
+    ).format(n=f.weeks, lag=f.lag)
 
 
-def fmt_pct(p: float | None) -> str:
-    """Return a probability as a whole percentage ("23%"; "<1%" and ">99%" at the ends; "–" if missing)."""
-    if p is None or (isinstance(p, float) and math.isnan(p)):
-        return "–"
-    if p < 0.005:
-        return "<1%" if p > 0 else "0%"
-    if p > 0.995:
-        return ">99%" if p < 1 else "100%"
-    return f"{p * 100:.0f}%"
+def _subject(w: Words, f: Feature) -> str:
+    """Return what a feature counts or says, without its value."""
+    if f.kind == "sum":
+        return w._("{what} {window}").format(what=w._(MEASURES[f.measure]), window=_window(w, f))
+    if f.kind == "spatial":
+        where = w._("in neighbouring regions") if f.scope == "nb" else w._("in the whole country")
+        return w._("{what} {where} {window}").format(
+            what=w._(MEASURES[f.measure]), where=where, window=_window(w, f)
+        )
+    if f.kind == "covered":
+        return w._("share of weeks covered by data {window}").format(window=_window(w, f))
+    if f.kind == "since":
+        return w._(SINCE[f.measure])
+    if f.kind == "trend":
+        return w._("trend in {what} (last {a} weeks against the {b} weeks before)").format(
+            what=w._(MEASURES[f.measure]), a=f.weeks, b=f.weeks_b
+        )
+    if f.kind == "present":
+        return w._("{actors} active {window}").format(actors=w._(CLASSES[f.measure]), window=_window(w, f))
+    if f.kind == "season":
+        return w._("time of year")
+    return f.name.replace("_", " ")
 
 
-def fmt_points(delta: float | None) -> str:
-    """Return a change of probability in percentage points with an arrow ("▲ +12 pts", "▼ −3 pts")."""
-    if delta is None or math.isnan(delta):
-        return "new"
-    pts = round(delta * 100)
-    if pts == 0:
-        return "● 0 pts"
-    unit = "pt" if abs(pts) == 1 else "pts"
-    return f"▲ +{pts} {unit}" if pts > 0 else f"▼ −{-pts} {unit}"
+def feature_words(name: str, w: Words) -> str:
+    """Return a plain-language name for a feature, e.g. "civilians killed in the last 4 weeks"."""
+    return _subject(w, parse_feature(name))
 
 
-def fmt_count(x: float | None) -> str:
-    """Return an expected count: one decimal below 10, whole numbers with thousands separators above."""
-    if x is None or math.isnan(x):
-        return "–"
-    return f"{x:.1f}" if x < 10 else f"{x:,.0f}"
+def driver_text(name: str, w: Words, value: float | None = None, before: float | None = None) -> str:
+    """Return a feature with its value in words a planner reads.
 
-
-def fmt_signed(x: float) -> str:
-    """Return a signed contribution with two significant decimals ("+0.42", "−0.05")."""
-    return f"+{x:.2f}" if x >= 0 else f"−{-x:.2f}"
-
-
-def join_words(items: list[str]) -> str:
-    """Return "a", "a and b" or "a, b and c"."""
-    if len(items) <= 1:
-        return "".join(items)
-    return ", ".join(items[:-1]) + " and " + items[-1]
+    ``value`` is what the model saw; ``before`` (sums only) the same measure over the window just before,
+    e.g. "civilians killed by state forces and allies in the last 4 weeks: 17, up from 3 in the 4 weeks
+    before". Without a value the feature is named only.
+    """
+    f = parse_feature(name)
+    subject = _subject(w, f)
+    if value is None or math.isnan(value):
+        return subject
+    if f.kind == "season" or f.kind == "other":
+        return subject
+    if f.kind == "covered":
+        return w._("{subject}: {value}").format(subject=subject, value=w.pct(value))
+    if f.kind == "present":
+        if value > 0:
+            return w._("{subject}: yes").format(subject=subject)
+        return w._("{subject}: no").format(subject=subject)
+    if f.kind == "trend":
+        if value > TREND_STEADY:
+            return w._("{subject}: rising").format(subject=subject)
+        if value < -TREND_STEADY:
+            return w._("{subject}: falling").format(subject=subject)
+        return w._("{subject}: steady").format(subject=subject)
+    text = w._("{subject}: {value}").format(subject=subject, value=w.integer(value))
+    if f.kind != "sum" or before is None or math.isnan(before):
+        return text
+    span = w._("the week before") if f.weeks == 1 else w._("the {n} weeks before").format(n=f.weeks)
+    if round(value) > round(before):
+        more = w._("{text}, up from {before} in {span}")
+    elif round(value) < round(before):
+        more = w._("{text}, down from {before} in {span}")
+    else:
+        more = w._("{text}, as in {span}")
+    return more.format(text=text, before=w.integer(before), span=span)

@@ -26,7 +26,8 @@ from publish.publication.outputs import REPORT, SCORES_CSV, SCORES_GEOJSON, revi
 from publish.render.exports import hxl_tags, scores_geojson, wide_scores
 from publish.store.store import Publication, PublicationNotFound
 from serve.cap_messages import RegionGeometries
-from serve.deps import AUTH_RESPONSES, CatalogDep, ReadScope, SettingsDep, StoreDep
+from serve.deps import AUTH_RESPONSES, CatalogDep, KeyFirstRoute, ReadScope, SettingsDep, StoreDep
+from serve.http_guard import REPORT_CSP
 from serve.responses import not_found
 from serve.schemas import ErrorOut, WeekLabel, parse_week_label
 
@@ -67,7 +68,13 @@ class ExportCache:
         return data
 
 
-router = APIRouter(prefix="/v1", tags=["reports"], dependencies=[ReadScope], responses=AUTH_RESPONSES)
+router = APIRouter(
+    prefix="/v1",
+    tags=["reports"],
+    dependencies=[ReadScope],
+    responses=AUTH_RESPONSES,
+    route_class=KeyFirstRoute,
+)
 
 
 def _publication(catalog: CatalogDep, week: str, revision: int | None) -> Publication:
@@ -95,7 +102,10 @@ def get_report(
             f"no report was rendered for {pub.week_label} revision {pub.revision} (the weekly job writes "
             f"{REPORT} beside the scores); GET /v1/exports/{pub.week_label}.csv has its scores",
         )
-    return FileResponse(path, media_type="text/html; charset=utf-8")
+    # the report is self-contained (inline CSS and SVG, no scripts): its policy allows nothing else
+    return FileResponse(
+        path, media_type="text/html; charset=utf-8", headers={"Content-Security-Policy": REPORT_CSP}
+    )
 
 
 @router.get(
