@@ -44,7 +44,11 @@ def test_two_workers_see_what_another_process_publishes_and_withdraws(tmp_path: 
     server = pg_server()
     url = server.clone(server.template("filled", _fill_url))
     store = ScoreStore(url)
-    key = create_api_key(store.engine, "read", "workers test")
+    from civrisk.settings import Settings
+    from serve.pepper import api_key_pepper
+
+    pepper = api_key_pepper(Settings(home=tmp_path / "home", db_url=url))  # the file the workers will read
+    key = create_api_key(store.engine, "read", "workers test", pepper=pepper)
     port = _free_port()
     env = {**os.environ, "CIVRISK_DB_URL": url, "CIVRISK_HOME": str(tmp_path / "home")}
     argv = [

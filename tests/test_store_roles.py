@@ -47,7 +47,7 @@ def test_service_roles_can_append_or_read_but_never_rewrite() -> None:
         assert pub.status == "published"  # insert open, add rows, seal: all the publisher may do
         assert pub_store.withdraw_publication(pub.id).status == "withdrawn"
         assert len(api_store.scores("2020-W23", revision=1)) == pub.n_scores
-        create_api_key(api_store.engine, "read")  # the API keeps its own tables
+        create_api_key(api_store.engine, "read", pepper="p" * 32)  # the API keeps its own tables
         attempts = {
             publisher: [
                 "UPDATE scores SET p = 0.5",
