@@ -3,7 +3,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install demo test lint bench translations
+.PHONY: install demo test test-pg lint bench translations
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	python3 -m venv $(VENV)
@@ -18,6 +18,12 @@ demo: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q
+
+# the suite with the PostgreSQL params required: a throwaway cluster on loopback, stopped afterwards
+test-pg: $(VENV)/.installed
+	@d=$$(mktemp -d /tmp/civrisk-pg.XXXXXX); trap '.ci/postgres stop "$$d"; rm -rf "$$d"' EXIT; \
+	url=$$(.ci/postgres start "$$d"); \
+	CIVRISK_TEST_PG_URL=$$url CIVRISK_TEST_PG_REQUIRED=1 $(PY) -m pytest -q
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

@@ -11,6 +11,9 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
+PUBLICATIONS_DIRNAME = "publications"
+"""Folder under the home that holds every published week's revision folders (``<week>/r<revision>``)."""
+
 DEFAULT_DATA_LAG_WEEKS = 1
 """k: weeks between an event and its availability in the data (ACLED publishes weekly; one week is the
 shortest honest lag). Experiment configs and the publication settings default to it."""
@@ -166,6 +169,10 @@ class Settings(BaseSettings):
     def resolved_db_url(self) -> str:
         """Return the scores-store URL, defaulting to SQLite under ``home``."""
         return self.db_url or f"sqlite:///{(self.home / 'scores.db').resolve()}"
+
+    def resolved_publications_dir(self) -> Path:
+        """Return the folder of published revisions, ``home / "publications"``."""
+        return self.home / PUBLICATIONS_DIRNAME
 
     def resolved_drop_dir(self) -> Path:
         """Return the weekly drop folder, defaulting to ``home / "drop"``."""

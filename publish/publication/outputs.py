@@ -22,7 +22,7 @@ import shutil
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ import pandas as pd
 from shapely.geometry.base import BaseGeometry
 
 from civrisk.atomic import write_text_atomic
+from civrisk.settings import PUBLICATIONS_DIRNAME
 from publish.render.cap import CapConfig, CapMessage, build_cap, cap_area
 from publish.render.exports import publication_meta, write_geojson, write_hxl_csv, write_json
 from publish.render.report import ReportContext, render_report
@@ -44,6 +45,8 @@ SCORES_JSON = "scores.json"
 ALERTS_JSON = "alerts.json"
 CAP_DIR = "alerts"
 MANIFEST = "manifest.json"
+ORPHANED = ".orphaned"
+"""Folder beside a week's revisions where folders of revisions the store does not have are kept aside."""
 _STAGING = ".staging-"
 
 
@@ -54,7 +57,7 @@ def report_name(lang: str, primary: bool, suffix: str = ".html") -> str:
 
 def publications_root(home: Path) -> Path:
     """Return the folder holding every published week."""
-    return Path(home) / "publications"
+    return Path(home) / PUBLICATIONS_DIRNAME
 
 
 def revision_dir(home: Path, week_label: str, revision: int) -> Path:
@@ -183,26 +186,39 @@ def promote(staging: Path, final: Path) -> Path:
 
 
 def remove_tree(path: Path) -> None:
-    """Delete ``path`` and everything under it, if it exists."""
+    """Delete ``path`` and everything under it, if it exists (staging folders only: never published)."""
     if path.exists():
         shutil.rmtree(path)
 
 
-def clear_leftovers(week_dir: Path, revision: int) -> list[Path]:
-    """Delete staging folders of ``week_dir`` and a stray ``r<revision>`` folder; return what was removed.
+def set_aside(folder: Path) -> Path:
+    """Move a revision folder the store does not record to ``<week>/.orphaned/<name>-<UTC time>``; return
+    its new path. Published bytes are never deleted: whoever fetched them can still be shown them."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+    target = folder.parent / ORPHANED / f"{folder.name}-{stamp}"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.rename(folder, target)
+    _fsync_dir(folder.parent)
+    return target
+
+
+def clear_leftovers(week_dir: Path, revision: int) -> list[tuple[Path, Path]]:
+    """Remove staging folders of ``week_dir`` and set a stray ``r<revision>`` folder aside
+    (:func:`set_aside`); return (old path, new path) of what was set aside.
 
     Call it only while holding the store's write lock for a revision the store does not have yet: then
     those folders belong to a publisher that died before committing (files claiming an unrecorded
     revision), never to one still at work.
     """
-    removed: list[Path] = []
+    moved: list[tuple[Path, Path]] = []
     if not week_dir.is_dir():
-        return removed
+        return moved
     for path in sorted(week_dir.iterdir()):
-        if path.is_dir() and (path.name.startswith(_STAGING) or path.name == f"r{int(revision)}"):
-            shutil.rmtree(path)
-            removed.append(path)
-    return removed
+        if path.is_dir() and path.name.startswith(_STAGING):
+            shutil.rmtree(path)  # never renamed into place: nobody saw these files
+        elif path.is_dir() and path.name == f"r{int(revision)}":
+            moved.append((path, set_aside(path)))
+    return moved
 
 
 def _fsync_dir(path: Path) -> None:

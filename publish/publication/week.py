@@ -7,10 +7,11 @@ Steps: data cut-off (origin t = Monday of the week, last data week ``min(t, week
 and coverage clipped to it -> freshness per country (stale countries' regions are withheld) -> panel and
 features at t -> forecasts of every target x horizon -> scores -> in ONE store transaction: the
 publication, its alerts, and the revision folder written in a staging folder and renamed into place; the
-transaction commits only after the rename. A failure before the commit rolls the store back and removes
-the folder, so the store and ``publications/`` are as they were. (A process killed between the rename and
-the commit leaves a folder of a revision the store does not have; the next publication of that week,
-holding the store's write lock, finds and removes it before writing the same revision number.)
+transaction commits only after the rename. A failure before the rename rolls the store back and removes
+the staging folder; a failure after it (or a process killed between the rename and the commit) leaves a
+folder of a revision the store does not have, which is never deleted: it is set aside under
+``<week>/.orphaned/`` (at once, or by the next publication of that week, which holds the store's write
+lock) and the result's notes say where. An existing revision folder is never rewritten.
 
 Re-running with the same model and data returns the existing publication and writes nothing (the files
 are rebuilt only if its folder is missing); new data or a new model give a new revision, older ones stay.
@@ -57,11 +58,13 @@ from publish.publication.outputs import (
     promote,
     remove_tree,
     revision_dir,
+    set_aside,
     staging_dir,
     write_publication_files,
 )
 from publish.publication.recalibrate import history_origins, recalibrate_publication
 from publish.render.report_summary import AlertScope
+from publish.store.faults import fault_point
 from publish.store.store import Publication, ScoreStore
 
 if TYPE_CHECKING:
@@ -138,9 +141,10 @@ def publish_week(
     from publish.publication.model_source import load_publish_model
 
     parse_week(week)  # a malformed week fails here, before the model and the data are loaded
-    model = load_publish_model(model_version, settings)
-    events, coverage, shapes = load_model_events(model, events_dir)
-    with ScoreStore(settings.resolved_db_url()) as store:
+    # the store first: one that may not be used (e.g. empty beside published folders) is refused at once
+    with ScoreStore.from_settings(settings) as store:
+        model = load_publish_model(model_version, settings)
+        events, coverage, shapes = load_model_events(model, events_dir)
         return publish_model_week(
             week, model, events, coverage, shapes, store, settings, as_of=as_of, options=options
         )
@@ -223,7 +227,7 @@ def publish_model_week(
         horizon=headline_horizon(config.horizons),
         previous_week=done.previous_week,
         files=done.files,
-        notes=tuple(notes),
+        notes=(*notes, *done.notes),
         alert_scope=_alert_scope(store, done.publication, context),
     )
 
@@ -247,6 +251,7 @@ class _Done:
     top: pd.DataFrame
     previous_week: str | None
     files: dict[str, Path]
+    notes: tuple[str, ...] = ()
 
 
 def _record_and_write(
@@ -270,22 +275,32 @@ def _record_and_write(
                 alerts = store.alerts(publication_id=pub.id)
                 return _Done(pub, final, False, alerts, *_top(store, pub, ctx), {})
             scope = _alert_scope(store, pub, ctx)
+            notes: tuple[str, ...] = ()
             if pub.is_new:
-                clear_leftovers(final.parent, pub.revision)
+                notes = tuple(
+                    f"a folder of revision {pub.revision} that the store does not record (left by a publish "
+                    f"killed before it committed, or by a store restored from an older backup) was kept "
+                    f"aside at {new}"
+                    for _old, new in clear_leftovers(final.parent, pub.revision)
+                )
                 alerts = _record_alerts(store, pub, ctx, scope)
+                fault_point("alerts-recorded")
             else:  # recorded earlier but its folder is gone: write the files again from the store
                 alerts = store.alerts(publication_id=pub.id)
             staging = staging_dir(final)
             written = write_publication_files(staging, _files(store, pub, alerts, ctx, scope))
+            fault_point("files-written")
             promote(staging, final)
+            fault_point("promoted")
             files = {k: final / p.relative_to(staging) for k, p in written.items()}
-            done = _Done(pub, final, not pub.is_new, alerts, *_top(store, pub, ctx), files)
+            done = _Done(pub, final, not pub.is_new, alerts, *_top(store, pub, ctx), files, notes)
     except BaseException:
         if staging is not None and final is not None:
-            if not staging.exists():  # renamed into place before the failure: it names no recorded revision
-                remove_tree(final)
+            if not staging.exists() and final.exists():
+                set_aside(final)  # renamed into place before the failure: it names no recorded revision
             remove_tree(staging)
         raise
+    fault_point("committed")
     return done
 
 
