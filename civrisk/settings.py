@@ -96,6 +96,12 @@ class Settings(BaseSettings):
     boundary_iso3_property: str = "iso3"
     """GeoJSON feature property holding the region's country (ISO3, or a name that maps to one)."""
 
+    boundary_code_properties: tuple[str, ...] = ("shapeISO", "ADM1_PCODE")
+    """Feature properties holding a region's standard code, first found wins: ISO 3166-2 (geoBoundaries
+    ``shapeISO``), then the OCHA P-code (COD-AB ``ADM1_PCODE``); looked up in the feature's properties,
+    then in its ``source_attributes``. Machine outputs publish it as the region's code (HXL ``#adm1+code``)
+    beside the region id."""
+
     country_boundaries: Path | None = None
     """Natural Earth admin-0 TopoJSON (world-atlas countries-50m.json); default: the shared copy."""
 

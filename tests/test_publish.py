@@ -96,6 +96,17 @@ def test_publish_writes_every_output_and_withholds_stale_countries(world: World,
     assert set(manifest["files"]) >= {"report.html", "scores.csv"} and manifest["publication"]["id"] == pub.id
     html = (result.folder / "report.html").read_text()
     assert "2020-W53" in html and "Burkina Faso" in html and "withheld" in html
+    # machine outputs list every region, the withheld ones with their reason (not silently absent)
+    regions = json.loads((result.folder / "regions.json").read_text())
+    assert regions["counts"] == {"scored": 6, "withheld": 4, "no_score": 0}
+    bfa = [r for r in regions["regions"] if r["iso3"] == "BFA"]
+    assert len(bfa) == 4 and {r["status"] for r in bfa} == {"withheld"}
+    assert bfa[0]["reason"].startswith("stale data: the country's data end on 2020-06-")
+    csv_rows = pd.read_csv(result.folder / "scores.csv", skiprows=[1])
+    assert len(csv_rows) == 10 and set(csv_rows.loc[csv_rows["iso3"] == "BFA", "status"]) == {"withheld"}
+    assert csv_rows.loc[csv_rows["iso3"] == "BFA", "p_civ_any_h1"].isna().all()
+    geo = json.loads((result.folder / "scores.geojson").read_text())
+    assert sorted(f["properties"]["status"] for f in geo["features"]).count("withheld") == 4
     top = result.top.iloc[0]
     assert (
         top["region"] in html

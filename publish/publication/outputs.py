@@ -2,7 +2,8 @@
 
 Layout: ``<home>/publications/<week label>/r<revision>/`` holding ``report.html`` and ``report.pdf`` (the
 first of the settings' languages; ``report.<lang>.html`` / ``.pdf`` for each other one), ``scores.csv``
-(HXL), ``scores.geojson``, ``scores.json``, ``alerts.json``, ``alerts/<message id>.cap.xml`` (one ``<info>``
+(HXL), ``scores.geojson``, ``scores.json``, ``regions.json`` (every region with its code and status: scored,
+withheld and why, no score), ``alerts.json``, ``alerts/<message id>.cap.xml`` (one ``<info>``
 per language) and ``manifest.json`` (every other file with its sha256, written last).
 
 The files are written into a hidden staging folder beside the revision folder, flushed to disk once, and
@@ -32,6 +33,7 @@ from shapely.geometry.base import BaseGeometry
 
 from civrisk.atomic import write_text_atomic
 from civrisk.settings import PUBLICATIONS_DIRNAME
+from publish.publication.region_status import regions_json
 from publish.render.cap import CapConfig, CapMessage, build_cap, cap_area
 from publish.render.exports import publication_meta, write_geojson, write_hxl_csv, write_json
 from publish.render.report import ReportContext, render_report
@@ -42,6 +44,7 @@ REPORT = "report.html"
 SCORES_CSV = "scores.csv"
 SCORES_GEOJSON = "scores.geojson"
 SCORES_JSON = "scores.json"
+REGIONS_JSON = "regions.json"
 ALERTS_JSON = "alerts.json"
 CAP_DIR = "alerts"
 MANIFEST = "manifest.json"
@@ -84,6 +87,9 @@ class PublicationFiles:
     """Also print each report to PDF (settings.report_pdf)."""
     previous_week: date | None = None
     """Week of the publication the alerts' previous probabilities come from (named in the CAP texts)."""
+    statuses: pd.DataFrame | None = None
+    """Every region of the model's countries with its code and status (publish.publication.region_status):
+    the CSV and GeoJSON then list withheld regions too, and ``regions.json`` is written."""
 
 
 def write_publication_files(folder: Path, files: PublicationFiles) -> dict[str, Path]:
@@ -91,13 +97,22 @@ def write_publication_files(folder: Path, files: PublicationFiles) -> dict[str, 
     pub = files.publication
     written = _write_reports(folder, files.reports, files.pdf)
     written |= {
-        "csv": write_hxl_csv(files.scores, pub, folder / SCORES_CSV, unit=files.unit),
+        "csv": write_hxl_csv(
+            files.scores, pub, folder / SCORES_CSV, unit=files.unit, statuses=files.statuses
+        ),
         "geojson": write_geojson(
-            files.scores, pub, folder / SCORES_GEOJSON, geometries=files.geometries, centroids=files.centroids
+            files.scores,
+            pub,
+            folder / SCORES_GEOJSON,
+            geometries=files.geometries,
+            centroids=files.centroids,
+            statuses=files.statuses,
         ),
         "json": write_json(files.scores, pub, folder / SCORES_JSON),
         "alerts": write_text_atomic(folder / ALERTS_JSON, alerts_json(files.alerts, pub)),
     }
+    if files.statuses is not None:
+        written["regions"] = write_text_atomic(folder / REGIONS_JSON, regions_json(files.statuses, pub))
     cap_dir = folder / CAP_DIR
     cap_dir.mkdir()
     for row in files.alerts.to_dict("records"):

@@ -63,6 +63,7 @@ from publish.publication.outputs import (
     write_publication_files,
 )
 from publish.publication.recalibrate import history_origins, recalibrate_publication
+from publish.publication.region_status import Withheld, region_statuses
 from publish.render.report_summary import AlertScope
 from publish.store.faults import fault_point
 from publish.store.store import Publication, ScoreStore
@@ -210,7 +211,10 @@ def publish_model_week(
     scores, no_score, notes = _scores(forecasts, inputs.regions, stale)
     files = [p for p in (config.data.boundaries,) if p is not None]
     fingerprint = data_fingerprint(events_asof, coverage_asof, files)
-    context = _Context(model, inputs, fresh, boundaries, settings, options)
+    withheld = frozenset(stale & set(countries))
+    data_ends = _data_ends(fresh, countries)
+    why = Withheld(data_ends=data_ends, thin=thin, last_week=cutoff.last_week)
+    context = _Context(model, inputs, fresh, boundaries, settings, options, withheld, why)
     done = _record_and_write(origin, scores, fingerprint, cutoff, store, context)
     return PublishResult(
         publication=done.publication,
@@ -218,8 +222,8 @@ def publish_model_week(
         created=done.publication.is_new,
         rebuilt=done.rebuilt,
         cutoff=cutoff,
-        withheld=tuple(sorted(stale & set(countries))),
-        data_ends=_data_ends(fresh, countries),
+        withheld=tuple(sorted(withheld)),
+        data_ends=data_ends,
         thin=thin,
         no_score=no_score,
         alerts=done.alerts,
@@ -240,6 +244,8 @@ class _Context:
     boundaries: object
     settings: Settings
     options: PublishOptions
+    withheld: frozenset[str]
+    why: Withheld
 
 
 @dataclass(frozen=True)
@@ -364,7 +370,19 @@ def _files(
         id_property=ctx.settings.boundary_id_property,
         pdf=ctx.settings.report_pdf,
         previous_week=prev_pub.week if prev_pub is not None else None,
+        statuses=region_statuses(
+            regions, set(scores["region_id"].astype(str)), set(ctx.withheld), ctx.why, _codes(ctx.boundaries)
+        ),
     )
+
+
+def _codes(boundaries: object) -> dict[str, str]:
+    """Return region id -> standard code (ISO 3166-2, P-code) for the regions whose boundaries carry one."""
+    frame = getattr(boundaries, "regions", None)
+    if frame is None or "code" not in frame.columns:
+        return {}
+    known = frame[frame["code"].notna()]
+    return dict(zip(known["region_id"].astype(str), known["code"].astype(str), strict=True))
 
 
 def _geometries(boundaries: object) -> dict:
