@@ -80,6 +80,11 @@ app.command("serve")(serve_command)
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(webhooks_app, name="webhooks")
 
+# civrisk store check / migrate / grant: the scores store's integrity, schema and roles (cli.store)
+from cli.store import store_app  # noqa: E402  (light: typer only)
+
+app.add_typer(store_app, name="store")
+
 # civrisk publish / verify / demo: the weekly publication, its verification, the demo (cli.publish)
 from cli.publish import demo_command, publish_command, verify_command  # noqa: E402  (light: typer only)
 

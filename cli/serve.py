@@ -66,7 +66,7 @@ def apikey_create(
     settings = get_settings()
     with one_line_errors("apikey create"):
         pepper = api_key_pepper(settings)
-    with ScoreStore(settings.resolved_db_url()) as store:
+    with ScoreStore.from_settings(settings) as store:
         create_serve_schema(store.engine)
         key = create_api_key(store.engine, scope, name, pepper=pepper)
     typer.echo(key)
@@ -85,7 +85,7 @@ def apikey_list() -> None:
     from serve.auth import list_api_keys
     from serve.tables import create_serve_schema
 
-    with ScoreStore(get_settings().resolved_db_url()) as store:
+    with ScoreStore.from_settings(get_settings()) as store:
         create_serve_schema(store.engine)
         for k in list_api_keys(store.engine):
             revoked = f"revoked {k.revoked_at:%Y-%m-%d %H:%M}" if k.revoked_at else "active"
@@ -104,7 +104,7 @@ def apikey_revoke(
     from serve.auth import revoke_api_key
     from serve.tables import create_serve_schema
 
-    with ScoreStore(get_settings().resolved_db_url()) as store:
+    with ScoreStore.from_settings(get_settings()) as store:
         create_serve_schema(store.engine)
         try:
             key = revoke_api_key(store.engine, key_id)
@@ -122,7 +122,7 @@ def webhooks_deliver() -> None:
     from serve.webhooks import deliver_pending
 
     settings = get_settings()
-    with ScoreStore(settings.resolved_db_url()) as store:
+    with ScoreStore.from_settings(settings) as store:
         create_serve_schema(store.engine)
         r = deliver_pending(store, settings)
     typer.echo(

@@ -106,7 +106,7 @@ def run_demo(settings: Settings, quick: bool = False, console: Console | None = 
         from publish.store.store import ScoreStore
 
         options = PublishOptions(cap_status="Exercise")
-        with ScoreStore(settings.resolved_db_url()) as store:
+        with ScoreStore.from_settings(settings) as store:
             first = None
             verification = None
             with _step(progress, f"publishing {_label(earlier)} and verifying it against what happened"):

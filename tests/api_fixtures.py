@@ -25,6 +25,7 @@ from serve.app import PublishArgv, civrisk_publish_argv, create_app
 from serve.auth import create_api_key
 from serve.pepper import api_key_pepper
 from serve.tables import create_serve_schema
+from tests.store_backends import pg_server
 from tests.synth_scores import make_scores
 
 AS_OF = datetime(2020, 5, 31, 23, 0, tzinfo=UTC)
@@ -93,22 +94,49 @@ def filled_db(folder: Path) -> Path:
     return Path(shutil.copy(_TEMPLATES["filled"], folder / "scores.db"))
 
 
+def _fill_url(url: str) -> None:
+    store = ScoreStore(url)
+    create_serve_schema(store.engine)
+    fill_store(store)
+    store.close()
+
+
 def open_api(
     tmp_path: Path,
     publish_argv: PublishArgv = civrisk_publish_argv,
     fill: bool = True,
     webhook_allow_hosts: tuple[str, ...] = (),
+    backend: str = "sqlite",
     **settings_kw: object,
 ) -> Iterator[Api]:
     """Yield an :class:`Api` over a store under ``tmp_path`` (filled as :func:`fill_store` does, or empty).
 
     ``webhook_allow_hosts`` is the webhook allow-list (tests with a receiver on loopback name it);
+    ``backend="postgresql"``: the store is a database of the test server (tests/store_backends.py);
     ``settings_kw`` sets other settings.
     """
-    db = filled_db(tmp_path) if fill else tmp_path / "scores.db"
+    if backend == "postgresql":
+        server = pg_server()
+        url = server.clone(server.template("filled" if fill else "empty", _fill_url if fill else None))
+    else:
+        url = f"sqlite:///{filled_db(tmp_path) if fill else tmp_path / 'scores.db'}"
+    try:
+        yield from _open_api(tmp_path, url, publish_argv, webhook_allow_hosts, settings_kw)
+    finally:
+        if backend == "postgresql":
+            server.drop(url)
+
+
+def _open_api(
+    tmp_path: Path,
+    url: str,
+    publish_argv: PublishArgv,
+    webhook_allow_hosts: tuple[str, ...],
+    settings_kw: dict[str, object],
+) -> Iterator[Api]:
     settings = Settings(
         home=tmp_path / "home",
-        db_url=f"sqlite:///{db}",
+        db_url=url,
         shared_data=tmp_path / "none",
         webhook_allow_hosts=webhook_allow_hosts,
         **settings_kw,  # type: ignore[arg-type]

@@ -9,9 +9,11 @@ import subprocess
 import sys
 import time
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pytest
+from fastapi.testclient import TestClient
 from lxml import etree
 
 from civrisk.settings import Settings
@@ -22,8 +24,8 @@ CAP_XSD = Settings().shared_data.parent / "schemas" / "CAP-v1.2.xsd"
 
 
 @pytest.fixture()
-def api(tmp_path):
-    yield from open_api(tmp_path)
+def api(tmp_path, backend):
+    yield from open_api(tmp_path, backend=backend)
 
 
 def test_weeks_lists_every_revision_and_the_latest(api):
@@ -495,3 +497,86 @@ def test_health_is_503_when_the_store_does_not_answer(api, monkeypatch):
     assert r.status_code == 503
     assert r.json()["status"] == "unavailable" and r.json()["store_reachable"] is False
     assert "OperationalError" in r.json()["detail"]
+
+
+def test_head_healthz_answers_like_get(api):
+    r = api.client.head("/healthz")
+    assert r.status_code == 200 and r.content == b""
+
+
+def _app_over(tmp_path, db: Path, folders: bool):
+    from civrisk.settings import Settings
+    from serve.app import create_app
+
+    home = tmp_path / "home"
+    if folders:
+        (home / "publications" / "2020-W23" / "r1").mkdir(parents=True)
+        (home / "publications" / "2020-W23" / "r1" / "manifest.json").write_text("{}")
+    settings = Settings(home=home, db_url=f"sqlite:///{db}", shared_data=tmp_path / "none")
+    return TestClient(create_app(settings, key_cache_s=0))
+
+
+def test_an_empty_store_beside_published_folders_gives_503_with_the_reason(tmp_path):
+    db = tmp_path / "scores.db"
+    db.touch()  # the zero-byte scores.db
+    with _app_over(tmp_path, db, folders=True) as client:
+        for url in ("/healthz", "/v1/scores", "/v1/weeks"):
+            r = client.get(url, headers={"Authorization": "Bearer crk_x"})
+            assert r.status_code == 503, url
+            assert (
+                "is missing or empty (0 bytes), but 1 published revision folders exist" in r.json()["detail"]
+            )
+        assert client.head("/healthz").status_code == 503
+        assert client.get("/openapi.json").status_code == 200  # what needs no store still works
+    assert db.stat().st_size == 0
+
+
+def test_a_store_damaged_while_serving_gives_503_with_a_detail(api):
+    if api.store.engine.dialect.name != "sqlite":
+        pytest.skip("damaging the file is the SQLite case; PostgreSQL's unreachable case is the next test")
+    db = Path(api.settings.resolved_db_url().removeprefix("sqlite:///"))
+    api.store.close()
+    api.client.app.state.store.engine.dispose()
+    for side in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
+        if side.exists():
+            side.write_bytes(b"\x00garbage" * 512)
+    for url, key in (("/healthz", None), ("/v1/weeks", "read"), ("/v1/scores", "read")):
+        r = api.get(url, key=key)
+        assert r.status_code == 503, (url, r.text)
+        assert r.json()["detail"], url
+
+
+def test_a_publication_whose_rows_were_changed_is_not_served(api):
+    if api.store.engine.dialect.name != "sqlite":
+        trigger, on = "scores_append_only", " ON scores"
+    else:
+        trigger, on = "scores_append_only_update", ""
+    pub = api.pubs[-1]
+    with api.store.engine.begin() as conn:
+        conn.exec_driver_sql(f"DROP TRIGGER {trigger}{on}")
+        conn.exec_driver_sql(f"UPDATE scores SET p = 0.001 WHERE publication_id = {pub.id}")
+    r = api.get(f"/v1/scores?week={pub.week_label}&revision={pub.revision}")
+    assert r.status_code == 503
+    assert (
+        f"publication {pub.week_label} r{pub.revision} (id {pub.id}): its scores no longer match"
+        in r.json()["detail"]
+    )
+    assert api.get(f"/v1/scores?week={api.pubs[0].week_label}").status_code == 200  # others still are
+
+
+def test_an_unreachable_postgresql_gives_503(tmp_path):
+    from civrisk.settings import Settings
+    from serve.app import create_app
+
+    settings = Settings(
+        home=tmp_path / "home",
+        db_url="postgresql+psycopg://civrisk:civrisk@127.0.0.1:9/none?connect_timeout=2",
+        shared_data=tmp_path / "none",
+    )
+    with TestClient(create_app(settings, key_cache_s=0)) as client:
+        r = client.get("/healthz")
+        assert r.status_code == 503 and r.json()["status"] == "unavailable"
+        detail = r.json()["detail"]
+        assert "the scores store postgresql+psycopg://civrisk:***@127.0.0.1:9/none" in detail
+        assert "does not answer (OperationalError: " in detail and "CIVRISK_DB_URL" in detail
+        assert client.get("/v1/weeks").status_code == 503

@@ -25,8 +25,8 @@ from tests.api_fixtures import open_api, running_server
 
 
 @pytest.fixture()
-def api(tmp_path):
-    yield from open_api(tmp_path)
+def api(tmp_path, backend):
+    yield from open_api(tmp_path, backend=backend)
 
 
 def _dump(db_path) -> str:

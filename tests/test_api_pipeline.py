@@ -54,7 +54,14 @@ def test_api_serves_what_publish_week_published(tmp_path: Path) -> None:
         csv = client.get("/v1/exports/2020-W53.csv", headers=auth)
         assert csv.content == (result.folder / "scores.csv").read_bytes()
         geo = client.get("/v1/exports/2020-W53.geojson", headers=auth).json()
-        assert len(geo["features"]) == stored["region_id"].nunique()
+        scored = [f for f in geo["features"] if f["properties"]["status"] == "scored"]
+        assert len(scored) == stored["region_id"].nunique() < len(geo["features"])  # + withheld BFA
+        regions = client.get("/v1/exports/2020-W53/regions.json", headers=auth)
+        assert regions.content == (result.folder / "regions.json").read_bytes()
+        withheld = [r for r in regions.json()["regions"] if r["status"] == "withheld"]
+        assert {r["iso3"] for r in withheld} == {"BFA"} and all("stale data" in r["reason"] for r in withheld)
+        gone = client.get("/v1/exports/2019-W01/regions.json", headers=auth)
+        assert gone.status_code == 404 and "never published" in gone.text
         assert len(alerts) > 0
         mid = alerts["message_id"].iloc[0]
         cap = client.get(f"/v1/alerts/{mid}.cap", headers=auth)

@@ -78,8 +78,8 @@ LOOPBACK = ("127.0.0.1",)
 
 
 @pytest.fixture()
-def api(tmp_path):
-    yield from open_api(tmp_path, webhook_allow_hosts=LOOPBACK)
+def api(tmp_path, backend):
+    yield from open_api(tmp_path, webhook_allow_hosts=LOOPBACK, backend=backend)
 
 
 def _subscribe(api, port, formats=("json", "cap")):
