@@ -266,15 +266,22 @@ def _stable_ids(names: object, base: int) -> np.ndarray:
 
 def write_ged_csv(
     path: str | Path,
-    shared_data: str | Path,
+    shared_data: str | Path | None,
     n_events: int = FULL_SIZE,
     n_regions: int = 1000,
     start_year: int = 1989,
     end_year: int = 2023,
     seed: int = 2025,
+    world: World | None = None,
 ) -> Path:
-    """Write ``n_events`` synthetic GED events to ``path`` (.csv or .csv.gz) atomically; return the path."""
-    world = build_world(Path(shared_data), n_regions=n_regions, seed=seed)
+    """Write ``n_events`` synthetic GED events to ``path`` (.csv or .csv.gz) atomically; return the path.
+
+    ``world``: where events happen (default: ``n_regions`` admin-1 regions built from ``shared_data``).
+    """
+    if world is None:
+        if shared_data is None:
+            raise ValueError("write_ged_csv needs shared_data (the boundaries) or a world")
+        world = build_world(Path(shared_data), n_regions=n_regions, seed=seed)
     path = Path(path)
     with atomic_path(path) as tmp, open(tmp, "wb") as raw:
         binary = (

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from civrisk.settings import Settings
 from forecasting.metrics import greater_is_better
-from forecasting.plan import ModelPlan
+from forecasting.plan import PLACEMENT_KEYS, ModelPlan
 from forecasting.targets import HEADLINE_TARGET
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
@@ -129,9 +129,9 @@ class ExperimentConfig(ModelPlan):
         return _flatten(self.model_dump(mode="json"))
 
     def fingerprint(self) -> str:
-        """Return a sha256 of the settings that decide the results (not the name, file or process count);
+        """Return a sha256 of the settings that decide the results (not the name, file or where it ran);
         paths count relative to the folders they were expanded from (``path_roots``)."""
-        body = self.model_dump(mode="json", exclude={"name": True, "backtest": {"n_jobs"}})
+        body = self.model_dump(mode="json", exclude={"name": True, "backtest": set(PLACEMENT_KEYS)})
         text = json.dumps(body, sort_keys=True)
         for placeholder, folder in sorted(self.path_roots.items(), key=lambda kv: -len(kv[1])):
             text = text.replace(json.dumps(folder)[1:-1], placeholder)

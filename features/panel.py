@@ -181,7 +181,9 @@ def build_panel_with_report(
     mask = _country_week_mask(weekly_mask(cov, list(iso3s), weeks), iso3s, weeks)
     covered = mask[pd.Index(iso3s).get_indexer(region_iso3.to_numpy())]  # (regions, weeks)
 
-    flat, kept, report_counts = _place_events(events, cov, region_ids, weeks, unit)
+    # the source windows of the events' own countries: a grid cell's border events may be coded in the
+    # next country, which a build of one country's cells (features.partitioned) has not in ``cov``
+    flat, kept, report_counts = _place_events(events, coverage, region_ids, weeks, unit)
     block = _measure_block(events.loc[kept, list(_MEASURE_INPUTS)], flat, n_r * n_w)
     block[:, ~covered.ravel()] = np.nan
     # one float32 block, handed to pandas without a copy; the key columns go in front

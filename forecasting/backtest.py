@@ -113,9 +113,10 @@ def run_backtest(
     ``civ_deaths_sum_26w_lag{k}`` for the onset subset); ``targets`` a TARGETS table holding every target x
     horizon of the plan. ``models`` runs a subset of the plan's models (the baselines always run). Each
     model runs on the targets whose kind it supports (``forecasting.catalog.supports``). ``n_jobs``
-    (default ``plan.backtest.n_jobs``) > 1 runs target x horizon units in that many processes, each model
-    single-threaded (results do not depend on ``n_jobs``). ``on_unit(done, total, label)`` is called as
-    each target x horizon unit finishes (progress bars).
+    (default ``plan.backtest.n_jobs``) > 1 runs target x horizon units in that many processes, or Dask
+    workers with ``backtest.executor = "dask"`` (forecasting.executors), each model single-threaded
+    (results depend on neither). ``on_unit(done, total, label)`` is called as each target x horizon unit
+    finishes (progress bars).
     """
     from forecasting import catalog
 
@@ -137,7 +138,10 @@ def run_backtest(
     labels = _labels(targets, target_names, horizons)
     weeks = pd.DatetimeIndex(features["week"].unique()).sort_values()
 
+    from forecasting.executors import UnitGroup, run_groups
+
     units = []
+    keys = features[["region_id", "week"]]
     cadence = b.retrain_every if b.protocol == "rolling" else FROZEN
     for horizon in horizons:
         folds = _Folds(
@@ -146,30 +150,14 @@ def run_backtest(
         )
         for target in target_names:
             names = [m for m in models if catalog.supports(m, target)]
-            units.append((_join(features, labels, target, horizon), folds, names, target, horizon))
-    if n_jobs > 1:
-        from joblib import Parallel, delayed
-
-        single = _single_threaded(make_model)
-        results = Parallel(n_jobs=n_jobs, backend="loky", return_as="generator")(
-            delayed(_run_unit_one_thread)(xy, folds, single, names, target, h, min_train_rows)
-            for xy, folds, names, target, h in units
-        )
-    else:
-        results = (
-            _run_unit(xy, folds, make_model, names, target, h, min_train_rows)
-            for xy, folds, names, target, h in units
-        )
-    runs = []
-    for i, unit_runs in enumerate(results):  # in unit order, as each finishes
-        runs.append(unit_runs)
-        if on_unit is not None:
-            on_unit(i + 1, len(units), f"{units[i][3]} h={units[i][4]}")
+            y = _join(keys, labels, target, horizon)["y"].to_numpy()
+            units.append(UnitGroup(y, folds, names, target, horizon))
+    runs = run_groups(features, units, make_model, min_train_rows, b, n_jobs, on_unit)
     done = [run for unit_runs in runs for run in unit_runs]
     importances = [r.importance for r in done if r.importance is not None]
 
     fc = pd.concat([r.forecasts for r in done], ignore_index=True)
-    learned = {r.timing["model"] for r in done if not r.baseline}
+    learned = {str(r.timing["model"]) for r in done if not r.baseline}
     fc = recalibrate_forecasts(fc, labels, learned, data_lag_weeks, plan.recalibration)
     validate_forecasts(fc, "run_backtest")
     actuals = _actuals(labels, features, fc, onset_col)

@@ -33,6 +33,10 @@ DEFAULT_TEST_YEARS = (2017, 2020)
 """Test years of a backtest that names no test period."""
 
 
+PLACEMENT_KEYS = ("n_jobs", "executor", "cluster_address")
+"""BacktestConfig keys that choose where units run, not what they compute (left out of fingerprints)."""
+
+
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
@@ -69,7 +73,14 @@ class BacktestConfig(_Frozen):
     min_train_rows: int = Field(200, ge=1)
     """A fold with fewer labelled training rows than this is reported and skipped, not fitted."""
     n_jobs: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
-    """Processes running target x horizon units in parallel (default: one per CPU); scores do not change."""
+    """Processes running target x horizon units in parallel (default: one per CPU); scores do not change.
+    With executor "dask" and no cluster_address: the local cluster's worker processes."""
+    executor: Literal["local", "dask"] = "local"
+    """Where units run: "local" (n_jobs processes on this machine) or "dask" (a Dask cluster, one task per
+    target x horizon x refit block x model; docs/SCALING.md). Scores do not change."""
+    cluster_address: str | None = None
+    """Dask scheduler for executor "dask", e.g. "tcp://10.0.0.5:8786"; unset: a local cluster of n_jobs
+    single-threaded worker processes, started and stopped with the backtest."""
 
     @field_validator("test_years")
     @classmethod
@@ -84,6 +95,15 @@ class BacktestConfig(_Frozen):
         if v is not None and v[0] > v[1]:
             raise ValueError(f"expected [first day, last day] with first <= last, got {[str(d) for d in v]}")
         return v
+
+    @model_validator(mode="after")
+    def _address_needs_engine(self) -> BacktestConfig:
+        if self.cluster_address is not None and self.executor != "dask":
+            raise ValueError(
+                f"backtest.cluster_address {self.cluster_address!r} is set but backtest.executor is "
+                f'{self.executor!r}; set executor = "dask" or remove cluster_address'
+            )
+        return self
 
     @field_validator("metrics", "intervals")
     @classmethod

@@ -80,6 +80,19 @@ def _nearest_polygon(b: Boundaries, iso3: np.ndarray, lon: np.ndarray, lat: np.n
     return found
 
 
+_SEP = "\x1f"  # unit separator: in no ISO3 code or admin-1 slug
+
+
+def _joined(left: np.ndarray, right: np.ndarray, sep: str) -> np.ndarray:
+    """Return ``left[i] + sep + right[i]`` as an object array, formatted once per distinct pair."""
+    lc, lu = pd.factorize(left)
+    rc, ru = pd.factorize(right)
+    pair = np.where((lc < 0) | (rc < 0), -1, lc.astype(np.int64) * max(len(ru), 1) + rc)
+    codes, uniques = pd.factorize(pair)
+    text = [None if p < 0 else f"{lu[p // len(ru)]}{sep}{ru[p % len(ru)]}" for p in uniques]
+    return np.array([*text, None], dtype=object)[codes]
+
+
 def assign_regions(
     events: pd.DataFrame, boundaries: Boundaries | None, aliases: Admin1Aliases | None = None
 ) -> pd.DataFrame:
@@ -116,7 +129,7 @@ def assign_regions(
 
     # Countries without polygons: ids from names.
     by_slug = (cls != COUNTRY) & ~in_poly & has_name & (iso3 != "")
-    ids[by_slug] = [f"{c}-{s}" for c, s in zip(iso3[by_slug], slug[by_slug], strict=True)]
+    ids[by_slug] = _joined(iso3[by_slug], slug[by_slug].to_numpy(dtype=object), "-")
     method[by_slug] = "name_slug"
 
     if boundaries is not None and in_poly.any():
@@ -124,10 +137,10 @@ def assign_regions(
         poly_slugs = aliases.canonical(boundaries.regions["iso3"], admin1_slugs(boundaries.regions["name"]))
         keys = zip(boundaries.regions["iso3"], poly_slugs, strict=True)
         name_index = dict(zip(keys, region_ids, strict=True))
-        by_name = np.array(
-            [name_index.get(k) for k in zip(iso3, slug.fillna("").to_numpy(dtype=object), strict=True)],
-            dtype=object,
-        )
+        # look up each distinct (iso3, slug) pair once, not each of 400k events (~1,000 pairs)
+        codes, pairs = pd.factorize(_joined(iso3, slug.fillna("").to_numpy(dtype=object), _SEP))
+        found = [name_index.get(tuple(pair.split(_SEP, 1))) for pair in pairs]
+        by_name = np.array(found + [None], dtype=object)[codes]
         rows = np.flatnonzero(in_poly & has_xy & locatable)
         pip = np.full(len(out), None, dtype=object)
         hit = _point_in_polygon(boundaries, iso3, lon, lat, rows)

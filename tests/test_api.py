@@ -413,6 +413,30 @@ def test_cap_is_served_from_the_published_file_when_the_weekly_job_wrote_it(api)
     assert api.get(f"/v1/alerts/{row['message_id']}.cap").content == published
 
 
+def test_a_message_cap_reads_the_store_once_and_still_prefers_the_published_file(api, monkeypatch):
+    import serve.routes.alerts as routes
+
+    calls = []
+    real = routes._message_row
+    monkeypatch.setattr(
+        routes, "_message_row", lambda store, ident: calls.append(ident) or real(store, ident)
+    )
+    row = api.store.alerts().iloc[0]
+    url = f"/v1/alerts/{row['message_id']}.cap"
+    built = api.get(url).content
+    assert api.get(url).content == built and calls == [row["message_id"]]  # the second from the cache
+    # the weekly job's file, written later (an exercise), is what is served from then on
+    folder = publication_dir(api.settings, api.store.publication_by_id(int(row["publication_id"]))) / "alerts"
+    folder.mkdir(parents=True)
+    published = b"<?xml version='1.0' encoding='UTF-8'?>\n<alert><status>Exercise</status></alert>\n"
+    (folder / f"{row['message_id']}.cap.xml").write_bytes(published)
+    assert api.get(url).content == published
+    # a bare alert id always reads its latest message afresh
+    api.get(f"/v1/alerts/{row['alert_id']}.cap")
+    api.get(f"/v1/alerts/{row['alert_id']}.cap")
+    assert calls.count(row["alert_id"]) == 2
+
+
 def test_response_cache_is_bounded_in_bytes_and_keeps_the_recent():
     from serve.response_cache import ResponseCache
 

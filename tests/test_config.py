@@ -62,6 +62,9 @@ def test_relative_paths_and_aliases(tmp_path: Path) -> None:
     assert cfg.backtest.data_lag_weeks == get_settings().publication_lag_weeks
     other = load_config(_write(tmp_path, BASE.replace('"t"', '"other"')), get_settings())
     assert cfg.fingerprint() == other.fingerprint()
+    # where the units ran is not part of the experiment: a Dask run reuses the local run's models
+    engine = cfg.backtest.model_copy(update={"executor": "dask", "cluster_address": "tcp://h:8786"})
+    assert cfg.model_copy(update={"backtest": engine}).fingerprint() == cfg.fingerprint()
 
 
 @pytest.mark.parametrize(
