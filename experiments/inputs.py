@@ -95,7 +95,13 @@ def build_model_inputs(
         weeks = panel["week"]
         country = build_panel(events, country_regions(regions), coverage, "country", weeks.min(), weeks.max())
     features = build_features(
-        panel, nbrs if len(nbrs) else None, data_lag_weeks, origins, country_panel=country, spec=spec
+        panel,
+        nbrs if len(nbrs) else None,
+        data_lag_weeks,
+        origins,
+        country_panel=country,
+        spec=spec,
+        regions=regions,
     )
     return ModelInputs(regions, panel, features, summary)
 
