@@ -155,13 +155,9 @@ def features_command(
                 f"note: {country_path} not found; cty_ totals sum the {unit.value} regions and miss events "
                 "too imprecise for them"
             )
-    regions_path = panel / f"regions_{unit.value}.parquet"
-    regions = pd.read_parquet(regions_path) if regions_path.is_file() else None
-    if regions is None:
-        typer.echo(f"note: {regions_path} not found; building without the km_to_harm (distance) features")
     try:
         origins = [pd.Timestamp(parse_week(cutoff))] if cutoff is not None else None
-        features = build_features(frame, nbrs, k, origins, country_panel=country, regions=regions)
+        features = build_features(frame, nbrs, k, origins, country_panel=country)
     except ValueError as err:
         typer.echo(f"civrisk features: {err}", err=True)
         raise typer.Exit(EXIT_BAD_INPUT) from err

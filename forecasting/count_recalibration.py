@@ -20,7 +20,8 @@ so the recalibrated grid read the same way is exactly ``G(F)`` and the PIT cover
 and the publication both call :func:`recalibrate_counts` on the same 19-level grid, so they apply the same
 map to the same kind of evidence.
 
-The default window was chosen on a backtest, not by hand (docs/BACKTEST.md, "Count intervals").
+The default window was chosen on a backtest, not by hand (docs/BACKTEST.md, "Count intervals"). It is off
+by default: publications do not apply it yet, and a backtest must score what is published.
 """
 
 from __future__ import annotations
@@ -45,8 +46,9 @@ class CountRecalSpec(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
-    method: Literal["none", "pit"] = "pit"
-    """``pit``: map quantile levels through the empirical CDF of recent randomised PITs; ``none``: off."""
+    method: Literal["none", "pit"] = "none"
+    """``pit``: map quantile levels through the empirical CDF of recent randomised PITs; ``none``: off, the
+    default until publications apply the map too (a backtest would otherwise score intervals nobody sees)."""
     window_weeks: int = Field(52, ge=1)
     """Resolved origins whose PITs form the map: the last this many weeks of them."""
     prior_rows: float = Field(20.0, ge=0)

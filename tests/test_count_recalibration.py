@@ -50,7 +50,7 @@ def _recal(rows: pd.DataFrame, horizon: int, lag: int, spec: CountRecalSpec, t: 
 @pytest.mark.parametrize(("horizon", "lag"), [(1, 1), (4, 1), (4, 2)])
 def test_outcomes_not_resolved_at_the_origin_are_never_read(rng, horizon: int, lag: int) -> None:
     rows = _rows(rng, alpha=0.8)
-    spec = CountRecalSpec(window_weeks=26, prior_rows=5)
+    spec = CountRecalSpec(method="pit", window_weeks=26, prior_rows=5)
     t = WEEKS[80]
     at_t = (rows["week"] == t).to_numpy()
     before = _recal(rows, horizon, lag, spec, t)
@@ -70,7 +70,7 @@ def test_an_over_dispersed_forecaster_is_brought_to_80_percent(rng) -> None:
     rows = _rows(rng, alpha=1.0)
     later = rows["week"] >= WEEKS[60]
     assert _pit_cov(rows[later]) > 0.9  # too wide: the raw PITs pile up in the middle
-    spec = CountRecalSpec(window_weeks=52)
+    spec = CountRecalSpec(method="pit", window_weeks=52)
     origins = pd.DatetimeIndex(WEEKS[60:])
     new = recalibrate_counts(rows, 4, 1, spec, origins, COLS, QUANTILE_LEVELS)
     fixed = rows[later].assign(**{c: new.loc[later, c] for c in COLS})
@@ -85,7 +85,13 @@ def test_a_calibrated_forecaster_is_left_nearly_alone(rng) -> None:
     rows = _rows(rng, alpha=0.0)
     later = rows["week"] >= WEEKS[60]
     new = recalibrate_counts(
-        rows, 1, 1, CountRecalSpec(window_weeks=52), pd.DatetimeIndex(WEEKS[60:]), COLS, QUANTILE_LEVELS
+        rows,
+        1,
+        1,
+        CountRecalSpec(method="pit", window_weeks=52),
+        pd.DatetimeIndex(WEEKS[60:]),
+        COLS,
+        QUANTILE_LEVELS,
     )
     fixed = rows[later].assign(**{c: new.loc[later, c] for c in COLS})
     assert _pit_cov(rows[later]) == pytest.approx(0.80, abs=0.03)
@@ -118,7 +124,7 @@ def test_the_backtest_step_keeps_raw_quantiles_and_leaves_other_models(rng) -> N
     both = pd.concat([fc, base], ignore_index=True)
     labels = rows[["region_id", "week", "y"]].assign(horizon=np.int64(1), target="civ_deaths")
     out = recalibrate_count_forecasts(
-        both, labels, {"glm_negbin"}, 1, CountRecalSpec(), QUANTILE_COLUMNS, QUANTILE_LEVELS
+        both, labels, {"glm_negbin"}, 1, CountRecalSpec(method="pit"), QUANTILE_COLUMNS, QUANTILE_LEVELS
     )
     learned = out["model"] == "glm_negbin"
     np.testing.assert_array_equal(out.loc[learned, "q90_raw"], both.loc[learned, "q90"])

@@ -307,12 +307,12 @@ def test_features_cli_all_origins_and_cutoff(tmp_path: Path) -> None:
     result = runner.invoke(app, ["features", "--panel", str(folder), "--unit", "admin1", "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert (
-        "features: 936 rows (6 regions x origins 2018-W02..2020-W53), 144 features with data lag 1"
+        "features: 936 rows (6 regions x origins 2018-W02..2020-W53), 142 features with data lag 1"
         in result.output
     )
     every = validate_features(pd.read_parquet(out))
     panel = pd.read_parquet(folder / "panel_admin1.parquet")
-    assert list(every.columns) == KEYS + DEFAULT_SPEC.names(1, coords=True)
+    assert list(every.columns) == KEYS + DEFAULT_SPEC.names(1)
     assert every["cty_events_sum_12w_lag1"].max() > every["events_sum_12w_lag1"].max()
 
     one = tmp_path / "one.parquet"
@@ -328,7 +328,6 @@ def test_features_cli_all_origins_and_cutoff(tmp_path: Path) -> None:
         2,
         [pd.Timestamp("2020-03-02")],
         country_panel=pd.read_parquet(folder / "panel_country.parquet"),
-        regions=pd.read_parquet(folder / "regions_admin1.parquet"),
     )
     pd.testing.assert_frame_equal(single, direct, check_dtype=False)
 

@@ -89,3 +89,18 @@ def test_weeks_since_first_ignores_uncovered_weeks() -> None:
     values = np.array([[np.nan], [0.0], [1.0], [0.0]], dtype=np.float32)
     out = weeks_since_first(values, np.array([0, 1, 2, 3]), cap=52)
     assert out[:, 0].tolist() == [52, 52, 0, 1]
+
+
+def test_only_points_that_do_not_move_with_events_feed_distances() -> None:
+    from types import SimpleNamespace
+
+    from experiments.inputs import fixed_points
+
+    regions = REGIONS.assign(iso3="AAA", unit="admin1", name=["a", "b", "c"])
+    drawn = SimpleNamespace(regions=pd.DataFrame({"region_id": ["AAA-0", "AAA-1"]}))  # AAA-2 from events
+    got = fixed_points(regions, drawn, "admin1")  # type: ignore[arg-type]
+    assert got is not None
+    assert got["lat"].isna().tolist() == [False, False, True]
+    assert fixed_points(regions, None, "admin1") is None  # every point is an event average
+    assert fixed_points(regions, None, "country") is None
+    assert fixed_points(regions, None, "grid") is regions  # cell centres
