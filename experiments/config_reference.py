@@ -18,6 +18,7 @@ from pydantic_core import PydanticUndefined
 from civrisk.atomic import write_text_atomic
 from civrisk.settings import PROJECT_ROOT
 from experiments.config import DataConfig, ExperimentConfig, PrimaryMetric
+from forecasting.count_recalibration import CountRecalSpec
 from forecasting.plan import BacktestConfig
 from forecasting.recalibration import RecalSpec
 
@@ -28,8 +29,9 @@ SECTIONS: tuple[tuple[str, type[BaseModel]], ...] = (
     ("backtest", BacktestConfig),
     ("primary", PrimaryMetric),
     ("recalibration", RecalSpec),
+    ("count_recalibration", CountRecalSpec),
 )
-_NESTED = {"data", "backtest", "primary", "recalibration"}
+_NESTED = {"data", "backtest", "primary", "recalibration", "count_recalibration"}
 _HIDDEN = {"source_path", "path_roots"}
 
 INTRO = """# Experiment config reference

@@ -154,15 +154,21 @@ def _onset(ev: _Evidence, target: str, horizon: int, min_auc: float, min_skill: 
 
 def _coverage(ev: _Evidence, target: str, horizon: int, centre: float, tol: float) -> Criterion:
     model = ev.model(target, horizon)
-    value = ev.score(model, target, horizon, "coverage80")
+    value = ev.score(model, target, horizon, "pit_coverage80")
+    central = ev.score(model, target, horizon, "coverage80")
     text = (
-        f"{model}: {_num(value)} of outcomes inside its 80% interval (q10..q90), {centre:.2f} +- {tol:.2f} "
-        "asked. Integer counts with many zeros make a central interval cover more than its nominal share "
-        "even when calibrated."
+        f"{model}: {_num(value)} of randomised PITs inside [0.1, 0.9] (its 80% interval read as a "
+        f"distribution), {centre:.2f} +- {tol:.2f} asked; {_num(central)} of outcomes inside q10..q90. "
+        "Integer counts with many zeros make that central interval cover more than 80% even when "
+        "calibrated, so the PIT share is what is judged."
     )
     passed = abs(value - centre) <= tol
     return Criterion(
-        f"80% interval coverage, {target} h={horizon}", f"{centre:.2f} +- {tol:.2f}", value, passed, text
+        f"80% interval coverage (PIT), {target} h={horizon}",
+        f"{centre:.2f} +- {tol:.2f}",
+        value,
+        passed,
+        text,
     )
 
 

@@ -95,9 +95,27 @@ def build_model_inputs(
         weeks = panel["week"]
         country = build_panel(events, country_regions(regions), coverage, "country", weeks.min(), weeks.max())
     features = build_features(
-        panel, nbrs if len(nbrs) else None, data_lag_weeks, origins, country_panel=country, spec=spec
+        panel,
+        nbrs if len(nbrs) else None,
+        data_lag_weeks,
+        origins,
+        country_panel=country,
+        spec=spec,
+        regions=fixed_points(regions, boundaries, unit),
     )
     return ModelInputs(regions, panel, features, summary)
+
+
+def fixed_points(regions: pd.DataFrame, boundaries: Boundaries | None, unit: str) -> pd.DataFrame | None:
+    """Return the regions with the points that do not depend on events (polygon centroids, cell centres)
+    for the distance features, other points NaN; None when no region has one (country units, admin-1
+    without boundaries). A point averaged from events would move with events after the origin."""
+    if unit == "grid":
+        return regions
+    if unit == "admin1" and boundaries is not None:
+        drawn = regions["region_id"].astype(str).isin(set(boundaries.regions["region_id"].astype(str)))
+        return regions.assign(lat=regions["lat"].where(drawn), lon=regions["lon"].where(drawn))
+    return None
 
 
 def region_panel(

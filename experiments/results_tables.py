@@ -38,6 +38,7 @@ COUNT_COLUMNS = (
     ("ignorance", "Ignorance", 3),
     ("msle", "MSLE", 3),
     ("coverage80", "80% cover", 3),
+    ("pit_coverage80", "80% PIT cover", 3),
 )
 REFERENCE_MODELS = (*BASELINES, "zero")
 """Models shown as baselines (in italics, listed first)."""

@@ -24,6 +24,7 @@ from civrisk.contracts import (
 from civrisk.weeks import WEEK_DTYPE
 from features.dense import DensePanel, dense_panel
 from features.lags import Windows, prefix_sums, weeks_since
+from features.onset import onset_features, onset_names
 from features.panel import BASE_MEASURES, GROUP_MEASURES, repeat_strings
 from features.plugins import plugin_features
 from features.spatial import country_codes, country_sum, neighbour_edges, neighbour_sum
@@ -64,12 +65,20 @@ class FeatureSpec:
     spatial_windows: tuple[int, ...] = (4, 12)
     classes: tuple[str, ...] = field(default=ACTOR_CLASSES)
     class_window: int = 12
+    onset_trend_measures: tuple[str, ...] = ("civ_harm_events", "civ_deaths")
+    """Measures whose neighbour-summed trend is an onset feature (features.onset)."""
+    onset_distance_windows: tuple[int, ...] = (4, 12)
+    """Windows of recent civilian harm whose distance from the region is an onset feature."""
+    distance_cap_km: float = 1000.0
+    onset_classes: tuple[str, ...] = ("foreign_state_forces", "private_military", "jihadist")
+    """Actor classes whose first appearance in a region is an onset feature (weeks since, capped)."""
     plugins: tuple[str, ...] = ()
     """Feature plug-ins ``package.module:function`` (features.plugins), added after the built-in families;
     their columns are not in :meth:`names` (only the plug-in knows them)."""
 
-    def names(self, k: int, neighbours: bool = True, country: bool = True) -> list[str]:
-        """Return the feature column names, in output order, for data lag ``k``."""
+    def names(self, k: int, neighbours: bool = True, country: bool = True, coords: bool = False) -> list[str]:
+        """Return the feature column names, in output order, for data lag ``k`` (``coords``: the regions'
+        points are known, so distances are features)."""
         lag = f"lag{k}"
         out = [f"{m}_sum_{n}w_{lag}" for m in self.sum_measures for n in self.windows]
         out += [f"covered_share_{n}w_{lag}" for n in self.windows]
@@ -85,6 +94,15 @@ class FeatureSpec:
                     for n in self.spatial_windows
                 ]
         out += [f"present_class_{c}_{self.class_window}w_{lag}" for c in self.classes]
+        out += onset_names(
+            k,
+            self.onset_trend_measures,
+            self.trend_windows,
+            self.onset_distance_windows,
+            self.onset_classes,
+            neighbours,
+            coords,
+        )
         out += ["week_of_year_sin", "week_of_year_cos"]
         return out
 
@@ -100,6 +118,7 @@ def build_features(
     *,
     country_panel: pd.DataFrame | None = None,
     spec: FeatureSpec = DEFAULT_SPEC,
+    regions: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Return the feature matrix (contract FEATURES): one row per origin and region, float32 features.
 
@@ -114,6 +133,8 @@ def build_features(
         country_panel: country-unit panel over the same weeks, for ``cty_`` totals that include events
             too imprecise for a sub-national region; without it the totals sum the panel's regions.
             Country-unit panels get no ``cty_`` family (it would repeat their own values).
+        regions: the region table (ingest.regions, with ``lat``/``lon``); None leaves out the distance
+            features (``km_to_harm_``).
     """
     k = _check_lag(data_lag_weeks)
     dp = dense_panel(panel, "build_features")
@@ -121,7 +142,8 @@ def build_features(
     n_r, n_p = len(dp.region_ids), len(origin_index)
     unit = str(panel["unit"].iloc[0])
     with_cty = unit != "country"
-    names = spec.names(k, neighbours=neighbours is not None, country=with_cty)
+    coords = regions is not None
+    names = spec.names(k, neighbours=neighbours is not None, country=with_cty, coords=coords)
     out = np.empty((len(names), n_p * n_r), dtype=np.float32)  # rows come origin by origin
     slot = {name: i for i, name in enumerate(names)}
     filled: set[str] = set()
@@ -177,6 +199,21 @@ def build_features(
         del values, prefix
     for n in spec.windows:
         put(f"covered_share_{n}w_{lag}", win.covered_share(n))
+    onset = onset_features(
+        dp,
+        ends,
+        k,
+        edges,
+        regions,
+        trend_measures=spec.onset_trend_measures,
+        trend_windows=spec.trend_windows,
+        distance_windows=spec.onset_distance_windows,
+        distance_cap_km=spec.distance_cap_km,
+        classes=spec.onset_classes,
+        cap=spec.since_cap,
+    )
+    for name, values in onset.items():
+        put(name, values)
     angle = 2 * np.pi * (origin_index.day_of_year.to_numpy() - 1) / 365.25
     put("week_of_year_sin", np.broadcast_to(np.sin(angle).astype(np.float32)[:, None], (n_p, n_r)))
     put("week_of_year_cos", np.broadcast_to(np.cos(angle).astype(np.float32)[:, None], (n_p, n_r)))

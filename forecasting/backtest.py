@@ -32,6 +32,7 @@ from forecasting.base import (
     set_nested_params,
 )
 from forecasting.bootstrap import block_interval
+from forecasting.count_recalibration import recalibrate_count_forecasts
 from forecasting.metrics import BEST_PREFIX, evaluate, greater_is_better, scored_rows
 from forecasting.plan import BASELINES, BacktestConfig, ModelPlan
 from forecasting.recalibration import RecalSpec, recalibrate
@@ -76,7 +77,9 @@ class BacktestResult:
     """What a backtest produced: forecasts, scores, and how it went."""
 
     forecasts: pd.DataFrame
-    """FORECASTS contract + ``cutoff`` (last training origin) + ``q05 .. q95`` for count targets."""
+    """FORECASTS contract + ``cutoff`` (last training origin) + ``p_raw``; count targets add ``q05 .. q95``
+    and ``p_nonzero`` (recalibrated for learned models) and their raw values ``q05_raw ..``,
+    ``p_nonzero_raw``."""
     actuals: pd.DataFrame
     """TARGETS rows of the test origins with an observed label, plus the boolean ``onset`` column."""
     metrics: pd.DataFrame
@@ -159,6 +162,9 @@ def run_backtest(
     fc = pd.concat([r.forecasts for r in done], ignore_index=True)
     learned = {str(r.timing["model"]) for r in done if not r.baseline}
     fc = recalibrate_forecasts(fc, labels, learned, data_lag_weeks, plan.recalibration)
+    fc = recalibrate_count_forecasts(
+        fc, labels, learned, data_lag_weeks, plan.count_recalibration, QUANTILE_COLUMNS, QUANTILE_LEVELS
+    )
     validate_forecasts(fc, "run_backtest")
     actuals = _actuals(labels, features, fc, onset_col)
     scores = score(fc, actuals, b)

@@ -3,7 +3,8 @@
 Binary targets (``p`` is a probability): Brier score, Brier skill against a reference forecast, clipped
 log loss, ROC-AUC, average precision, expected calibration error, the reliability table, and precision /
 recall when alerting on the top k% of regions of each origin week (the planner's alert budget).
-Count targets (``p`` is the expected count, ``qNN`` columns hold quantiles): MSLE, CRPS, 80% coverage.
+Count targets (``p`` is the expected count, ``qNN`` columns hold quantiles): MSLE, CRPS, 80% coverage
+(of the interval q10..q90, and of the randomised PIT: see below).
 
 Definitions that are choices, written down once:
 
@@ -17,6 +18,11 @@ Definitions that are choices, written down once:
 - **CRPS** from quantiles: ``CRPS(F, y) = 2 * integral_0^1 QS_tau(F^-1(tau), y) dtau`` (Gneiting & Raftery
   2007), approximated by the mean pinball loss over the forecast's quantile levels (``q05 .. q95``
   columns), times 2. ``crps_ensemble`` is the exact CRPS of an ensemble of samples (properscoring's).
+- **PIT coverage** (``pit_coverage80``): the share of randomised PITs (uniform on ``[F(y-1), F(y)]``, Czado
+  et al. 2009) inside [0.1, 0.9], taken in expectation over the randomisation, with ``F`` read from the
+  quantile grid as forecasting/count_recalibration.py reads it. A calibrated forecaster scores 0.80. The
+  interval coverage of integer counts cannot: [q10, q90] must hold whole mass points (with 85% of the mass
+  at 0, q10 = q90 = 0 covers 85%), so a calibrated forecaster covers more than 80% there.
 - **Undefined** scores (AUC with one class, AP without positives, skill against a perfect reference)
   are NaN, never a made-up number.
 """
@@ -31,6 +37,7 @@ from typing import TypeAlias
 import numpy as np
 import pandas as pd
 
+from forecasting.count_recalibration import pit_bounds, pit_coverage
 from forecasting.targets import TARGET_KINDS
 
 ArrayLike: TypeAlias = Sequence[float] | np.ndarray | pd.Series
@@ -293,6 +300,15 @@ def _crps_samples(d: pd.DataFrame) -> float:
     return float(np.mean(scoringrules.crps_ensemble(d["y"].to_numpy(dtype="float64"), _ensemble(d))))
 
 
+def _pit_coverage80(d: pd.DataFrame) -> float:
+    qcols = quantile_columns(d.columns)
+    if not qcols:
+        raise ValueError("pit_coverage80 needs quantile columns q05..q95 in the forecasts; found none")
+    y = d["y"].to_numpy(dtype="float64")
+    lo, hi = pit_bounds(y, d[list(qcols)].to_numpy(dtype="float64"), list(qcols.values()))
+    return float(np.mean(pit_coverage(lo, hi)))
+
+
 IGNORANCE_BINS = (0.0, 0.5, 2.5, 5.5, 10.5, 25.5, 50.5, 100.5, 500.5, 1000.5, np.inf)
 """Edges of the VIEWS count bins for the Ignorance score: 0, 1-2, 3-5, 6-10, 11-25, 26-50, 51-100,
 101-500, 501-1000, more (first edge at -inf below)."""
@@ -415,6 +431,13 @@ METRIC_REGISTRY: tuple[MetricSpec, ...] = (
         lambda m: lambda d: interval_coverage(d["y"], d["q10"], d["q90"]),
         "share of outcomes inside q10..q90",
     ),
+    MetricSpec(
+        "pit_coverage80",
+        ("count",),
+        True,
+        lambda m: _pit_coverage80,
+        "share of randomised PITs inside [0.1, 0.9] (0.80 when calibrated, even for integer counts)",
+    ),
 )
 """Every metric a backtest may name; a new metric is one entry here."""
 
@@ -431,7 +454,7 @@ BINARY_METRICS = (
     "precision_top10pct",
     "recall_top10pct",
 )
-COUNT_METRICS = ("msle", "crps", "crps_samples", "brier_nonzero", "ignorance", "coverage80")
+COUNT_METRICS = ("msle", "crps", "crps_samples", "brier_nonzero", "ignorance", "coverage80", "pit_coverage80")
 DEFAULT_METRICS = BINARY_METRICS + COUNT_METRICS
 """The metrics a backtest computes unless its config lists others."""
 

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from civrisk.contracts import TARGET_KINDS
 from civrisk.settings import DEFAULT_DATA_LAG_WEEKS
 from features.build import DEFAULT_SPEC, FeatureSpec
+from forecasting.count_recalibration import CountRecalSpec
 from forecasting.metrics import DEFAULT_METRICS, check_metric_names
 from forecasting.recalibration import RecalSpec
 
@@ -164,6 +165,9 @@ class ModelPlan(_Frozen):
     recalibration: RecalSpec = Field(default_factory=RecalSpec)
     """How the learned binary models' probabilities are recalibrated at each origin from their own resolved
     earlier forecasts (forecasting/recalibration.py; the same map in backtests and publications)."""
+    count_recalibration: CountRecalSpec = Field(default_factory=CountRecalSpec)
+    """How the learned count models' quantiles are recalibrated at each origin from the randomised PITs of
+    their own resolved earlier forecasts (forecasting/count_recalibration.py)."""
     feature_plugins: tuple[str, ...] = ()
     """Extra feature families as ``package.module:function`` (docs/FEATURES.md, "Your own features")."""
     seed: int = 20240101

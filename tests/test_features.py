@@ -81,7 +81,9 @@ def neighbours() -> pd.DataFrame:
 def test_columns_rows_and_dtypes(panel: pd.DataFrame, neighbours: pd.DataFrame) -> None:
     f = build_features(panel, neighbours, data_lag_weeks=2)
     assert list(f.columns) == KEYS + DEFAULT_SPEC.names(2)
-    assert len(DEFAULT_SPEC.names(2)) == 137  # a present_class feature per actor class (placeholder too)
+    # a present_class feature per actor class (placeholder too); 2 neighbour trends, 3 first appearances
+    assert len(DEFAULT_SPEC.names(2)) == 142
+    assert len(DEFAULT_SPEC.names(2, coords=True)) == 144  # + km to recent harm (4 and 12 weeks)
     assert all(f[c].dtype == np.float32 for c in DEFAULT_SPEC.names(2))
     weeks = np.sort(panel["week"].unique())
     assert len(f) == 5 * (len(weeks) - 2)
@@ -305,7 +307,7 @@ def test_features_cli_all_origins_and_cutoff(tmp_path: Path) -> None:
     result = runner.invoke(app, ["features", "--panel", str(folder), "--unit", "admin1", "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert (
-        "features: 936 rows (6 regions x origins 2018-W02..2020-W53), 137 features with data lag 1"
+        "features: 936 rows (6 regions x origins 2018-W02..2020-W53), 142 features with data lag 1"
         in result.output
     )
     every = validate_features(pd.read_parquet(out))

@@ -57,6 +57,14 @@ def _neighbours(panel: pd.DataFrame, share: float, rng: np.random.Generator) -> 
     return pd.DataFrame(pairs, columns=["region_id", "neighbour_id"], dtype="string")
 
 
+def _regions(panel: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    """Return a region table with random points (one unknown), so distance features are checked too."""
+    ids = sorted(panel["region_id"].unique())
+    lat, lon = rng.uniform(10, 20, len(ids)), rng.uniform(-5, 5, len(ids))
+    lat[:1] = np.nan
+    return pd.DataFrame({"region_id": pd.array(ids, dtype="string"), "lat": lat, "lon": lon})
+
+
 def _mutate_after(panel: pd.DataFrame, cutoff: pd.Timestamp, rng: np.random.Generator) -> pd.DataFrame:
     """Return ``panel`` with every measure and coverage flag after ``cutoff`` redrawn at random.
 
@@ -83,22 +91,23 @@ def test_data_after_the_cutoff_never_changes_features(case: dict) -> None:
         rng, n_weeks=case["n_weeks"], countries=case["countries"], p_covered=case["p_covered"]
     )
     nb = _neighbours(panel, case["edge_share"], rng)
+    regions = _regions(panel, rng)
     weeks = np.sort(panel["week"].unique())
     k = case["k"]
     origin = pd.Timestamp(weeks[0]) + pd.Timedelta(weeks=case["origin"])
     cutoff = origin - pd.Timedelta(weeks=k)  # the last week origin may read
 
-    expected = build_features(panel, nb, k, [origin])
+    expected = build_features(panel, nb, k, [origin], regions=regions)
     mutated = _mutate_after(panel, cutoff, rng)
     assert mutated.equals(panel) == bool((panel["week"] <= cutoff).all())
-    assert_same_features(build_features(mutated, nb, k, [origin]), expected)
+    assert_same_features(build_features(mutated, nb, k, [origin], regions=regions), expected)
 
     truncated = panel[panel["week"] <= cutoff].reset_index(drop=True)
-    assert_same_features(build_features(truncated, nb, k, [origin]), expected)
+    assert_same_features(build_features(truncated, nb, k, [origin], regions=regions), expected)
 
     # the same origin inside a run over every possible origin: other origins do not bleed into it
     all_origins = [pd.Timestamp(weeks[0]) + pd.Timedelta(weeks=i) for i in range(k, case["n_weeks"] + k)]
-    everything = build_features(panel, nb, k, all_origins)
+    everything = build_features(panel, nb, k, all_origins, regions=regions)
     at_origin = everything[everything["week"] == origin].reset_index(drop=True)
     assert_same_features(at_origin, expected)
 

@@ -54,9 +54,14 @@ def _metrics(xgb: dict[str, float]) -> pd.DataFrame:
                         rows.append(("civ_any", model, horizon, year, subset, metric, value, n, ref))
                     if subset == "all":
                         for metric in COUNT_METRICS:
-                            value = {**counts, "coverage80": 0.8}[metric]
+                            value = {**counts, "coverage80": 0.8, "pit_coverage80": 0.8}[metric]
                             if model == "xgb":
-                                value = {**counts, "crps": 2.0, "coverage80": xgb["cover"]}[metric]
+                                value = {
+                                    **counts,
+                                    "crps": 2.0,
+                                    "coverage80": 0.95,
+                                    "pit_coverage80": xgb["cover"],
+                                }[metric]
                             rows.append(("civ_deaths", model, horizon, year, subset, metric, value, n, None))
     columns = ["target", "model", "horizon", "year", "subset", "metric", "value", "n", "reference"]
     frame = pd.DataFrame(rows, columns=columns).assign(lo=np.nan, hi=np.nan)
@@ -124,8 +129,9 @@ def test_goal_short_explains_with_the_numbers() -> None:
     assert not ece.passed and ece.explanation.startswith("xgb: ECE 0.061 on 400 region-windows")
     assert "sampling noise alone" in ece.explanation
     assert not by_name["Onset ROC-AUC, civ_any h=4"].passed
-    cover = by_name["80% interval coverage, civ_deaths h=4"]
+    cover = by_name["80% interval coverage (PIT), civ_deaths h=4"]
     assert not cover.passed and cover.value == pytest.approx(0.92)
+    assert "0.950 of outcomes inside q10..q90" in cover.explanation
     assert by_name["CRPS below conflictology, civ_deaths h=4"].passed  # 2.0 < 2.5
 
 
