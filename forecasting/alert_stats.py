@@ -250,3 +250,13 @@ def escalation_baseline(
             )
         )
     return pd.concat(parts, ignore_index=True)
+
+
+def escalation_features(target: str, data_lag_weeks: int) -> list[str]:
+    """Return the feature columns the escalation baseline of ``target`` reads (the same at any horizon)."""
+    from forecasting.baselines import RecentClimatology
+    from forecasting.catalog import make_model
+
+    model = make_model(ESCALATION_BASELINE, target, 1, data_lag_weeks=data_lag_weeks)
+    assert isinstance(model, RecentClimatology), "the catalog's recent_climatology is binary here"
+    return [model.weeks_feature, model.covered_feature]

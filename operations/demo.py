@@ -95,6 +95,7 @@ def run_demo(settings: Settings, quick: bool = False, console: Console | None = 
             versions = _train(
                 cfg, inputs, run_id, metrics, [latest, earlier], progress.console, notes, settings
             )
+        from publish.alerting.rules import AlertRules
         from publish.publication.model_source import load_publish_model
         from publish.publication.verify import NotYetVerifiable, verify_publication
         from publish.publication.week import PublishOptions, publish_model_week
@@ -110,8 +111,9 @@ def run_demo(settings: Settings, quick: bool = False, console: Console | None = 
                     earlier, model, events, coverage, shapes, store, settings, options=options
                 )
                 try:
+                    rules = AlertRules(levels=model.alert_levels)
                     verification = verify_publication(
-                        store, first.publication, cfg, events, coverage, shapes, options.rules
+                        store, first.publication, cfg, events, coverage, shapes, rules
                     )
                 except NotYetVerifiable as exc:
                     notes.append(str(exc))

@@ -170,7 +170,7 @@ def build_report_context(
             countries whose every source is stale are withheld from the map and the ranking.
         sources: event sources used (cited); default: those in ``freshness``, else every known source.
         horizon: weeks ahead the map and ranking show (a target covers weeks t .. t+horizon-1).
-        rules: alert rules; ``rules.threshold`` is the level the summary counts against.
+        rules: alert rules; the level rule's enter level at ``horizon`` is the one the summary counts against.
         top_n: regions shown in detail (what changed and why, trend, drivers); the ranking lists all.
     """
     w = words(lang)
@@ -230,12 +230,12 @@ def build_report_context(
         header=header(publication, w),
         replay=replay(publication, end, w),
         summary=summary_lines(
-            rows, horizon, rules.threshold, alerts, compared, withheld, n_no_score, alert_scope, w
+            rows, horizon, rules.alert_level(horizon), alerts, compared, withheld, n_no_score, alert_scope, w
         ),
         horizon=horizon,
         horizon_text=w.weeks(horizon),
         horizons=tuple(sorted(set(s.loc[s["target"] == HEADLINE_TARGET, "horizon"]))),
-        threshold=rules.threshold,
+        threshold=rules.alert_level(horizon),
         map=_map(
             reg, rows, stale, boundaries, countries, country, horizon, publication.week_label, compared, w
         ),

@@ -239,8 +239,8 @@ def verification_table(
     v = v.assign(_week=[_week_text(x) for x in v[week_col]], metric=v["metric"].astype(str))
     keys = ["_week"] + (["horizon"] if "horizon" in v.columns else [])
     wide = v.pivot_table(index=keys, columns="metric", values="value", aggfunc="last", dropna=False)
+    # the labelled scores only: calibration sums and alert statistics feed the drift watch, not this table
     metrics = [m for m in VERIFICATION_LABELS if m in wide.columns]
-    metrics += sorted(c for c in wide.columns if c not in VERIFICATION_LABELS)
     wide = wide.sort_index(ascending=False)
     weeks = list(dict.fromkeys(k if isinstance(k, str) else k[0] for k in wide.index))[:max_weeks]
     rows = []
