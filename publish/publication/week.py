@@ -315,6 +315,7 @@ def _report_alerts(store: ScoreStore, pub: Publication, alerts: pd.DataFrame) ->
 def _files(
     store: ScoreStore, pub: Publication, alerts: pd.DataFrame, ctx: _Context, scope: AlertScope
 ) -> PublicationFiles:
+    from publish.publication.drift import drift_watch
     from publish.publication.report_inputs import report_contexts
     from publish.render.cap import CapConfig
 
@@ -343,6 +344,7 @@ def _files(
             ctx.rules or AlertRules(levels=ctx.model.alert_levels),
             ctx.settings.languages,
             scope,
+            drift_watch(store, ctx.settings, before=pub.week),
         ),
         unit=ctx.model.config.data.unit,
         geometries=geometries,
