@@ -239,6 +239,7 @@ def _train(
     """Return the registered version of a bundle fitted for each week (data through week - k), first
     registering it unless an identical registration exists. The first week's bundle is meant as champion."""
     from experiments.registry import register_bundle
+    from experiments.training import backtest_levels, run_forecasts
     from forecasting.backtest import primary_score, select_models
     from forecasting.bundle import fit_bundle
 
@@ -254,6 +255,8 @@ def _train(
             versions.append(found)
             continue
         bundle = fit_bundle(inputs.features, inputs.targets, chosen, data_end, cfg)
+        forecasts = run_forecasts(run_id, settings.resolved_tracking_uri())
+        bundle.alert_levels = backtest_levels(forecasts, inputs, chosen, data_end)
         notes.extend(bundle.notes)
         example = inputs.features[inputs.features["week"] <= data_end]
         reg = register_bundle(
