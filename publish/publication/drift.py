@@ -41,6 +41,9 @@ class DriftWatch:
             return ["drift watch: no verified week yet"]
         span = f"{self.weeks[0]}..{self.weeks[-1]}" if len(self.weeks) > 1 else self.weeks[0]
         out = [f"drift watch over {len(self.weeks)} verified weeks ({span}):"]
+        if self.drifting:
+            where = ", ".join(f"{c.iso3} h{c.horizon}" for c in self.drifting)
+            out[0] = f"DRIFT: published calibration drifts in {where}; {out[0]}"
         for c in self.calibration:
             flag = "DRIFT" if c.drifting else "ok"
             out.append(
@@ -51,8 +54,8 @@ class DriftWatch:
             out.append(
                 f"  alerts {a.rule} h{a.horizon}: {a.alerts_per_week:.1f} per week "
                 f"(rate {a.alert_rate:.2f}), "
-                f"precision {a.precision:.2f}, recall {a.recall:.2f}, "
-                f"{a.updates_per_alert_4w:.2f} Updates per alert per 4 weeks, onsets warned "
+                f"precision {_num(a.precision, 2)}, recall {_num(a.recall, 2)}, "
+                f"{_num(a.updates_per_alert_4w, 2)} Updates per alert per 4 weeks, onsets warned "
                 f"{_share(a.onsets_warned)} of {int(a.onsets)}, mean lead {_num(a.lead_mean)} weeks"
             )
         return out
@@ -138,5 +141,5 @@ def _share(x: float) -> str:
     return "-" if pd.isna(x) else f"{x:.0%}"
 
 
-def _num(x: float) -> str:
-    return "-" if pd.isna(x) else f"{x:.1f}"
+def _num(x: float, digits: int = 1) -> str:
+    return "-" if pd.isna(x) else f"{x:.{digits}f}"
