@@ -3,7 +3,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test lint bench translations
+.PHONY: install demo test test-pg lint bench translations
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	python3 -m venv $(VENV)
@@ -11,11 +11,19 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev]"
 	touch $@
 
+install: $(VENV)/.installed
+
 demo: $(VENV)/.installed
 	$(VENV)/bin/civrisk demo
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q
+
+# the suite with the PostgreSQL params required: a throwaway cluster on loopback, stopped afterwards
+test-pg: $(VENV)/.installed
+	@d=$$(mktemp -d /tmp/civrisk-pg.XXXXXX); trap '.ci/postgres stop "$$d"; rm -rf "$$d"' EXIT; \
+	url=$$(.ci/postgres start "$$d"); \
+	CIVRISK_TEST_PG_URL=$$url CIVRISK_TEST_PG_REQUIRED=1 $(PY) -m pytest -q
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
 import json
 import os
 import socket
@@ -34,10 +33,13 @@ from pathlib import Path
 import httpx
 import numpy as np
 
+from civrisk.settings import Settings
 from civrisk.weeks import week_label
 from forecasting.targets import ALL_TARGETS, TARGET_KINDS
+from publish.store.score_rows import digest_columns
 from publish.store.store import ScoreStore
 from serve.auth import create_api_key
+from serve.pepper import api_key_pepper
 from serve.tables import create_serve_schema
 
 OUT = Path(__file__).resolve().parent / "out"
@@ -75,6 +77,28 @@ def fill_store(
         pos = np.arange(len(p)) - np.repeat(starts, np.diff(np.r_[starts, len(p)]))
         rank[order] = pos + 1
         now = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+        q = [np.where(is_count, v, np.nan) for v in (np.floor(mu * 0.2), np.round(mu), np.ceil(mu * 2.5))]
+        columns = {
+            "region_id": rid[grid_r].tolist(),
+            "iso3": iso[grid_r].tolist(),
+            "region_name": name[grid_r].tolist(),
+            "horizon": grid_h.tolist(),
+            "target": targets.tolist(),
+            "p": p.tolist(),
+            **{
+                c: [None if np.isnan(x) else x for x in col.tolist()]
+                for c, col in zip(
+                    ("expected", "q10", "q50", "q90"), (np.where(is_count, mu, np.nan), *q), strict=True
+                )
+            },
+            "rank": rank.tolist(),
+        }
+        # the real digest (the API checks each publication against it before serving it)
+        by_key = sorted(
+            range(len(p)),
+            key=lambda j: (columns["region_id"][j], columns["horizon"][j], columns["target"][j]),
+        )
+        digest = digest_columns({c: [v[j] for j in by_key] for c, v in columns.items()})
         con.execute("BEGIN")
         cur = con.execute(
             "INSERT INTO publications (week, week_label, revision, model_name, model_version,"
@@ -87,35 +111,21 @@ def fill_store(
                 "bench",
                 "1",
                 f"bench-{i}",
-                hashlib.sha256(p.tobytes()).hexdigest(),
+                digest,
                 len(p),
                 f"{monday - timedelta(days=1)} 00:00:00.000000",
                 f"{now:%Y-%m-%d %H:%M:%S}.000000",
-                "published",
+                "open",  # the store's guards take score rows only into an open publication
             ),
         )
         pub_id = cur.lastrowid
-        q = [np.where(is_count, v, np.nan) for v in (np.floor(mu * 0.2), np.round(mu), np.ceil(mu * 2.5))]
-        rows = zip(
-            [pub_id] * len(p),
-            rid[grid_r],
-            iso[grid_r],
-            name[grid_r],
-            grid_h.tolist(),
-            targets,
-            p.tolist(),
-            *[
-                [None if np.isnan(x) else x for x in col.tolist()]
-                for col in (np.where(is_count, mu, np.nan), *q)
-            ],
-            rank.tolist(),
-            strict=True,
-        )
+        cols = ("region_id", "iso3", "region_name", "horizon", "target", "p", "expected", "q10", "q50", "q90")
+        rows = zip([pub_id] * len(p), *(columns[c] for c in (*cols, "rank")), strict=True)
         con.executemany(
-            "INSERT INTO scores (publication_id, region_id, iso3, region_name, horizon, target, p, expected,"
-            " q10, q50, q90, rank) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            f"INSERT INTO scores (publication_id, {', '.join(cols)}, rank) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
             rows,
         )
+        con.execute("UPDATE publications SET status = 'published' WHERE id = ?", (pub_id,))  # the seal
         con.execute("COMMIT")
         if (i + 1) % 52 == 0:
             print(f"  filled {i + 1}/{weeks} weeks ({time.perf_counter() - t0:.0f} s)", flush=True)
@@ -250,7 +260,9 @@ def main() -> None:
     print(f"store {args.db}: {args.db.stat().st_size / 1e9:.2f} GB ready in {time.perf_counter() - t0:.0f} s")
     store = ScoreStore(f"sqlite:///{args.db}")
     create_serve_schema(store.engine)
-    key = create_api_key(store.engine, "read", "bench_api")
+    # the server (CIVRISK_HOME=OUT/api_home) reads the pepper file this call generates on first use
+    pepper = api_key_pepper(Settings(home=OUT / "api_home"))
+    key = create_api_key(store.engine, "read", "bench_api", pepper=pepper)
     week = store.latest_publications()[-1].week_label
     rows = store.count_scores(week)
     store.close()

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+PUBLICATIONS_DIRNAME = "publications"
+"""Folder under the home that holds every published week's revision folders (``<week>/r<revision>``)."""
 
 DEFAULT_DATA_LAG_WEEKS = 1
 """k: weeks between an event and its availability in the data (ACLED publishes weekly; one week is the
@@ -38,6 +41,16 @@ class Settings(BaseSettings):
 
     publication_lag_weeks: int = DEFAULT_DATA_LAG_WEEKS
     """Weeks between an event and its availability in the data (ACLED publishes weekly)."""
+
+    thin_data_share: float = 0.10
+    """A country whose events in the last 4 data weeks fall below this share of its usual 4-week volume
+    (the mean over the 52 weeks before) is withheld as thin, not published: one stray row must not pass for
+    a week of data. Chosen on ACLED Sahel 2012-2018, where the lowest share with a usual volume of at least
+    ``thin_data_min_volume`` was 0.16 (Mali, 2013); on 2019-2022 the lowest was 0.45."""
+
+    thin_data_min_volume: int = 20
+    """The check applies only where a country usually has at least this many events in 4 weeks (quiet
+    countries swing to zero honestly)."""
 
     ucdp_base_url: str = "https://ucdp.uu.se/downloads"
     """Folder UCDP publishes its downloads in (``civrisk fetch``); point it at a mirror or a test server."""
@@ -83,6 +96,12 @@ class Settings(BaseSettings):
     boundary_iso3_property: str = "iso3"
     """GeoJSON feature property holding the region's country (ISO3, or a name that maps to one)."""
 
+    boundary_code_properties: tuple[str, ...] = ("shapeISO", "ADM1_PCODE")
+    """Feature properties holding a region's standard code, first found wins: ISO 3166-2 (geoBoundaries
+    ``shapeISO``), then the OCHA P-code (COD-AB ``ADM1_PCODE``); looked up in the feature's properties,
+    then in its ``source_attributes``. Machine outputs publish it as the region's code (HXL ``#adm1+code``)
+    beside the region id."""
+
     country_boundaries: Path | None = None
     """Natural Earth admin-0 TopoJSON (world-atlas countries-50m.json); default: the shared copy."""
 
@@ -98,7 +117,20 @@ class Settings(BaseSettings):
 
     api_key_pepper: str | None = None
     """Secret key of the HMAC-SHA256 that API keys are stored under (serve/auth.py); keep it outside the
-    database (environment, secrets manager). Changing it invalidates every API key."""
+    database (environment, secrets manager). Unset: a random one is generated on first use into
+    ``home / "api_key_pepper"`` (mode 0600) and read from there. Changing it invalidates every API key."""
+
+    api_max_body_bytes: int = 65_536
+    """Largest request body the API accepts, in bytes: a larger one is answered 413 before it is read (the
+    API's bodies are small JSON documents: a webhook subscription, a publish request)."""
+
+    webhook_allow_hosts: Annotated[tuple[str, ...], NoDecode] = ()
+    """Webhook targets allowed although they are not public addresses: comma-separated host names, IP
+    addresses or networks (``127.0.0.1,10.20.0.0/16,hooks.internal``). Unset: webhooks go only to http(s)
+    hosts that resolve to public addresses (never loopback, private, link-local or cloud metadata)."""
+
+    webhook_max_subscriptions: int = 50
+    """Active webhook subscriptions allowed at once; ``POST /v1/webhooks`` answers 409 beyond it."""
 
     serve_host: str = "127.0.0.1"
     """Address ``civrisk serve`` listens on (loopback by default; put a TLS proxy in front to expose it)."""
@@ -150,9 +182,21 @@ class Settings(BaseSettings):
             return codes
         return value
 
+    @field_validator("webhook_allow_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: Any) -> Any:
+        # the environment gives one comma-separated string; code may pass a list or tuple
+        if isinstance(value, str):
+            return tuple(v.strip() for v in value.split(",") if v.strip())
+        return value
+
     def resolved_db_url(self) -> str:
         """Return the scores-store URL, defaulting to SQLite under ``home``."""
         return self.db_url or f"sqlite:///{(self.home / 'scores.db').resolve()}"
+
+    def resolved_publications_dir(self) -> Path:
+        """Return the folder of published revisions, ``home / "publications"``."""
+        return self.home / PUBLICATIONS_DIRNAME
 
     def resolved_drop_dir(self) -> Path:
         """Return the weekly drop folder, defaulting to ``home / "drop"``."""

@@ -51,7 +51,9 @@ def read_events(path: Path) -> pd.DataFrame:
 
 
 def actors_command(
-    events: Path = typer.Option(..., "--events", help="Events parquet file, or the folder holding it."),
+    events: Path | None = typer.Option(
+        None, "--events", help="Events parquet file, or the folder holding it (default: the events store)."
+    ),
     top: int = typer.Option(20, "--top", min=1, help="How many unclassified actors to show."),
 ) -> None:
     """List unclassified actors and UCDP placeholders (XXX436) with the most deaths (docs/ACTORS.md)."""
@@ -60,6 +62,11 @@ def actors_command(
 
     from ingest.actors import LISTED_CLASSES, unclassified_actors
 
+    if events is None:
+        from civrisk.settings import get_settings
+        from ingest.event_store import events_dir
+
+        events = events_dir(get_settings())
     try:
         frame = read_events(events)
         table = unclassified_actors(frame, LISTED_CLASSES)

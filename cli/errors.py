@@ -7,11 +7,13 @@ from contextlib import contextmanager
 
 import typer
 
+from publish.store.errors import StoreError
+
 EXIT_BAD_INPUT = 1
 
-USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, LookupError, OSError)
-"""Errors whose message is written for the user (configs, files, weeks, models); anything else is a bug
-and keeps its traceback."""
+USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, LookupError, OSError, StoreError)
+"""Errors whose message is written for the user (configs, files, weeks, models, a store that may not be
+used as it is); anything else is a bug and keeps its traceback."""
 
 
 @contextmanager

@@ -13,6 +13,7 @@ import typer
 
 from civrisk.settings import Settings, get_settings
 from cli.errors import one_line_errors
+from cli.progress import unit_progress
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -61,7 +62,8 @@ def backtest_command(
     with one_line_errors("backtest"):
         cfg, inputs = _load(config, settings)
     t0 = time.perf_counter()
-    result = run_backtest(inputs.features, inputs.targets, cfg)
+    with unit_progress("backtest (target x horizon units)") as on_unit:
+        result = run_backtest(inputs.features, inputs.targets, cfg, on_unit=on_unit)
     typer.echo(f"backtest finished in {time.perf_counter() - t0:.1f}s\n")
     typer.echo(summary_table(result, cfg))
     if result.notes:
@@ -103,7 +105,7 @@ def train_command(
     with one_line_errors("train"):
         week = pd.Timestamp(parse_week(cutoff)) if cutoff else None
         cfg, inputs = _load(config, settings)
-    trained = train_bundle(cfg, inputs, uri, _data_end(inputs, week), echo=typer.echo)
+    trained = train_bundle(cfg, inputs, uri, _data_end(inputs, week), echo=typer.echo, progress=unit_progress)
     bundle, data_end, value = trained.bundle, trained.data_end, trained.primary_value
     typer.echo(_chosen_text(bundle.chosen, data_end, cfg.primary.metric, value))
     typer.echo("\n".join(level_lines(bundle.alert_levels)))

@@ -13,12 +13,27 @@ app = typer.Typer(
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from civrisk import __version__
+
+        typer.echo(f"civrisk {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print the civrisk version and exit."
+    ),
+) -> None:
+    """Weekly early warning of civilian harm by organized violence, by region and perpetrator."""
+
+
 @app.command("version")
 def version() -> None:
     """Print the civrisk version."""
-    from civrisk import __version__
-
-    typer.echo(__version__)
+    _print_version(True)
 
 
 # Each package registers its own subcommands; the wiring stays here so `civrisk --help` lists them all.
@@ -64,6 +79,11 @@ from cli.serve import apikey_app, serve_command, webhooks_app  # noqa: E402  (li
 app.command("serve")(serve_command)
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(webhooks_app, name="webhooks")
+
+# civrisk store check / migrate / grant: the scores store's integrity, schema and roles (cli.store)
+from cli.store import store_app  # noqa: E402  (light: typer only)
+
+app.add_typer(store_app, name="store")
 
 # civrisk publish / verify / demo: the weekly publication, its verification, the demo (cli.publish)
 from cli.publish import demo_command, publish_command, verify_command  # noqa: E402  (light: typer only)

@@ -24,8 +24,10 @@ class Unit(StrEnum):
 
 
 def panel_command(
-    events: Path = typer.Option(
-        ..., "--events", help="Folder with events.parquet and coverage.csv (ingest)."
+    events: Path | None = typer.Option(
+        None,
+        "--events",
+        help="Folder with events.parquet and coverage.csv (default: the events store ingest adds to).",
     ),
     unit: Unit = typer.Option(..., "--unit", help="Spatial unit of the panel."),
     out: Path = typer.Option(
@@ -52,6 +54,11 @@ def panel_command(
     from ingest.boundaries import default_boundaries_path, load_boundaries
     from ingest.regions import neighbours, region_table
 
+    if events is None:
+        from civrisk.settings import get_settings
+        from ingest.event_store import events_dir
+
+        events = events_dir(get_settings())
     try:
         from ingest.events_folder import read_events_dir
 

@@ -64,6 +64,7 @@ def publish_command(
     from rich.console import Console
 
     from publish.publication.week import LookaheadError, NothingToPublish, PublishOptions, publish_week
+    from publish.store.errors import StoreError
     from publish.store.score_rows import ScoresInputError
 
     console = Console()
@@ -73,7 +74,15 @@ def publish_command(
         cut = date.fromisoformat(as_of) if as_of is not None else None
         with console.status(f"publishing {week}"):
             result = publish_week(week, cut, model_version, events, settings=get_settings(), options=options)
-    except (LookupError, NothingToPublish, LookaheadError, ScoresInputError, ValueError, OSError) as err:
+    except (
+        LookupError,
+        NothingToPublish,
+        LookaheadError,
+        ScoresInputError,
+        ValueError,
+        OSError,
+        StoreError,
+    ) as err:
         typer.echo(f"civrisk publish: {err}", err=True)
         raise typer.Exit(EXIT_FAILED) from err
     print_publication(result, console, language)
@@ -88,10 +97,11 @@ def verify_command(
     import pandas as pd
 
     from publish.publication.verify import verify_week
+    from publish.store.errors import StoreError
 
     try:
         result = verify_week(week, revision, events, settings=get_settings())
-    except (LookupError, ValueError, FileNotFoundError) as err:
+    except (LookupError, ValueError, FileNotFoundError, StoreError) as err:
         typer.echo(f"civrisk verify: {err}", err=True)
         raise typer.Exit(EXIT_FAILED) from err
     pub = result.publication
@@ -171,11 +181,21 @@ def print_publication(result: PublishResult, console: Console, lang: str = "en")
             ),
             highlight=False,
         )
-    if result.withheld:
+    for iso3 in result.withheld:
+        end = result.data_ends.get(iso3)
+        if iso3 in result.thin:
+            recent, usual = result.thin[iso3]
+            why = w._(
+                "only {n} events in the last 4 data weeks against a usual {usual} (a thin file?)"
+            ).format(n=w.integer(recent), usual=w.integer(round(usual)))
+        elif end is not None:
+            why = w._("its data end on {end}, {gap} before this week's data cut-off").format(
+                end=w.date(end), gap=w.duration(pd_timestamp(result.cutoff.last_day) - end)
+            )
+        else:
+            why = w._("no data cover it")
         console.print(
-            w._("scores withheld (data out of date): {countries}").format(
-                countries=w.join([w.country(c) for c in result.withheld])
-            ),
+            w._("scores withheld for {country}: {why}").format(country=w.country(iso3), why=why),
             highlight=False,
         )
     console.print(w._("alerts: {alerts}").format(alerts=_alerts_words(result, w)), highlight=False)

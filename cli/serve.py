@@ -21,12 +21,19 @@ def serve_command(
     workers: int = typer.Option(1, "--workers", min=1, help="Worker processes (each opens the store)."),
     access_log: bool = typer.Option(True, "--access-log/--no-access-log", help="Log one line per request."),
 ) -> None:
-    """Serve the HTTP API (OpenAPI at /openapi.json, docs at /docs) over the published scores store."""
+    """Serve the HTTP API (OpenAPI at /openapi.json, docs at /docs and /redoc) over the scores store.
+
+    API keys in request URLs are refused and redacted from the access log (serve/redaction.py).
+    """
     import uvicorn
 
     from civrisk.settings import get_settings
+    from cli.errors import one_line_errors
+    from serve.pepper import api_key_pepper
 
     settings = get_settings()
+    with one_line_errors("serve"):
+        api_key_pepper(settings)  # generated here, once, rather than by several workers starting at once
     uvicorn.run(
         "serve.app:app_from_env",
         factory=True,
@@ -35,6 +42,7 @@ def serve_command(
         workers=workers,
         access_log=access_log,
         proxy_headers=False,
+        server_header=False,  # no "server: uvicorn": nothing to gain from advertising the stack
     )
 
 
@@ -47,16 +55,20 @@ def apikey_create(
 ) -> None:
     """Create a key and print it once on stdout; only its hash is stored, so keep it now."""
     from civrisk.settings import get_settings
+    from cli.errors import one_line_errors
     from publish.store.store import ScoreStore
     from serve.auth import create_api_key
+    from serve.pepper import api_key_pepper
     from serve.tables import SCOPES, create_serve_schema
 
     if scope not in SCOPES:
         raise typer.BadParameter(f"expected one of {list(SCOPES)}; got {scope!r}", param_hint="--scope")
     settings = get_settings()
-    with ScoreStore(settings.resolved_db_url()) as store:
+    with one_line_errors("apikey create"):
+        pepper = api_key_pepper(settings)
+    with ScoreStore.from_settings(settings) as store:
         create_serve_schema(store.engine)
-        key = create_api_key(store.engine, scope, name, settings.api_key_pepper)
+        key = create_api_key(store.engine, scope, name, pepper=pepper)
     typer.echo(key)
     typer.echo(
         f"API key with scope '{scope}' created: it is shown only this once (the store keeps its hash). "
@@ -73,7 +85,7 @@ def apikey_list() -> None:
     from serve.auth import list_api_keys
     from serve.tables import create_serve_schema
 
-    with ScoreStore(get_settings().resolved_db_url()) as store:
+    with ScoreStore.from_settings(get_settings()) as store:
         create_serve_schema(store.engine)
         for k in list_api_keys(store.engine):
             revoked = f"revoked {k.revoked_at:%Y-%m-%d %H:%M}" if k.revoked_at else "active"
@@ -92,7 +104,7 @@ def apikey_revoke(
     from serve.auth import revoke_api_key
     from serve.tables import create_serve_schema
 
-    with ScoreStore(get_settings().resolved_db_url()) as store:
+    with ScoreStore.from_settings(get_settings()) as store:
         create_serve_schema(store.engine)
         try:
             key = revoke_api_key(store.engine, key_id)
@@ -110,7 +122,7 @@ def webhooks_deliver() -> None:
     from serve.webhooks import deliver_pending
 
     settings = get_settings()
-    with ScoreStore(settings.resolved_db_url()) as store:
+    with ScoreStore.from_settings(settings) as store:
         create_serve_schema(store.engine)
         r = deliver_pending(store, settings)
     typer.echo(

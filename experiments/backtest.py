@@ -17,11 +17,12 @@ def summary_table(result: BacktestResult, cfg: ExperimentConfig) -> str:
     p = cfg.primary
     shown = [
         "brier",
-        "brier_skill_climatology",
-        "brier_skill_persistence",
+        "brier_skill_best",
         "roc_auc",
         "average_precision",
+        "base_rate",
         "ece",
+        "brier_skill_climatology",
         "precision_top10pct",
         "recall_top10pct",
     ]

@@ -84,7 +84,7 @@ class PrimaryMetric(_Frozen):
     """Target of the deciding score (one of the config's targets)."""
     horizon: int = 4
     """Horizon of the deciding score (one of the config's horizons)."""
-    metric: str = "brier_skill_climatology"
+    metric: str = "brier_skill_best"
     """Metric of the deciding score (one of backtest.metrics); its direction comes from the registry."""
     subset: Literal["all", "onset"] = "all"
     """Rows it is computed on: every test row, or onset rows (no civilian deaths in the previous 26 weeks)."""

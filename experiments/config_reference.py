@@ -19,6 +19,7 @@ from civrisk.atomic import write_text_atomic
 from civrisk.settings import PROJECT_ROOT
 from experiments.config import DataConfig, ExperimentConfig, PrimaryMetric
 from forecasting.plan import BacktestConfig
+from forecasting.recalibration import RecalSpec
 
 OUT = PROJECT_ROOT / "docs" / "CONFIG.md"
 SECTIONS: tuple[tuple[str, type[BaseModel]], ...] = (
@@ -26,8 +27,9 @@ SECTIONS: tuple[tuple[str, type[BaseModel]], ...] = (
     ("data", DataConfig),
     ("backtest", BacktestConfig),
     ("primary", PrimaryMetric),
+    ("recalibration", RecalSpec),
 )
-_NESTED = {"data", "backtest", "primary"}
+_NESTED = {"data", "backtest", "primary", "recalibration"}
 _HIDDEN = {"source_path", "path_roots"}
 
 INTRO = """# Experiment config reference

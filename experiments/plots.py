@@ -52,6 +52,40 @@ def reliability_diagram(
     return path
 
 
+def reliability_by_period(
+    forecasts: pd.DataFrame,
+    actuals: pd.DataFrame,
+    target: str,
+    horizon: int,
+    period: str,
+    path: Path,
+) -> Path:
+    """Write, per model, the mean forecast against the observed rate in each test year or quarter (a drift
+    over time that a pooled reliability diagram hides) to ``path``."""
+    plt = _pyplot()
+    data = _scored(forecasts, actuals, target, horizon)
+    freq = {"year": "Y", "quarter": "Q"}[period]
+    data = data.assign(period=data["week"].dt.to_period(freq).astype(str))
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    observed = data.drop_duplicates(["region_id", "week"]).groupby("period")["y"].mean()
+    ax.plot(observed.index, observed.to_numpy(), color="black", marker="s", linewidth=2, label="observed")
+    for model, grp in data.groupby("model", sort=True):
+        mean = grp.groupby("period")["p"].mean()
+        ax.plot(mean.index, mean.to_numpy(), marker="o", linewidth=1, label=str(model))
+    ax.set(
+        ylim=(0, 1),
+        xlabel=period,
+        ylabel="mean forecast / observed rate",
+        title=f"Mean forecast vs observed by {period}: {target}, {horizon}-week horizon",
+    )
+    ax.tick_params(axis="x", labelrotation=60, labelsize=7)
+    ax.legend(loc="upper left", fontsize=7, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
 def precision_recall_curves(
     forecasts: pd.DataFrame, actuals: pd.DataFrame, target: str, horizon: int, path: Path
 ) -> Path:

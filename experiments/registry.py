@@ -21,6 +21,7 @@ from experiments.tracking import CONFIG_TAG, DATA_TAG, GIT_TAG, KIND_TAG, git_co
 from forecasting.metrics import greater_is_better
 
 if TYPE_CHECKING:
+    from experiments.champion import Comparison
     from experiments.config import ExperimentConfig
     from forecasting.bundle import ForecastBundle
 
@@ -36,6 +37,8 @@ PRIMARY_VALUE_TAG = "civrisk.primary_value"
 BACKTEST_RUN_TAG = "civrisk.backtest_run_id"
 DATA_END_TAG = "civrisk.data_end"
 MODELS_TAG = "civrisk.models"
+COMPARED_TAG = "civrisk.champion_comparison"
+"""JSON of the like-for-like comparison the champion rule made: rows, window and both scores."""
 
 
 @dataclass(frozen=True)
@@ -82,8 +85,13 @@ def champion_decision(
     label: str,
     current: tuple[str, float, str] | None,
     force: bool,
+    common: Comparison | None = None,
 ) -> tuple[bool, str]:
-    """Return (move the champion?, why) for a new score vs the current champion (version, value, label)."""
+    """Return (move the champion?, why) for a new score vs the current champion (version, value, label).
+
+    With ``common`` (both versions scored on the rows their backtests share) the rule compares those two
+    numbers, like for like; without it (a champion whose backtest predates kept outcomes) the stored scores.
+    """
     metric = label.split("|")[0]
     if force:
         return True, "forced (--force)"
@@ -94,6 +102,26 @@ def champion_decision(
         return False, (
             f"champion v{version} was scored on {current_label!r}, this model on {label!r}; scores on "
             "different primary metrics are not comparable (use --force to replace it anyway)"
+        )
+    if common is not None:
+        if common.n_rows == 0:
+            return False, (
+                f"this model's backtest and champion v{version}'s share no scored test rows, so they cannot "
+                "be compared like for like; the champion stays (backtest both on a common test window, or "
+                "use --force)"
+            )
+        where = f"on the {common.n_rows:,} test rows both backtests scored ({common.window})"
+        new_value, value = common.candidate, common.champion
+        if math.isnan(new_value):
+            return (
+                False,
+                f"the new model's {metric} is undefined (NaN) {where}; the champion stays v{version}",
+            )
+        better = new_value > value if greater_is_better(metric) else new_value < value
+        verdict = "beats" if better or math.isnan(value) else "does not beat"
+        return (
+            verdict == "beats",
+            f"{metric} {new_value:.4f} {verdict} champion v{version}'s {value:.4f} {where}",
         )
     if math.isnan(new_value):
         return False, f"the new model's {metric} is undefined (NaN); the champion stays v{version}"
@@ -164,7 +192,12 @@ def register_bundle(
     version = str(info.registered_model_version)
     for key, value in tags.items():
         client.set_model_version_tag(name, version, key, value)
-    moved, reason = champion_decision(float(primary_value), label, current, force)
+    common = None
+    if not force and current is not None:
+        common = _common_rows(bundle, config, backtest_run_id, (name, current[0]), uri)
+    if common is not None and current is not None:
+        client.set_model_version_tag(name, version, COMPARED_TAG, json.dumps(_compared(current[0], common)))
+    moved, reason = champion_decision(float(primary_value), label, current, force, common)
     if moved:
         client.set_registered_model_alias(name, CHAMPION, version)
     return Registration(
@@ -177,6 +210,43 @@ def register_bundle(
         champion_moved=moved,
         reason=reason,
     )
+
+
+def _common_rows(
+    bundle: ForecastBundle,
+    config: ExperimentConfig,
+    run_id: str,
+    champion: tuple[str, str],
+    uri: str,
+) -> Comparison | None:
+    """Return the candidate and the champion (name, version) scored on their backtests' common rows, or
+    None when either run lacks its outcomes (logged before they were kept)."""
+    import mlflow
+
+    from experiments.champion import compare_on_common_rows, run_evidence
+
+    p = config.primary
+    tags = mlflow.MlflowClient().get_model_version(*champion).tags
+    champ_model = json.loads(tags.get(MODELS_TAG, "{}")).get(f"{p.target}|h{p.horizon}")
+    champ_run = tags.get(BACKTEST_RUN_TAG)
+    cand_model = bundle.chosen.get((p.target, p.horizon))
+    if not champ_model or not champ_run or cand_model is None:
+        return None
+    cand = run_evidence(run_id, cand_model, uri)
+    champ = run_evidence(champ_run, champ_model, uri)
+    if cand is None or champ is None:
+        return None
+    return compare_on_common_rows(cand, champ, p)
+
+
+def _compared(version: str, common: Comparison) -> dict[str, object]:
+    return {
+        "champion_version": version,
+        "rows": common.n_rows,
+        "window": common.window,
+        "candidate": common.candidate,
+        "champion": common.champion,
+    }
 
 
 def _example(features: pd.DataFrame) -> pd.DataFrame:

@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 RESULTS_CONFIGS = (
     "results_sahel_admin1",
+    "results_mali_forward",
     "results_sahel_grid",
     "results_ucdp_bfa_admin1",
     "results_ucdp_nga_admin1",

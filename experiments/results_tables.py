@@ -16,25 +16,43 @@ import pandas as pd
 
 from experiments.citations import citations
 from experiments.config import ExperimentConfig
-from experiments.goal_check import Goal, GoalReport, check_goal
+from experiments.goal_check import GOALS, Goal, GoalReport, check_goal
 from forecasting.backtest import BASELINES, select_models
 from forecasting.targets import TARGET_KINDS
 
 BINARY_COLUMNS = (
     ("brier", "Brier", 4),
-    ("brier_skill_climatology", "BSS clim", 3),
-    ("brier_skill_persistence", "BSS pers", 3),
-    ("log_loss", "log loss", 3),
+    ("brier_skill_best", "BSS best", 3),
     ("roc_auc", "ROC-AUC", 3),
     ("average_precision", "AP", 3),
+    ("base_rate", "base rate", 3),
     ("ece", "ECE", 3),
+    ("brier_skill_climatology", "BSS clim", 3),
     ("precision_top10pct", "P@10%", 3),
     ("recall_top10pct", "R@10%", 3),
 )
-COUNT_COLUMNS = (("msle", "MSLE", 3), ("crps", "CRPS", 3), ("coverage80", "80% cover", 3))
-REFERENCE_MODELS = (*BASELINES, "zero", "conflictology")
+COUNT_COLUMNS = (
+    ("crps", "CRPS", 3),
+    ("crps_samples", "CRPS ens.", 3),
+    ("brier_nonzero", "Brier y>0", 3),
+    ("ignorance", "Ignorance", 3),
+    ("msle", "MSLE", 3),
+    ("coverage80", "80% cover", 3),
+)
+REFERENCE_MODELS = (*BASELINES, "zero")
 """Models shown as baselines (in italics, listed first)."""
-SUMMARY_COLUMNS = ("model", "target", "horizon", "year", "subset", "n", "positives", "mean_y", "mean_p")
+SUMMARY_COLUMNS = (
+    "model",
+    "target",
+    "horizon",
+    "year",
+    "quarter",
+    "subset",
+    "n",
+    "positives",
+    "mean_y",
+    "mean_p",
+)
 
 
 @dataclass(frozen=True)
@@ -71,7 +89,8 @@ class Header:
 
 
 def forecast_summary(forecasts: pd.DataFrame, actuals: pd.DataFrame) -> pd.DataFrame:
-    """Return per model x target x horizon x year (<NA> = all) x subset: n, positives, mean_y, mean_p.
+    """Return per model x target x horizon x year or quarter (<NA> = all) x subset: n, positives, mean_y,
+    mean_p.
 
     ``positives`` counts rows with ``y > 0`` (harm in the window); ``mean_y`` is the base rate of a binary
     target or the mean count; ``mean_p`` the mean forecast. ``actuals`` carries the ``onset`` flag.
@@ -79,21 +98,26 @@ def forecast_summary(forecasts: pd.DataFrame, actuals: pd.DataFrame) -> pd.DataF
     keys = ["region_id", "week", "horizon", "target"]
     lab = actuals.loc[actuals["y"].notna(), [*keys, "y", "onset"]]
     d = forecasts[[*keys, "model", "p"]].merge(lab, on=keys, how="inner", validate="many_to_one")
-    d = d.assign(year=d["week"].dt.year, hit=(d["y"] > 0).astype("int64"))
+    d = d.assign(
+        year=d["week"].dt.year,
+        quarter=d["week"].dt.to_period("Q").astype(str),
+        hit=(d["y"] > 0).astype("int64"),
+    )
     frames = []
     for subset in ("all", "onset"):
         part = d if subset == "all" else d[d["onset"].astype(bool)]
-        for cols in (["model", "target", "horizon"], ["model", "target", "horizon", "year"]):
-            g = part.groupby(cols, sort=True).agg(
+        for extra in ([], ["year"], ["quarter"]):
+            g = part.groupby(["model", "target", "horizon", *extra], sort=True).agg(
                 n=("y", "size"), positives=("hit", "sum"), mean_y=("y", "mean"), mean_p=("p", "mean")
             )
             g = g.reset_index().assign(subset=subset)
-            if "year" not in cols:
-                g["year"] = pd.NA
+            for col in ("year", "quarter"):
+                if col not in extra:
+                    g[col] = pd.NA
             frames.append(g)
     out = pd.concat(frames, ignore_index=True)
     out = out.astype({"year": "Int64", "horizon": "int64", "n": "int64", "positives": "int64"})
-    out = out.astype({"model": "string", "target": "string", "subset": "string"})
+    out = out.astype({"model": "string", "target": "string", "subset": "string", "quarter": "string"})
     return out[list(SUMMARY_COLUMNS)]
 
 
@@ -154,6 +178,8 @@ def _summary_row(
     sel = s[
         (s["model"] == model) & (s["target"] == target) & (s["horizon"] == horizon) & (s["subset"] == subset)
     ]
+    if "quarter" in sel.columns:
+        sel = sel[sel["quarter"].isna()]
     sel = sel[sel["year"].isna()] if year is None else sel[sel["year"] == year]
     return empty if sel.empty else {k: float(sel.iloc[0][k]) for k in empty}
 
@@ -188,13 +214,79 @@ def title(config: ExperimentConfig) -> str:
 def _model_table(rec: BacktestRecord, target: str, horizon: int, best: str | None) -> str:
     cols = _columns(target)
     table = _overall(rec.metrics, target, horizon)
+    bounds = _bounds(rec.metrics, target, horizon)
     rows = []
     for model in _ordered_models(rec.metrics[rec.metrics["target"] == target], rec.config):
         if model not in table.index:
             continue
-        values = [_fmt(table.loc[model].get(metric, math.nan), d) for metric, _, d in cols]
+        values = [
+            _fmt(table.loc[model].get(metric, math.nan), d) + bounds.get((model, metric), "")
+            for metric, _, d in cols
+        ]
         rows.append([_model_label(model, best), _n_rows(rec.metrics, target, horizon, model), *values])
-    return _table(["model", "n", *[label for _, label, _ in cols]], rows)
+    out = _table(["model", "n", *[label for _, label, _ in cols]], rows)
+    ref = _reference(rec.metrics, target, horizon, best)
+    return out + (f"\n\nBSS best: Brier skill against {ref}, the strongest baseline here." if ref else "")
+
+
+def _bounds(metrics: pd.DataFrame, target: str, horizon: int) -> dict[tuple[str, str], str]:
+    """Return (model, metric) -> " [lo, hi]" for the overall scores that carry a bootstrap interval."""
+    m = metrics
+    if "lo" not in m.columns:
+        return {}
+    sel = m[(m["target"] == target) & (m["horizon"] == horizon) & (m["subset"] == "all") & m["year"].isna()]
+    sel = sel[sel["lo"].notna()]
+    return {(str(r.model), str(r.metric)): f" [{r.lo:.3f}, {r.hi:.3f}]" for r in sel.itertuples(index=False)}
+
+
+def _reference(metrics: pd.DataFrame, target: str, horizon: int, model: str | None) -> str:
+    """Return the best baseline ``brier_skill_best`` names for ``model`` (empty when not recorded)."""
+    m = metrics
+    if model is None or "reference" not in m.columns:
+        return ""
+    sel = m[
+        (m["target"] == target)
+        & (m["horizon"] == horizon)
+        & (m["model"] == model)
+        & (m["metric"] == "brier_skill_best")
+        & (m["subset"] == "all")
+        & m["year"].isna()
+    ]
+    return "" if sel.empty or pd.isna(sel["reference"].iloc[0]) else str(sel["reference"].iloc[0])
+
+
+def _quarter_table(rec: BacktestRecord, target: str, best: dict[tuple[str, int], str]) -> str:
+    """Return the best model's mean forecast against the observed rate per quarter and horizon."""
+    s = rec.summary
+    if s is None or "quarter" not in s.columns:
+        return ""
+    rows = []
+    for horizon in rec.config.horizons:
+        model = best.get((target, horizon))
+        sel = s[
+            (s["model"] == model)
+            & (s["target"] == target)
+            & (s["horizon"] == horizon)
+            & (s["subset"] == "all")
+            & s["quarter"].notna()
+        ].sort_values("quarter")
+        for r in sel.itertuples(index=False):
+            gap = r.mean_p - r.mean_y
+            rows.append(
+                [
+                    f"{horizon}",
+                    str(r.quarter),
+                    str(model),
+                    f"{int(r.n):,}",
+                    _fmt(r.mean_y),
+                    _fmt(r.mean_p),
+                    _fmt(gap),
+                ]
+            )
+    if not rows:
+        return ""
+    header = ["h", "quarter", "model", "n", "observed", "mean forecast", "forecast - observed"]
+    return _table(header, rows, numeric_from=3)
 
 
 def _label_line(rec: BacktestRecord, target: str, horizon: int, best: str | None) -> str:
@@ -240,7 +332,7 @@ def _yearly_table(rec: BacktestRecord, target: str, best: dict[tuple[str, int], 
 
 
 def _onset_table(rec: BacktestRecord, target: str, best: dict[tuple[str, int], str]) -> str:
-    cols = [c for c in BINARY_COLUMNS if c[0] not in ("log_loss", "precision_top10pct", "recall_top10pct")]
+    cols = [c for c in BINARY_COLUMNS if c[0] not in ("precision_top10pct", "recall_top10pct")]
     rows = []
     for horizon in rec.config.horizons:
         model = best.get((target, horizon))
@@ -280,9 +372,13 @@ def dataset_section(rec: BacktestRecord) -> str:
     cfg = rec.config
     best = _best(rec)
     out = [f"## {title(cfg)}\n", f"Config `{cfg.name}`." + (f" {rec.description}" if rec.description else "")]
+    cadence = (
+        f"refit every {cfg.backtest.retrain_every} weeks"
+        if cfg.backtest.protocol == "rolling"
+        else "one model fitted at the first test origin (frozen, as a published model lives)"
+    )
     out.append(
-        f"\nTest years {_years(cfg)}, refit every "
-        f"{cfg.backtest.retrain_every} weeks, data lag {cfg.backtest.data_lag_weeks} week(s), "
+        f"\nTest period {_years(cfg)}, {cadence}, data lag {cfg.backtest.data_lag_weeks} week(s), "
         f"{rec.n_regions:,} regions; {rec.n_notes} backtest notes (degenerate folds and the like, in the "
         "MLflow run's notes.txt).\n"
     )
@@ -298,6 +394,9 @@ def dataset_section(rec: BacktestRecord) -> str:
             )
         out.append(f"#### {target}: best model per test year\n")
         out.append(_yearly_table(rec, target, best) + "\n")
+        if cfg.backtest.test_window is not None and TARGET_KINDS[target] == "binary":
+            out.append(f"#### {target}: mean forecast against what happened, by quarter\n")
+            out.append(_quarter_table(rec, target, best) + "\n")
         if TARGET_KINDS[target] == "binary":
             out.append(
                 f"#### {target}: onset rows (no civilian deaths in the 26 weeks known at the origin)\n"
@@ -310,17 +409,12 @@ def dataset_section(rec: BacktestRecord) -> str:
 
 
 def goal_section(records: Sequence[BacktestRecord], goal: Goal) -> str:
-    """Return the Goal check section: one line per criterion with ✔/✘ and, where short, why."""
-    head = (
-        f"## Goal check: {goal.target}, h = {goal.horizon}, test years {goal.test_years[0]}–"
-        f"{goal.test_years[1]} (config `{goal.config}`)\n"
-    )
+    """Return one goal check: a line per criterion with ✔/✘ and the numbers behind it."""
+    head = f"## Goal check: {goal.name} (config `{goal.config}`, {goal.test_label})\n"
     rec = next((r for r in records if r.config.name == goal.config), None)
     if rec is None:
         return head + f"\nNot checked: config `{goal.config}` was not among the backtests rendered.\n"
-    report = check_goal(
-        rec.metrics, rec.summary, goal, rec.config.backtest.test_label, rec.config.backtest.retrain_every
-    )
+    report = check_goal(rec.metrics, rec.summary, goal, rec.config.backtest.test_label)
     return head + "\n" + goal_text(report)
 
 
@@ -333,15 +427,14 @@ def goal_text(report: GoalReport) -> str:
         else f"not met ({sum(not c.passed for c in report.criteria)} of "
         f"{len(report.criteria)} criteria short)"
     )
+    models = ", ".join(f"**{m}** at h = {h}" for h, m in sorted(report.models.items()))
     lines = [
-        f"Model checked: **{report.model}**, the one the champion rule picks (best overall Brier skill "
-        f"against climatology). Goal {verdict}.\n",
+        f"Models checked: {models or 'none'}, the ones the champion rule picks (best Brier skill against "
+        f"the strongest baseline). Goal {verdict}.\n",
         _table(["criterion", "wanted", "value", ""], rows, numeric_from=2),
         "",
     ]
     lines += [f"- {'✔' if c.passed else '✘'} **{c.name}**: {c.explanation}" for c in report.criteria]
-    if report.context:
-        lines += ["", report.context]
     return "\n".join(lines) + "\n"
 
 
@@ -400,24 +493,30 @@ def _provenance(records: Sequence[BacktestRecord], header: Header) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_results(records: Sequence[BacktestRecord], header: Header, goal: Goal | None = None) -> str:
-    """Return RESULTS.md: provenance, overview, goal check, one section per backtest, citations."""
-    goal = goal or Goal()
+def render_results(records: Sequence[BacktestRecord], header: Header, goals: Sequence[Goal] = GOALS) -> str:
+    """Return RESULTS.md: provenance, overview, goal checks, one section per backtest, citations."""
     parts = [
         "# Results on real data\n",
         "Generated by `experiments/results.py` from rolling-origin backtests (docs/BACKTEST.md); do not edit "
         "by hand, re-run the command below.\n",
         _provenance(records, header),
         "Scores pool all test origins unless a table says otherwise; `n` is the number of region-windows "
-        "scored. BSS clim / BSS pers: Brier skill against climatology / persistence on the same rows "
-        "(1 is perfect, 0 no better, below 0 worse). AP: average precision. ECE: expected calibration error "
-        "(10 bins). P@10% / R@10%: precision and recall when alerting on the top 10% of regions each week. "
-        "Counts: MSLE (log1p scale), CRPS (from quantiles q05..q95) and the share of outcomes inside the "
-        "80% interval (q10..q90). Baselines are in italics; the best model (config's primary metric for "
-        "binary targets, CRPS for counts) in bold.\n",
+        "scored. Every baseline (climatology, the recent climatology of the last 52 weeks, persistence, "
+        "conflictology) is recomputed at every origin from what was known then. BSS best: Brier skill "
+        "against the strongest of them on the same rows (named under each table; 1 is perfect, 0 no better, "
+        "below 0 worse); BSS clim: against climatology alone, as earlier versions reported it. "
+        "[lo, hi]: 90% block-bootstrap interval over origin weeks (13-week blocks). AP: average precision, "
+        "beside the base rate (a forecast without skill scores the base rate). ECE: expected calibration "
+        "error (10 bins). P@10% / R@10%: precision and recall when alerting on the top 10% of regions each "
+        "week. Learned models' probabilities are recalibrated at each origin from their resolved earlier "
+        "forecasts (docs/BACKTEST.md). Counts: CRPS (pinball approximation over q05..q95), CRPS ens. (the "
+        "quantiles as an ensemble, scoringrules, as VIEWS scores it), Brier y>0 (of P(any civilian "
+        "killed)), Ignorance (bits, VIEWS bins), MSLE (log1p scale) and the share of outcomes inside the 80% "
+        "interval (q10..q90). Baselines are in italics; the best model (BSS best for binary targets, CRPS "
+        "for counts) in bold.\n",
         "## Backtests\n",
         _overview(records) + "\n",
-        goal_section(records, goal),
+        *[goal_section(records, goal) for goal in goals],
         *[dataset_section(r) for r in records],
         citations(records),
     ]

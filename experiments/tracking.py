@@ -26,7 +26,7 @@ import time
 from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -43,6 +43,8 @@ KIND_TAG = "civrisk.kind"
 CONFIG_TAG = "civrisk.config_fingerprint"
 DATA_TAG = "civrisk.data_fingerprint"
 GIT_TAG = "civrisk.git_commit"
+PARENT_TAG = "civrisk.backtest_run"
+"""A model's child run names its backtest's parent run (MLflow also nests it in the UI)."""
 _ILLEGAL = re.compile(r"[^A-Za-z0-9_\-. /]")
 
 
@@ -181,27 +183,62 @@ def log_backtest(
     commit = git_commit()
     if commit:
         tags[GIT_TAG] = commit
+    client = mlflow.MlflowClient()
+    now = int(time.time() * 1000)
     with mlflow.start_run(experiment_id=exp_id, run_name=run_name or f"backtest-{config.name}") as run:
         run_id = run.info.run_id
         mlflow.log_params(config.flat_params())
         mlflow.set_tags(tags)
-        now = int(time.time() * 1000)
-        metrics = [
-            Metric(
-                metric_key(r.target, r.horizon, r.subset, r.model, r.metric, r.year), float(r.value), now, 0
-            )
-            for r in result.metrics.itertuples(index=False)
-            if not math.isnan(r.value)
-        ]
         if not math.isnan(best_value):
-            metrics.append(Metric("primary", best_value, now, 0))
-        client = mlflow.MlflowClient()
-        for start in range(0, len(metrics), 1000):  # MLflow takes at most 1000 metrics per batch
-            client.log_batch(run_id, metrics=metrics[start : start + 1000])
+            client.log_batch(run_id, metrics=[Metric("primary", best_value, now, 0)])
         with tempfile.TemporaryDirectory(prefix="civrisk-run-") as tmp:
             _write_artifacts(result, config, Path(tmp))
             mlflow.log_artifacts(tmp)
+        # one child run per model with the same metric names, so the MLflow UI compares models side by side;
+        # the full table (every year and subset) is the parent's metrics.csv artifact
+        for model, rows in result.metrics.groupby("model", sort=True):
+            with mlflow.start_run(experiment_id=exp_id, run_name=str(model), nested=True) as child:
+                mlflow.set_tags({KIND_TAG: "backtest-model", PARENT_TAG: run_id, "civrisk.model": str(model)})
+                mlflow.log_params({"model": str(model), **_model_params(config, str(model))})
+                _log_metrics(client, child.info.run_id, _child_metrics(rows, now))
     return run_id
+
+
+CHILD_METRICS = (
+    "brier",
+    "brier_skill_best",
+    "base_rate",
+    "roc_auc",
+    "average_precision",
+    "ece",
+    "crps",
+    "crps_samples",
+    "coverage80",
+)
+"""Metrics each model's child run carries (overall, all rows; with ``_lo``/``_hi`` where bootstrapped)."""
+
+
+def _child_metrics(rows: pd.DataFrame, now: int) -> list[Any]:
+    """Return a model's headline metrics as MLflow Metric objects named ``<target>/h<h>/<metric>``."""
+    from mlflow.entities import Metric
+
+    sel = rows[rows["year"].isna() & (rows["subset"] == "all") & rows["metric"].isin(CHILD_METRICS)]
+    out = []
+    for r in sel.itertuples(index=False):
+        base = f"{r.target}/h{r.horizon}/{r.metric}"
+        for suffix, value in (("", r.value), ("_lo", r.lo), ("_hi", r.hi)):
+            if not math.isnan(float(value)):
+                out.append(Metric(base + suffix, float(value), now, 0))
+    return out
+
+
+def _log_metrics(client: Any, run_id: str, metrics: list[Any]) -> None:
+    for start in range(0, len(metrics), 1000):  # MLflow takes at most 1000 metrics per batch
+        client.log_batch(run_id, metrics=metrics[start : start + 1000])
+
+
+def _model_params(config: ExperimentConfig, model: str) -> dict[str, str]:
+    return {f"param.{k}": str(v) for k, v in config.model_params.get(model, {}).items()}
 
 
 def _primary_label(config: ExperimentConfig) -> str:
@@ -210,9 +247,15 @@ def _primary_label(config: ExperimentConfig) -> str:
 
 
 def _write_artifacts(result: BacktestResult, config: ExperimentConfig, out: Path) -> None:
-    from experiments.plots import importance_chart, precision_recall_curves, reliability_diagram
+    from experiments.plots import (
+        importance_chart,
+        precision_recall_curves,
+        reliability_by_period,
+        reliability_diagram,
+    )
 
     write_parquet_atomic(result.forecasts, out / "forecasts.parquet")
+    write_parquet_atomic(result.actuals, out / "actuals.parquet")
     write_csv_atomic(result.metrics, out / "metrics.csv")
     write_csv_atomic(result.timings, out / "timings.csv")
     write_text_atomic(out / "notes.txt", "\n".join(result.notes) + ("\n" if result.notes else ""))
@@ -225,6 +268,15 @@ def _write_artifacts(result: BacktestResult, config: ExperimentConfig, out: Path
         reliability_diagram(
             result.forecasts, result.actuals, target, h, figures / f"reliability_{target}_h{h}.png"
         )
+        for period in ("year", "quarter"):
+            reliability_by_period(
+                result.forecasts,
+                result.actuals,
+                target,
+                h,
+                period,
+                figures / f"reliability_{target}_h{h}_by_{period}.png",
+            )
         precision_recall_curves(
             result.forecasts, result.actuals, target, h, figures / f"pr_{target}_h{h}.png"
         )

@@ -10,6 +10,7 @@ is known by the cutoff, and chooses the alert levels on the backtest forecasts o
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -25,6 +26,13 @@ if TYPE_CHECKING:
     from forecasting.bundle import ForecastBundle
 
 Echo = Callable[[str], None]
+OnUnit = Callable[[int, int, str], None]
+Progress = Callable[[str], AbstractContextManager[OnUnit | None]]
+"""Opens a progress display for a description and yields its ``(done, total, label)`` callback."""
+
+
+def _no_progress(description: str) -> AbstractContextManager[OnUnit | None]:
+    return nullcontext(None)
 
 
 @dataclass(frozen=True)
@@ -43,6 +51,7 @@ def train_bundle(
     uri: str,
     data_end: pd.Timestamp | None = None,
     echo: Echo = lambda line: None,
+    progress: Progress = _no_progress,
 ) -> Trained:
     """Return the bundle of ``cfg`` fitted on ``inputs`` through ``data_end`` (default: the last week)."""
     from experiments.tracking import find_backtest_run, load_run_metrics, log_backtest
@@ -52,7 +61,8 @@ def train_bundle(
     run_id = find_backtest_run(cfg, inputs.fingerprint, uri=uri)
     if run_id is None:
         echo("no backtest of this config on this data in MLflow yet: running it")
-        result = run_backtest(inputs.features, inputs.targets, cfg)
+        with progress("backtest (target x horizon units)") as on_unit:
+            result = run_backtest(inputs.features, inputs.targets, cfg, on_unit=on_unit)
         run_id = log_backtest(result, cfg, inputs.fingerprint, uri=uri)
         metrics, forecasts = result.metrics, result.forecasts
     else:
@@ -62,7 +72,8 @@ def train_bundle(
     chosen = select_models(metrics, p.metric, p.subset)
     value = primary_score(metrics, chosen[(p.target, p.horizon)], p.target, p.horizon, p.metric, p.subset)
     end = inputs.last_week if data_end is None else pd.Timestamp(data_end)
-    bundle = fit_bundle(inputs.features, inputs.targets, chosen, end, cfg)
+    with progress("training (one model per target x horizon)") as on_fit:
+        bundle = fit_bundle(inputs.features, inputs.targets, chosen, end, cfg, on_fit=on_fit)
     bundle.alert_levels = backtest_levels(forecasts, inputs, chosen, end)
     return Trained(bundle, run_id, value, end)
 

@@ -34,6 +34,7 @@ from forecasting.base import (
 from forecasting.bootstrap import block_interval
 from forecasting.metrics import BEST_PREFIX, evaluate, greater_is_better, scored_rows
 from forecasting.plan import BASELINES, BacktestConfig, ModelPlan
+from forecasting.recalibration import RecalSpec, recalibrate
 from forecasting.splits import Fold, rolling_origins
 from forecasting.targets import TARGET_KINDS
 
@@ -104,6 +105,7 @@ def run_backtest(
     models: Sequence[str] | None = None,
     make_model: ModelFactory | None = None,
     n_jobs: int | None = None,
+    on_unit: Callable[[int, int, str], None] | None = None,
 ) -> BacktestResult:
     """Return forecasts and metrics of each model of ``plan`` for every target x horizon over rolling origins.
 
@@ -112,7 +114,8 @@ def run_backtest(
     horizon of the plan. ``models`` runs a subset of the plan's models (the baselines always run). Each
     model runs on the targets whose kind it supports (``forecasting.catalog.supports``). ``n_jobs``
     (default ``plan.backtest.n_jobs``) > 1 runs target x horizon units in that many processes, each model
-    single-threaded (results do not depend on ``n_jobs``).
+    single-threaded (results do not depend on ``n_jobs``). ``on_unit(done, total, label)`` is called as
+    each target x horizon unit finishes (progress bars).
     """
     from forecasting import catalog
 
@@ -148,19 +151,26 @@ def run_backtest(
         from joblib import Parallel, delayed
 
         single = _single_threaded(make_model)
-        runs = Parallel(n_jobs=n_jobs, backend="loky")(
+        results = Parallel(n_jobs=n_jobs, backend="loky", return_as="generator")(
             delayed(_run_unit_one_thread)(xy, folds, single, names, target, h, min_train_rows)
             for xy, folds, names, target, h in units
         )
     else:
-        runs = [
+        results = (
             _run_unit(xy, folds, make_model, names, target, h, min_train_rows)
             for xy, folds, names, target, h in units
-        ]
+        )
+    runs = []
+    for i, unit_runs in enumerate(results):  # in unit order, as each finishes
+        runs.append(unit_runs)
+        if on_unit is not None:
+            on_unit(i + 1, len(units), f"{units[i][3]} h={units[i][4]}")
     done = [run for unit_runs in runs for run in unit_runs]
     importances = [r.importance for r in done if r.importance is not None]
 
     fc = pd.concat([r.forecasts for r in done], ignore_index=True)
+    learned = {r.timing["model"] for r in done if not r.baseline}
+    fc = recalibrate_forecasts(fc, labels, learned, data_lag_weeks, plan.recalibration)
     validate_forecasts(fc, "run_backtest")
     actuals = _actuals(labels, features, fc, onset_col)
     scores = score(fc, actuals, b)
@@ -301,6 +311,29 @@ class _ModelRun:
     timing: dict[str, object]
     importance: pd.DataFrame | None
     notes: list[str]
+    baseline: bool
+
+
+def recalibrate_forecasts(
+    forecasts: pd.DataFrame,
+    labels: pd.DataFrame,
+    models: set[str],
+    data_lag_weeks: int,
+    spec: RecalSpec,
+) -> pd.DataFrame:
+    """Return ``forecasts`` with the binary forecasts of ``models`` recalibrated origin by origin from the
+    same model's earlier test forecasts whose outcomes are resolved (forecasting.recalibration); the
+    model's own probability is kept in ``p_raw``."""
+    out = forecasts.assign(p_raw=forecasts["p"])
+    binary = out["target"].astype(str).map(TARGET_KINDS).eq("binary") & out["model"].isin(sorted(models))
+    if spec.method == "none" or not binary.any():
+        return out
+    y = labels[["region_id", "week", "horizon", "target", "y"]]
+    for (_, _, horizon), grp in out[binary].groupby(["model", "target", "horizon"], sort=False):
+        rows = grp.merge(y, on=["region_id", "week", "horizon", "target"], how="left").set_index(grp.index)
+        weeks = pd.DatetimeIndex(grp["week"].unique())
+        out.loc[grp.index, "p"] = recalibrate(rows, int(horizon), data_lag_weeks, spec, weeks)
+    return out
 
 
 FROZEN = 10**6
@@ -429,7 +462,7 @@ def _run_model(
     }
     importance = _importance(model, name, target, horizon) if model is not None else None
     fc = pd.concat(frames, ignore_index=True) if frames else _empty_forecasts()
-    return _ModelRun(fc, timing, importance, notes)
+    return _ModelRun(fc, timing, importance, notes, bool(probe.get_tag("baseline")))
 
 
 def fit_noting(model: Forecaster, X: pd.DataFrame, y: pd.Series, notes: list[str], where: str) -> Forecaster:

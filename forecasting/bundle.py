@@ -18,6 +18,7 @@ from features.build import DEFAULT_SPEC, FeatureSpec
 from forecasting.alert_levels import AlertLevels
 from forecasting.base import CountForecaster, Forecaster, numeric_feature_columns, predict_p
 from forecasting.plan import ModelPlan
+from forecasting.recalibration import RecalSpec
 from forecasting.splits import WEEK
 
 QUANTILES = (0.1, 0.5, 0.9)
@@ -36,6 +37,9 @@ class ForecastBundle:
     feature_columns: list[str]
     feature_spec: FeatureSpec = DEFAULT_SPEC
     """The features the models read: a publication rebuilds exactly these at its origin."""
+    recalibration: RecalSpec = RecalSpec(method="none")
+    """How the publication recalibrates the learned binary models' probabilities (as the backtest did);
+    bundles trained before recalibration existed keep their raw probabilities."""
     notes: list[str] = field(default_factory=list)
     alert_levels: AlertLevels | None = None
     """Alert levels chosen on the backtest of these models (``forecasting.alert_choice``); None: a bundle
@@ -78,12 +82,14 @@ def fit_bundle(
     data_end: pd.Timestamp,
     plan: ModelPlan,
     make_model: Callable[[str, str, int], Forecaster] | None = None,
+    on_fit: Callable[[int, int, str], None] | None = None,
 ) -> ForecastBundle:
     """Fit each chosen model on the origins whose label window ends by ``data_end`` (s <= data_end - h + 1).
 
     ``features`` were built with ``plan.feature_spec()`` and the plan's data lag. Features at those
     origins read data up to ``s - k`` < ``data_end``, so nothing after ``data_end`` is used: the bundle is
-    what the backtest would have fitted at origin ``data_end + k`` weeks.
+    what the backtest would have fitted at origin ``data_end + k`` weeks. ``on_fit(done, total, label)``
+    is called as each model is fitted (progress bars).
     """
     from forecasting.backtest import catalog_factory, fit_noting
 
@@ -113,6 +119,8 @@ def fit_bundle(
         models[(target, horizon)] = fit_noting(
             model, train.drop(columns="y"), train["y"], notes, f"{name} {target} h{horizon}"
         )
+        if on_fit is not None:
+            on_fit(len(models), len(chosen), f"{name} {target} h={horizon}")
     return ForecastBundle(
         models=models,
         chosen=dict(chosen),
@@ -120,5 +128,6 @@ def fit_bundle(
         data_lag_weeks=data_lag_weeks,
         feature_columns=numeric_feature_columns(features),
         feature_spec=plan.feature_spec(),
+        recalibration=plan.recalibration,
         notes=notes,
     )

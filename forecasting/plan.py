@@ -22,6 +22,7 @@ from civrisk.contracts import TARGET_KINDS
 from civrisk.settings import DEFAULT_DATA_LAG_WEEKS
 from features.build import DEFAULT_SPEC, FeatureSpec
 from forecasting.metrics import DEFAULT_METRICS, check_metric_names
+from forecasting.recalibration import RecalSpec
 
 BASELINES = ("climatology", "recent_climatology", "persistence", "conflictology")
 """Reference models every backtest runs, whatever the plan lists, each recomputed at every origin: skill
@@ -140,6 +141,9 @@ class ModelPlan(_Frozen):
     backtest: BacktestConfig = Field(default_factory=lambda: BacktestConfig.model_validate({}))
     model_params: dict[str, dict[str, Any]] = {}
     """Per model, settings replacing the catalog's defaults (``[model_params.xgb] n_estimators = 100``)."""
+    recalibration: RecalSpec = Field(default_factory=RecalSpec)
+    """How the learned binary models' probabilities are recalibrated at each origin from their own resolved
+    earlier forecasts (forecasting/recalibration.py; the same map in backtests and publications)."""
     feature_plugins: tuple[str, ...] = ()
     """Extra feature families as ``package.module:function`` (docs/FEATURES.md, "Your own features")."""
     seed: int = 20240101

@@ -39,7 +39,8 @@ DEFAULT_COUNTRIES_FILE = "countries-50m.json"
 
 @dataclass(frozen=True, eq=False)
 class Boundaries:
-    """Polygons of one unit: ``regions`` (region_id, iso3, name) row i describes ``geometries[i]``."""
+    """Polygons of one unit: ``regions`` (region_id, iso3, name, code) row i describes ``geometries[i]``;
+    ``code`` is the region's standard code (ISO 3166-2 or P-code) when the file carries one, else missing."""
 
     regions: pd.DataFrame
     geometries: np.ndarray
@@ -55,6 +56,11 @@ class Boundaries:
                 "region_id": regions["region_id"].astype("string").to_numpy(),
                 "iso3": regions["iso3"].astype("string").to_numpy(),
                 "name": regions["name"].astype("string").to_numpy(),
+                "code": (
+                    regions["code"] if "code" in regions.columns else pd.Series(pd.NA, index=regions.index)
+                )
+                .astype("string")
+                .to_numpy(),
             }
         )
         if len(frame) != len(geoms):
@@ -156,9 +162,10 @@ def load_boundaries(
             )
         if not feature.get("geometry"):
             raise BoundariesError(f"{path}: feature {i} ({props[id_property]!r}) has no geometry")
-        rows.append((str(props[id_property]), str(props[iso3_property]), str(props[name_property])))
+        code = standard_code(props, settings.boundary_code_properties)
+        rows.append((str(props[id_property]), str(props[iso3_property]), str(props[name_property]), code))
         geoms.append(_polygonal(shape(feature["geometry"])))
-    frame = pd.DataFrame(rows, columns=["region_id", "iso3", "name"])
+    frame = pd.DataFrame(rows, columns=["region_id", "iso3", "name", "code"])
     raw = frame["iso3"]
     is_code = raw.str.fullmatch(r"[A-Z]{3}")
     frame["iso3"] = raw.where(is_code, to_iso3(raw))
@@ -166,6 +173,18 @@ def load_boundaries(
         unknown = sorted(set(raw[frame["iso3"].isna()]))
         raise BoundariesError(f"{path}: property {iso3_property!r} holds unknown countries {unknown}")
     return Boundaries.from_frame(frame, geoms, source=str(path))
+
+
+def standard_code(props: dict[str, Any], names: tuple[str, ...]) -> str | None:
+    """Return the first non-empty of ``names`` in a feature's properties, then in its ``source_attributes``
+    (where the shared file keeps the original attributes), else None."""
+    nested = props.get("source_attributes")
+    for where in (props, nested if isinstance(nested, dict) else {}):
+        for name in names:
+            value = where.get(name)
+            if value not in (None, ""):
+                return str(value)
+    return None
 
 
 # ----------------------------------------------------------------------------------------------

@@ -1,7 +1,9 @@
 """``civrisk demo``: the whole weekly job on real data, from raw events to a published report.
 
-1. Ingest the default data into ``<home>/events``: the shared ACLED Sahel file when present, else the UCDP
-   GED release ``settings.demo_ged_version``, downloaded (``civrisk fetch ucdp-ged``).
+1. Ingest the default data into ``<home>/events``: the shared ACLED files of the Sahel (the Africa file and
+   the newer Mali export) when present, else the UCDP GED release ``settings.demo_ged_version``, downloaded
+   (``civrisk fetch ucdp-ged``). The UCDP files of the shared folder are not mixed in: one source per
+   country keeps counts comparable across weeks (docs/EVENTS.md).
 2. Backtest the demo config (``experiments/configs/demo.toml``; ``--quick``: ``demo_quick.toml``) and log it
    to MLflow; a finished backtest of the same config on the same data is reused.
 3. Fit the backtest's best model per target x horizon twice and register both: through the last covered
@@ -33,7 +35,10 @@ if TYPE_CHECKING:
     from publish.publication.week import PublishResult
 
 ACLED_FILE = Path("acled") / "acled_africa_1997_2022.csv.gz"
-"""The shared ACLED Sahel file, relative to ``settings.shared_data``."""
+"""The shared ACLED Africa file, relative to ``settings.shared_data``."""
+ACLED_FILES = (ACLED_FILE, Path("acled") / "acled_export_mli_2015-01-01_2022-06-30.csv.gz")
+"""Every shared ACLED file of the Sahel: the Africa file and the newer Mali export (Mali to 2022-06; its
+versions of the 2015-2020 events supersede the Africa file's, docs/EVENTS.md)."""
 EARLIER_WEEKS = 13
 """How many weeks before the latest one the demo also publishes (and then verifies)."""
 WEEK = pd.Timedelta(weeks=1)
@@ -102,7 +107,7 @@ def run_demo(settings: Settings, quick: bool = False, console: Console | None = 
         from publish.store.store import ScoreStore
 
         options = PublishOptions(cap_status="Exercise")
-        with ScoreStore(settings.resolved_db_url()) as store:
+        with ScoreStore.from_settings(settings) as store:
             first = None
             verification = None
             with _step(progress, f"publishing {_label(earlier)} and verifying it against what happened"):
@@ -165,12 +170,12 @@ def _ingest(cfg: ExperimentConfig, settings: Settings, console: Console) -> None
 
 
 def _source_files(cfg: ExperimentConfig, settings: Settings, console: Console) -> list[Path]:
-    """Return the shared ACLED file, or the UCDP GED release downloaded into the cache."""
+    """Return the shared ACLED files of the Sahel, or the UCDP GED release downloaded into the cache."""
     shared = settings.shared_data / ACLED_FILE
     if "acled" in cfg.data.sources:
         if not shared.is_file():
             raise FileNotFoundError(f"{shared} not found; the ACLED demo config needs the shared data folder")
-        return [shared]
+        return [settings.shared_data / f for f in ACLED_FILES if (settings.shared_data / f).is_file()]
     from ingest.fetch import fetch_release, ged_release
 
     release = ged_release(settings.demo_ged_version, settings.ucdp_base_url)

@@ -152,7 +152,7 @@ def verify_step(settings: Settings, week: date) -> list[str]:
     from publish.publication import verify
     from publish.store.store import ScoreStore
 
-    with ScoreStore(settings.resolved_db_url()) as store:
+    with ScoreStore.from_settings(settings) as store:
         due = due_for_verification(store, week, settings.publication_lag_weeks)
     if not due:
         return [
@@ -230,7 +230,7 @@ def deliver_step(settings: Settings) -> list[str]:
     from publish.store.store import ScoreStore
     from serve import webhooks
 
-    with ScoreStore(settings.resolved_db_url()) as store:
+    with ScoreStore.from_settings(settings) as store:
         got = webhooks.deliver_pending(store, settings)
     line = (
         f"webhooks: {got.queued} queued, {got.delivered} delivered, {got.failed_attempts} failed attempts, "

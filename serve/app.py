@@ -3,37 +3,59 @@
 The service only reads what the weekly job published (publications, scores, alerts, report files) and
 computes nothing heavy per request: pages come straight off the store's indexes, publication lookups
 from an in-memory catalog that reloads only when the publications table changes. OpenAPI is served at
-``/openapi.json`` (docs at ``/docs``). Run it with ``civrisk serve``; see docs/API.md.
+``/openapi.json`` (docs at ``/docs`` and ``/redoc``, assets served by the app). Every request passes
+the guard of serve/http_guard.py (no keys in URLs, bodies bounded before they are read, security
+headers); keyed routes check the key before the body is read (serve/deps.py). Run it with ``civrisk
+serve``; see docs/API.md.
 """
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 import sys
-from collections.abc import AsyncIterator, Callable
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.exception_handlers import http_exception_handler
+from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from fastapi.routing import APIRoute
+from fastapi.routing import iter_route_contexts
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, ProgrammingError
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp
 
 from civrisk import __version__
 from civrisk.settings import Settings, get_settings
 from civrisk.weeks import week_label
-from publish.store.queries import ScoreQueries
+from publish.store.errors import StoreError
+from publish.store.queries import PublicationChecks, ScoreQueries
 from publish.store.store import ScoreStore
-from serve.auth import KeyVerifier
+from serve.auth import KeyVerifier, list_api_keys
 from serve.cap_messages import RegionGeometries
 from serve.catalog import Catalog
 from serve.deps import reject_unknown_query
+from serve.docs_ui import add_docs
+from serve.http_guard import RequestGuard, body_too_large
+from serve.pepper import load_pepper
+from serve.redaction import install_access_log_redaction
 from serve.response_cache import ResponseCache
 from serve.routes import admin, alerts, health, regions, reports, scores, weeks
 from serve.routes.reports import ExportCache
+from serve.schemas import HealthOut
 from serve.tables import create_serve_schema
+from serve.webhook_targets import TargetPolicy
+
+log = logging.getLogger(__name__)
 
 PublishArgv = Callable[[str | None], list[str]]
+STORE_RETRY_S = 5.0
+"""While the store cannot be opened, how often a request tries again (the others get 503 at once)."""
 
 
 def civrisk_publish_argv(week: str | None) -> list[str]:
@@ -59,15 +81,39 @@ def create_app(
     ``key_cache_s`` is how long a checked API key is trusted before the store is asked again.
     """
 
+    def open_store(app: FastAPI) -> None:
+        """Open the store and what hangs on it; on failure remember why (requests get 503 with it)."""
+        try:
+            store = ScoreStore.from_settings(settings)
+        except (StoreError, DBAPIError) as exc:
+            app.state.store_error = _store_detail(exc)
+            log.error("the scores store cannot be used: %s", app.state.store_error)
+            return
+        create_serve_schema(store.engine)
+        pepper = load_pepper(settings)
+        if pepper.created and (n := sum(k.revoked_at is None for k in list_api_keys(store.engine))):
+            log.warning(
+                "%d API keys were created before the pepper %s existed (under no pepper or another one): "
+                "they will be refused; create new ones (civrisk apikey create), or set "
+                "CIVRISK_API_KEY_PEPPER to the pepper they were made with",
+                n,
+                pepper.source,
+            )
+        app.state.store = store
+        app.state.catalog = Catalog(store, PublicationChecks(store.engine))
+        app.state.queries = ScoreQueries(store.engine)
+        app.state.verifier = KeyVerifier(store.engine, pepper.value, cache_s=key_cache_s)
+        app.state.store_error = None
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        store = ScoreStore(settings.resolved_db_url())
-        create_serve_schema(store.engine)
         app.state.settings = settings
-        app.state.store = store
-        app.state.catalog = Catalog(store)
-        app.state.queries = ScoreQueries(store.engine)
-        app.state.verifier = KeyVerifier(store.engine, settings.api_key_pepper, cache_s=key_cache_s)
+        app.state.store = None
+        app.state.open_store = open_store
+        app.state.open_lock = threading.Lock()
+        app.state.open_tried = time.monotonic()
+        open_store(app)
+        app.state.webhook_policy = TargetPolicy.from_settings(settings)
         app.state.geometries = RegionGeometries(settings)
         app.state.exports = ExportCache()
         app.state.page_cache = ResponseCache(settings.api_page_cache_mb * 2**20)
@@ -75,10 +121,12 @@ def create_app(
         try:
             yield
         finally:
-            app.state.catalog.close()
-            store.close()
+            if app.state.store is not None:
+                app.state.catalog.close()
+                app.state.store.close()
 
-    app = FastAPI(
+    install_access_log_redaction()
+    app = _GuardedAPI(
         title="civrisk API",
         version=__version__,
         description=(
@@ -88,11 +136,76 @@ def create_app(
         ),
         lifespan=lifespan,
         dependencies=[Depends(reject_unknown_query)],
+        max_body_size=settings.api_max_body_bytes,
+        docs_url=None,  # FastAPI's pages load their assets from a CDN; add_docs serves them from here
+        redoc_url=None,
     )
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StoreError, _store_unavailable)
+    app.add_exception_handler(DBAPIError, _store_unavailable)
+    app.add_exception_handler(sqlite3.DatabaseError, _store_unavailable)
+    app.middleware("http")(_store_gate)
     for module in (health, weeks, scores, regions, alerts, reports, admin):
         app.include_router(module.router)
+    add_docs(app)
     return app
+
+
+def _store_detail(exc: BaseException) -> str:
+    """Return the one-line reason a store error gives a 503 (the store's own message, or what failed)."""
+    if isinstance(exc, StoreError):
+        return str(exc)
+    orig = getattr(exc, "orig", exc)
+    first = str(orig).strip().splitlines()[0] if str(orig).strip() else ""
+    return f"the scores store does not answer or cannot be read ({orig.__class__.__name__}: {first})"
+
+
+async def _store_unavailable(request: Request, exc: Exception) -> Response:
+    """503 with a ``detail`` for a store that is unreachable, damaged or refuses (docs/API.md, Errors)."""
+    if isinstance(exc, IntegrityError | ProgrammingError | DataError):
+        log.error("store error on %s: %s", request.url.path, exc)  # a bug, not an outage
+        return JSONResponse({"detail": "internal error"}, status_code=500)
+    detail = _store_detail(exc)
+    log.error("scores store unavailable on %s: %s", request.url.path, detail)
+    return JSONResponse({"detail": detail}, status_code=503, headers={"Retry-After": "30"})
+
+
+async def _store_gate(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    """While the store could not be opened, retry now and then and answer 503 to what needs it."""
+    state = request.app.state
+    path = request.scope["path"]
+    needs_store = path.startswith("/v1/") or path == "/healthz"
+    if needs_store and getattr(state, "store", True) is None:
+        now = time.monotonic()
+        if now - state.open_tried >= STORE_RETRY_S and state.open_lock.acquire(blocking=False):
+            try:
+                state.open_tried = now
+                await run_in_threadpool(state.open_store, request.app)
+            finally:
+                state.open_lock.release()
+        if state.store is None:
+            detail = state.store_error
+            if path == "/healthz":
+                out = HealthOut(
+                    status="unavailable",
+                    store_reachable=False,
+                    latest_week=None,
+                    latest_revision=None,
+                    latest_published_at=None,
+                    latest_publication_age_days=None,
+                    detail=detail,
+                )
+                return Response(out.model_dump_json(), status_code=503, media_type="application/json")
+            return JSONResponse({"detail": detail}, status_code=503, headers={"Retry-After": "30"})
+    return await call_next(request)
+
+
+class _GuardedAPI(FastAPI):
+    """FastAPI with :class:`RequestGuard` around its whole stack: even a 500 carries the security headers."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return RequestGuard(super().build_middleware_stack(), self.max_body_size)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -102,18 +215,32 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     has one route per method.)
     """
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 413:  # a chunked body that went past the limit while it was read
+        limit = request.app.max_body_size
+        return JSONResponse({"detail": body_too_large(limit)}, 413, headers={"Connection": "close"})
     if exc.status_code != 405:
         return await http_exception_handler(request, exc)
     path = request.scope["path"]
+    # iter_route_contexts sees the routes of included routers too (FastAPI keeps those apart in app.routes)
     methods = sorted(
         {
             m
-            for r in request.app.routes
-            if isinstance(r, APIRoute) and r.path_regex.match(path)
-            for m in (r.methods or ())
+            for r in iter_route_contexts(request.app.routes)
+            if (regex := getattr(r, "path_regex", None)) is not None and regex.match(path)
+            for m in (getattr(r, "methods", None) or ())
         }
     )
     return JSONResponse({"detail": exc.detail}, status_code=405, headers={"Allow": ", ".join(methods)})
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    """FastAPI's 422 without the ``input`` of body fields (a body may hold a secret or a credential)."""
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {k: v for k, v in e.items() if k != "input"} if tuple(e.get("loc", ()))[:1] == ("body",) else e
+        for e in exc.errors()
+    ]
+    return await request_validation_exception_handler(request, RequestValidationError(errors, body=None))
 
 
 def app_from_env() -> FastAPI:

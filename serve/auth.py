@@ -7,9 +7,10 @@ revocation), ``secret`` is 32 random bytes (``secrets.token_urlsafe``, 256 bits)
 
 Why a fast keyed hash and not scrypt/bcrypt: slow password hashes protect *guessable* secrets. A 256-bit
 random secret cannot be guessed however fast the hash is (2^255 tries on average), and a slow hash would
-cost tens of milliseconds of CPU on every request. The pepper (``CIVRISK_API_KEY_PEPPER``, kept outside
-the database) means a stolen database alone does not even let one check a candidate key. Changing the
-pepper invalidates every key.
+cost tens of milliseconds of CPU on every request. The pepper (``CIVRISK_API_KEY_PEPPER``, else a random
+one generated into a 0600 file under the home: serve/pepper.py; never a constant) is kept outside the
+database, so a stolen database alone does not even let one check a candidate key. Changing the pepper
+invalidates every key.
 
 Verification looks the row up by ``key_id`` and compares hashes with :func:`hmac.compare_digest`; an
 unknown ``key_id`` is compared against a dummy hash so the time taken does not tell whether it exists.
@@ -33,7 +34,6 @@ from serve import tables as st
 
 KEY_PREFIX = "crk"
 _KEY_RE = re.compile(r"^crk_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
-_DEFAULT_PEPPER = b"civrisk-api-key-v1"  # domain separation when no pepper is configured
 _DUMMY_HASH = "0" * 64
 
 
@@ -57,10 +57,11 @@ class ApiKey:
     revoked_at: datetime | None
 
 
-def hash_secret(secret: str, pepper: str | None) -> str:
+def hash_secret(secret: str, pepper: str) -> str:
     """Return the hex HMAC-SHA256 of a key's secret part under ``pepper`` (what the store keeps)."""
-    key = pepper.encode("utf-8") if pepper else _DEFAULT_PEPPER
-    return hmac.new(key, secret.encode("utf-8"), hashlib.sha256).hexdigest()
+    if not pepper:
+        raise ValueError("an API-key pepper is required (serve.pepper.api_key_pepper(settings) gives it)")
+    return hmac.new(pepper.encode("utf-8"), secret.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
 def parse_key(token: str) -> tuple[str, str] | None:
@@ -69,7 +70,7 @@ def parse_key(token: str) -> tuple[str, str] | None:
     return (m.group(1), m.group(2)) if m else None
 
 
-def create_api_key(engine: Engine, scope: str, name: str | None = None, pepper: str | None = None) -> str:
+def create_api_key(engine: Engine, scope: str, name: str | None = None, *, pepper: str) -> str:
     """Store a new key's hash with ``scope`` and return the key (the only time it exists in clear)."""
     if scope not in st.SCOPES:
         raise ValueError(f"API key scope must be one of {list(st.SCOPES)}; got {scope!r}")
@@ -120,7 +121,9 @@ class KeyVerifier:
     ``cache_s`` seconds (0 disables the cache).
     """
 
-    def __init__(self, engine: Engine, pepper: str | None, cache_s: float = 5.0) -> None:
+    def __init__(self, engine: Engine, pepper: str, cache_s: float = 5.0) -> None:
+        if not pepper:
+            raise ValueError("an API-key pepper is required (serve.pepper.api_key_pepper(settings) gives it)")
         self.engine = engine
         self.pepper = pepper
         self.cache_s = cache_s

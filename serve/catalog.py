@@ -4,14 +4,16 @@ Each lookup runs one tiny query (the count, largest id and number of withdrawn r
 and reloads the publication list only when that changed (a new revision, a new week, a withdrawal). On
 SQLite even that query is skipped while ``PRAGMA data_version`` says no other connection has committed.
 So "latest revision of week W" costs no join over the publications per request, and the answer is never
-stale: a revision published a moment ago is seen by the next request.
+stale: a revision published a moment ago by the weekly job, or withdrawn through another API worker, is
+seen by every worker at its next request (on PostgreSQL too: the query reads what any process committed).
+A publication handed out is first checked against its digest (once per process and publication).
 """
 
 from __future__ import annotations
 
 import sqlite3
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,8 @@ from sqlalchemy import case, func, select
 
 from civrisk.weeks import week_label
 from publish.store import schema as t
+from publish.store.errors import StoreUnusable
+from publish.store.queries import PublicationChecks
 from publish.store.store import Publication, PublicationNotFound, ScoreStore
 
 
@@ -31,9 +35,17 @@ class Snapshot:
     by_week: dict[date, tuple[Publication, ...]]
     latest: dict[date, Publication]
     by_id: dict[int, Publication]
+    checks: PublicationChecks | None = field(default=None, compare=False)
+    """Digest checks run on each publication this snapshot hands out (once per process and publication)."""
+
+    def served(self, pub: Publication) -> Publication:
+        """Return ``pub`` after checking its rows against its digest; PublicationDamaged if they differ."""
+        if self.checks is not None:
+            self.checks.verify(pub)
+        return pub
 
     def publication(self, week: date, revision: int | None = None) -> Publication:
-        """Return the latest published revision of ``week`` or revision ``revision``.
+        """Return the latest published revision of ``week`` or revision ``revision``, its digest checked.
 
         Raises PublicationNotFound with a message that names the week and points to ``/v1/weeks``.
         """
@@ -44,10 +56,10 @@ class Snapshot:
                 raise PublicationNotFound(
                     f"week {week_label(week)} {why}; GET /v1/weeks lists the published weeks and revisions"
                 )
-            return pub
+            return self.served(pub)
         for pub in self.by_week.get(week, ()):
             if pub.revision == revision:
-                return pub
+                return self.served(pub)
         revs = [p.revision for p in self.by_week.get(week, ())]
         known = f"its revisions are {revs}" if revs else "it was never published"
         raise PublicationNotFound(
@@ -60,14 +72,15 @@ class Snapshot:
         pub = self.latest[max(self.latest)] if self.latest else None
         if pub is None:
             raise PublicationNotFound("nothing has been published yet; run `civrisk publish` first")
-        return pub
+        return self.served(pub)
 
 
 class Catalog:
     """Publication lookups for the API, backed by ``store`` and a change-checked snapshot."""
 
-    def __init__(self, store: ScoreStore) -> None:
+    def __init__(self, store: ScoreStore, checks: PublicationChecks | None = None) -> None:
         self.store = store
+        self.checks = checks
         self._snapshot: Snapshot | None = None
         self._lock = threading.Lock()
         p = t.publications.c
@@ -88,7 +101,13 @@ class Catalog:
 
     def snapshot(self) -> Snapshot:
         """Return the current snapshot, reloading it if the publications table changed."""
-        change = self._watch.version() if self._watch is not None else None
+        try:
+            change = self._watch.version() if self._watch is not None else None
+        except sqlite3.DatabaseError as exc:
+            raise StoreUnusable(
+                f"the scores store {self.store.engine.url.database} cannot be read ({exc}): it is damaged; "
+                "restore it from its backup (docs/DEPLOY.md, 'Restore')"
+            ) from exc
         snap = self._snapshot
         if snap is not None and change is not None and change == self._seen_change:
             return snap  # nothing was committed to the database since the last check
@@ -112,6 +131,7 @@ class Catalog:
                 by_week={w: tuple(v) for w, v in sorted(by_week.items())},
                 latest=dict(sorted(latest.items())),
                 by_id={p.id: p for p in pubs},
+                checks=self.checks,
             )
             self._snapshot = snap
         return snap

@@ -2,11 +2,17 @@
 
 They are ``async`` so FastAPI calls them on the event loop: a sync dependency costs a thread-pool hop
 per request, and none of these blocks (the key check reads the store only on a cache miss, ~0.2 ms).
+
+FastAPI reads and parses a request's JSON body *before* it solves dependencies, so a key checked only
+by a dependency would let an unauthenticated client have its body read and parsed first. The routers
+therefore use :class:`KeyFirstRoute`, which checks the key and its scope before FastAPI touches the
+body or the parameters; the scope dependency then reuses that result (and documents the bearer scheme
+in OpenAPI).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
@@ -14,6 +20,8 @@ from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security.utils import get_authorization_scheme_param
+from starlette.responses import Response
 
 from civrisk.settings import Settings
 from publish.store.store import ScoreStore
@@ -39,22 +47,76 @@ async def get_app_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
+_CHECKED_SCOPE = "civrisk.api_key_scope"  # request.scope key: the scope KeyFirstRoute found
+
+
+def authorize(request: Request, needed: str) -> str:
+    """Return the scope of the request's bearer key if it allows ``needed``; HTTPException 401/403 otherwise.
+
+    A refused request that carries a body is answered with ``Connection: close``: its body is never
+    read, and the server need not go on receiving it.
+    """
+    scheme, token = get_authorization_scheme_param(request.headers.get("authorization"))
+    verifier: KeyVerifier = request.app.state.verifier
+    try:
+        scope = verifier.verify(token if scheme.lower() == "bearer" else None)
+    except AuthError as exc:
+        raise HTTPException(exc.status, exc.detail, headers=_refusal_headers(request, bearer=True)) from None
+    if not allows(scope, needed):
+        raise HTTPException(
+            403,
+            f"this route needs an API key with scope '{needed}'; yours has '{scope}'",
+            headers=_refusal_headers(request, bearer=False),
+        )
+    return scope
+
+
+def _refusal_headers(request: Request, bearer: bool) -> dict[str, str]:
+    headers = {"WWW-Authenticate": "Bearer"} if bearer else {}
+    if request.headers.get("content-length", "0") != "0" or "transfer-encoding" in request.headers:
+        headers["Connection"] = "close"
+    return headers
+
+
 def _require(needed: str) -> Callable[..., Awaitable[str]]:
     async def check(
         request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
     ) -> str:
-        verifier: KeyVerifier = request.app.state.verifier
-        try:
-            scope = verifier.verify(credentials.credentials if credentials else None)
-        except AuthError as exc:
-            raise HTTPException(exc.status, exc.detail, headers={"WWW-Authenticate": "Bearer"}) from None
-        if not allows(scope, needed):
-            raise HTTPException(
-                403, f"this route needs an API key with scope '{needed}'; yours has '{scope}'"
-            )
-        return scope
+        checked = request.scope.get(_CHECKED_SCOPE)
+        return checked if checked is not None else authorize(request, needed)
 
+    check.needed_scope = needed  # type: ignore[attr-defined]  # read by KeyFirstRoute
     return check
+
+
+class KeyFirstRoute(APIRoute):
+    """A route that checks the API key and its scope before FastAPI reads the body or parses parameters."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        """Return FastAPI's handler, preceded by the key check when the route needs a scope."""
+        handler = super().get_route_handler()
+        needed = _needed_scope(self.dependant)
+        if needed is None:
+            return handler
+
+        async def key_first(request: Request) -> Response:
+            request.scope[_CHECKED_SCOPE] = authorize(request, needed)
+            return await handler(request)
+
+        return key_first
+
+
+def _needed_scope(dependant: Dependant) -> str | None:
+    """Return the strongest scope a route's dependencies require (admin over read), or None."""
+    found = {getattr(d.call, "needed_scope", None) for d in _walk(dependant)} - {None}
+    return "admin" if "admin" in found else next(iter(found), None)
+
+
+def _walk(dependant: Dependant) -> list[Dependant]:
+    out = []
+    for sub in dependant.dependencies:
+        out += [sub, *_walk(sub)]
+    return out
 
 
 _KNOWN_QUERY: dict[int, frozenset[str]] = {}
@@ -102,6 +164,7 @@ ReadScope = Depends(_require("read"))
 AdminScope = Depends(_require("admin"))
 
 AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorOut, "description": "an API key was sent in the URL (keys go in the header only)"},
     401: {"model": ErrorOut, "description": "missing, invalid or revoked API key"},
     403: {"model": ErrorOut, "description": "the key's scope does not allow this route"},
 }

@@ -23,8 +23,14 @@ from sqlalchemy import Connection, Engine, select
 
 from civrisk.weeks import utc_now
 from serve import tables as st
+from serve.redaction import redact_text
 
 log = logging.getLogger(__name__)
+
+_WATCHED: set[str] = set()
+"""Jobs whose process a thread of this process waits for: their end is recorded by that thread (between
+reaping the child and recording its exit code the pid names no process, which must not read as lost)."""
+_WATCHED_LOCK = threading.Lock()
 
 
 class JobRunning(RuntimeError):
@@ -62,7 +68,9 @@ def start_job(engine: Engine, argv: list[str], week_label: str | None, log_dir: 
     with st.writing(engine) as conn:
         for row in conn.execute(select(st.publish_jobs).where(j.status == "running").order_by(j.started_at)):
             job = _job(row)
-            if job.pid is not None and _alive(job.pid):
+            with _WATCHED_LOCK:
+                watched = job.job_id in _WATCHED
+            if watched or (job.pid is not None and _alive(job.pid)):
                 raise JobRunning(job)
             _mark_lost(conn, job)
         job_id = uuid.uuid4().hex
@@ -83,6 +91,8 @@ def start_job(engine: Engine, argv: list[str], week_label: str | None, log_dir: 
                 started_at=utc_now(),
             )
         )
+    with _WATCHED_LOCK:
+        _WATCHED.add(job_id)
     threading.Thread(target=_wait, args=(engine, job_id, proc), name=f"publish-{job_id}", daemon=True).start()
     log.info("publish job %s started (pid %d), log %s", job_id, proc.pid, log_path)
     return get_job(engine, job_id)
@@ -90,12 +100,16 @@ def start_job(engine: Engine, argv: list[str], week_label: str | None, log_dir: 
 
 def _wait(engine: Engine, job_id: str, proc: subprocess.Popen[bytes]) -> None:
     code = proc.wait()
-    with st.writing(engine) as conn:
-        conn.execute(
-            st.publish_jobs.update()
-            .where(st.publish_jobs.c.id == job_id)
-            .values(status="succeeded" if code == 0 else "failed", returncode=code, finished_at=utc_now())
-        )
+    try:
+        with st.writing(engine) as conn:
+            conn.execute(
+                st.publish_jobs.update()
+                .where(st.publish_jobs.c.id == job_id)
+                .values(status="succeeded" if code == 0 else "failed", returncode=code, finished_at=utc_now())
+            )
+    finally:
+        with _WATCHED_LOCK:
+            _WATCHED.discard(job_id)
     log.info("publish job %s finished with exit code %d", job_id, code)
 
 
@@ -117,7 +131,9 @@ def list_jobs(engine: Engine) -> list[Job]:
 
 def _reconcile(engine: Engine, job: Job) -> Job:
     """Mark a 'running' job whose process is gone (its waiter died with an API process) as failed."""
-    if job.status != "running" or job.pid is None or _alive(job.pid):
+    with _WATCHED_LOCK:
+        watched = job.job_id in _WATCHED
+    if job.status != "running" or job.pid is None or watched or _alive(job.pid):
         return job
     with st.writing(engine) as conn:
         _mark_lost(conn, job)
@@ -134,6 +150,28 @@ def _mark_lost(conn: Connection, job: Job) -> None:
         out.write(
             "\n[civrisk serve] the process ended while no API process watched it; exit status unknown\n"
         )
+
+
+REASON_LINES = 5
+REASON_CHARS = 2000
+_TAIL_BYTES = 16_384
+
+
+def failure_reason(job: Job) -> str | None:
+    """Return why a failed job failed: the last non-empty lines of its log, redacted, bounded; else None."""
+    if job.status != "failed":
+        return None
+    try:
+        with open(job.log_path, "rb") as fh:
+            fh.seek(max(0, fh.seek(0, os.SEEK_END) - _TAIL_BYTES))
+            tail = fh.read().decode("utf-8", errors="replace")
+    except OSError as exc:
+        return f"exit code {job.returncode}; its log {job.log_path} cannot be read ({exc.strerror})"
+    lines = [line.rstrip() for line in tail.splitlines() if line.strip()][-REASON_LINES:]
+    if not lines:
+        return f"exit code {job.returncode}; the command printed nothing"
+    text = redact_text("\n".join(line[:REASON_CHARS] for line in lines))
+    return text[-REASON_CHARS:]
 
 
 def _alive(pid: int) -> bool:

@@ -7,10 +7,11 @@ import math
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, AnyHttpUrl, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
 from civrisk.weeks import WEEK_LABEL_PATTERN, parse_week_label, week_label
 from publish.store.store import Publication
+from serve.webhook_targets import TargetPolicy
 
 
 def _check_week(value: str) -> str:
@@ -81,7 +82,7 @@ class PublicationOut(BaseModel):
             week_label=pub.week_label,
             week=pub.week,
             revision=pub.revision,
-            status=pub.status,  # type: ignore[arg-type]
+            status=pub.status,
             latest=latest,
             model_name=pub.model_name,
             model_version=pub.model_version,
@@ -290,12 +291,33 @@ class HealthOut(BaseModel):
     detail: str | None = None
 
 
+def _check_webhook_url(value: str) -> str:
+    TargetPolicy().check_syntax(value)  # the host's addresses are checked by the route (it resolves them)
+    return value
+
+
+WebhookUrl = Annotated[
+    str,
+    Field(min_length=1, max_length=2000),
+    AfterValidator(_check_webhook_url),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "uri",
+            "maxLength": 2000,
+            "examples": ["https://hooks.example.org/civrisk"],
+        }
+    ),
+]
+"""An http(s) URL without credentials; its host must resolve to public addresses (docs/API.md)."""
+
+
 class WebhookCreate(BaseModel):
     """A new subscription: alert messages are POSTed to ``url``, signed with ``secret``."""
 
     model_config = ConfigDict(extra="forbid")
 
-    url: AnyHttpUrl
+    url: WebhookUrl
     secret: str = Field(min_length=16, max_length=256, description="shared HMAC-SHA256 signing secret")
     formats: list[Literal["json", "cap"]] = Field(default=["json"], min_length=1, max_length=2)
     description: str | None = Field(default=None, max_length=200)
@@ -335,6 +357,10 @@ class PublishJobOut(BaseModel):
     command: list[str]
     pid: int | None
     returncode: int | None
+    reason: str | None = Field(
+        description="why a failed job failed: the last lines of its output (at most 2,000 characters, "
+        "secrets redacted); null unless failed"
+    )
     started_at: datetime
     finished_at: datetime | None
     status_url: str

@@ -1,7 +1,9 @@
 """Webhook subscriptions: who receives alert messages, in which formats, signed with which secret.
 
 Delivery itself is serve/webhooks.py. A subscription starts after the newest alert message recorded when
-it was created (its cursor), so it receives what is sent from then on, not the history.
+it was created (its cursor), so it receives what is sent from then on, not the history. Its URL must pass
+the target policy (serve/webhook_targets.py: http(s), no credentials, public addresses unless allowed),
+and at most ``CIVRISK_WEBHOOK_MAX_SUBSCRIPTIONS`` subscriptions are active at once.
 """
 
 from __future__ import annotations
@@ -10,13 +12,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from sqlalchemy import Engine, func, select
 
 from civrisk.weeks import utc_now
 from publish.store import schema as pt
 from serve import tables as st
+from serve.webhook_targets import TargetPolicy
+
+
+class SubscriptionLimit(RuntimeError):
+    """As many subscriptions are active as allowed; the message says how to make room."""
 
 
 @dataclass(frozen=True)
@@ -32,12 +38,27 @@ class Webhook:
 
 
 def create_webhook(
-    engine: Engine, url: str, secret: str, formats: Sequence[str], description: str | None = None
+    engine: Engine,
+    url: str,
+    secret: str,
+    formats: Sequence[str],
+    description: str | None = None,
+    *,
+    policy: TargetPolicy,
+    max_active: int,
 ) -> Webhook:
-    """Store a subscription that starts after the newest alert message; return it."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"webhook url must be an http(s) URL with a host; got {url!r}")
+    """Store a subscription that starts after the newest alert message; return it.
+
+    TargetRefused (a ValueError) when ``policy`` refuses the URL (checked by resolving its host now; the
+    deliverer checks again before each delivery); SubscriptionLimit when ``max_active`` are active.
+    """
+    policy.resolve_target(url)
+    active = sum(h.active for h in list_webhooks(engine))
+    if active >= max_active:
+        raise SubscriptionLimit(
+            f"{active} webhook subscriptions are active, the most allowed (CIVRISK_WEBHOOK_MAX_SUBSCRIPTIONS="
+            f"{max_active}); DELETE /v1/webhooks/<id> one no longer used, or raise the limit"
+        )
     bad = sorted(set(formats) - set(st.FORMATS))
     if bad or not formats:
         raise ValueError(

@@ -1,8 +1,9 @@
 """Tables the HTTP API adds to the scores store: API keys, webhook subscriptions, deliveries, publish jobs.
 
 They live in the same SQL database as the publications (one URL to back up) but in their own
-``MetaData``, created on service start-up by :func:`create_serve_schema`. Unlike the publication tables
-they are not append-only: a key can be revoked, a delivery moves from ``pending`` to ``delivered``.
+``MetaData``; the store's migrations (publish/store/migrations) create them, like the publication
+tables. Unlike those they are not append-only: a key can be revoked, a delivery moves from ``pending``
+to ``delivered``.
 
 - ``api_keys``: one row per key. Only ``key_hash`` (HMAC-SHA256 of the secret part, see serve/auth.py) is
   stored; the key itself is shown once, by ``civrisk apikey create``.
@@ -123,14 +124,15 @@ publish_jobs = Table(
 
 
 def create_serve_schema(engine: Engine) -> None:
-    """Create the API's tables in the store's database if they do not exist."""
+    """Create the API's tables if they do not exist (the migrations made them: this only checks)."""
     metadata.create_all(engine)
 
 
 @contextmanager
 def writing(engine: Engine) -> Iterator[Connection]:
-    """Yield a connection in one write transaction (BEGIN IMMEDIATE on SQLite, as the store's writes)."""
+    """Yield a connection in one write transaction (BEGIN IMMEDIATE on SQLite, as the store's writes; on
+    PostgreSQL the API's own advisory lock, so its writes never wait for a publication being recorded)."""
     with engine.connect() as conn:
-        conn.execution_options(civrisk_write=True)
+        conn.execution_options(civrisk_write="serve")
         with conn.begin():
             yield conn

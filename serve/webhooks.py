@@ -8,10 +8,17 @@ deliver``, e.g. from cron):
    message: it receives what is sent after it subscribed, not the history.
 2. **Send.** Due deliveries are POSTed in message order, each with a fresh timestamp and signature::
 
+       X-Civrisk-Delivery: 17
+       X-Civrisk-Message-Id: civrisk-2020-W23-MLI-R01-civ_any-h4.2
        X-Civrisk-Timestamp: 1717222215
-       X-Civrisk-Signature: sha256=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>
+       X-Civrisk-Signature: v2=<hex HMAC-SHA256(secret, "v2\n<delivery>\n<message id>\n<timestamp>\n" + body)>
 
-   A 2xx answer delivers it. Anything else (refused connection, timeout, 5xx, 4xx) is a failed attempt:
+   The delivery id (what receivers drop duplicates by) and the message id are inside the signed
+   content, so neither can be changed on a captured request. Before each delivery the URL's host is
+   resolved again and every address checked (serve/webhook_targets.py), and the request goes to the
+   checked address (DNS rebinding cannot redirect it); redirects are not followed.
+   A 2xx answer delivers it. Anything else (refused connection, timeout, 5xx, 4xx, a refused target) is a
+   failed attempt:
    retried at once up to ``retries_in_run`` times (0.5 s, 1 s, ...), then left pending with
    ``next_attempt_at = now + backoff_base_s * 2^(attempts-1)`` (capped). The rest of that receiver's
    queue waits behind it (messages arrive in order), so a receiver that is down costs one short timeout
@@ -30,8 +37,9 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -49,11 +57,20 @@ from publish.store.store import ScoreStore
 from serve import tables as st
 from serve.cap_messages import RegionGeometries, alert_cap_xml
 from serve.schemas import AlertMessageOut
+from serve.webhook_targets import ResolvedTarget, TargetPolicy, TargetRefused
 
 log = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-Civrisk-Signature"
 TIMESTAMP_HEADER = "X-Civrisk-Timestamp"
+DELIVERY_HEADER = "X-Civrisk-Delivery"
+MESSAGE_ID_HEADER = "X-Civrisk-Message-Id"
+SIGNATURE_VERSION = "v2"
+TOLERANCE_S = 300
+"""How old a delivery's timestamp may be when it is verified (replay window)."""
+FUTURE_SKEW_S = 60
+"""How far ahead of the receiver's clock a timestamp may be (clock skew); later ones are refused."""
+_ID_FIELD = re.compile(r"^[\x21-\x7e]{1,320}$")  # printable, no spaces or line breaks: fields stay apart
 CONTENT_TYPES = {"json": "application/json", "cap": "application/cap+xml"}
 
 
@@ -89,35 +106,63 @@ class DeliveryReport:
 # -- signatures ------------------------------------------------------------------------------------
 
 
-def sign(secret: str, timestamp: int, body: bytes) -> str:
-    """Return the ``X-Civrisk-Signature`` value: ``sha256=`` + hex HMAC-SHA256 of ``"<timestamp>.<body>"``."""
-    mac = hmac.new(secret.encode("utf-8"), f"{int(timestamp)}.".encode() + body, hashlib.sha256)
-    return "sha256=" + mac.hexdigest()
+def signed_content(delivery_id: str | int, message_id: str, timestamp: int, body: bytes) -> bytes:
+    """Return the bytes a signature covers: ``v2``, delivery id, message id, timestamp, then the body.
+
+    The fields are joined by line breaks, which none of them may contain, so no two deliveries share
+    the same signed content.
+    """
+    return f"{SIGNATURE_VERSION}\n{delivery_id}\n{message_id}\n{int(timestamp)}\n".encode() + body
+
+
+def sign(secret: str, delivery_id: str | int, message_id: str, timestamp: int, body: bytes) -> str:
+    """Return the ``X-Civrisk-Signature`` value: ``v2=`` + hex HMAC-SHA256 of :func:`signed_content`."""
+    content = signed_content(delivery_id, message_id, timestamp, body)
+    return f"{SIGNATURE_VERSION}=" + hmac.new(secret.encode("utf-8"), content, hashlib.sha256).hexdigest()
 
 
 def verify_signature(
     secret: str,
-    timestamp: str | int,
+    headers: Mapping[str, str],
     body: bytes,
-    header: str | None,
-    tolerance_s: float = 300,
+    *,
+    tolerance_s: float = TOLERANCE_S,
+    future_skew_s: float = FUTURE_SKEW_S,
     now: float | None = None,
 ) -> bool:
     """Return whether a webhook request is authentic and fresh (for receivers).
 
-    ``timestamp`` and ``header`` are the ``X-Civrisk-Timestamp`` and ``X-Civrisk-Signature`` headers,
-    ``body`` the raw request body. A timestamp more than ``tolerance_s`` seconds from ``now`` is refused,
-    so a captured request cannot be replayed later; the comparison is constant-time.
+    ``headers`` are the request's headers (any mapping; names are matched case-insensitively), ``body``
+    the raw request body. Refused: a missing or malformed header, a timestamp more than ``tolerance_s``
+    seconds old (a captured request cannot be replayed later) or more than ``future_skew_s`` seconds
+    ahead of ``now``, and any change to the body, the delivery id, the message id or the timestamp. The
+    comparison is constant-time. Drop a delivery id already processed: that stops a replay inside the
+    window too.
     """
-    if not header or timestamp is None:
+    delivery = _header(headers, DELIVERY_HEADER)
+    message_id = _header(headers, MESSAGE_ID_HEADER)
+    timestamp = _header(headers, TIMESTAMP_HEADER)
+    signature = _header(headers, SIGNATURE_HEADER)
+    if not (delivery and message_id and timestamp and signature):
         return False
-    try:
-        ts = int(timestamp)
-    except (TypeError, ValueError):
+    if not (delivery.isdigit() and timestamp.isdigit() and _ID_FIELD.match(message_id)):
         return False
-    if abs((time.time() if now is None else now) - ts) > tolerance_s:
+    if len(delivery) > 20 or len(timestamp) > 12:
         return False
-    return hmac.compare_digest(sign(secret, ts, body), header)
+    ts = int(timestamp)
+    clock = time.time() if now is None else now
+    if ts < clock - tolerance_s or ts > clock + future_skew_s:
+        return False
+    expected = sign(secret, delivery, message_id, ts, body)
+    return hmac.compare_digest(expected.encode("ascii"), signature.strip().encode("utf-8", "replace"))
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    value = headers.get(name)
+    if value is None:
+        wanted = name.lower()
+        value = next((v for k, v in headers.items() if k.lower() == wanted), None)
+    return None if value is None else str(value)
 
 
 # -- delivery --------------------------------------------------------------------------------------
@@ -167,13 +212,16 @@ def deliver_pending(
     now: datetime | None = None,
     sleep: Callable[[float], None] = time.sleep,
     geometries: RegionGeometries | None = None,
+    targets: TargetPolicy | None = None,
 ) -> DeliveryReport:
     """Queue new alert messages, send every due delivery once (plus quick retries); return what happened.
 
-    ``now`` (naive UTC) decides which deliveries are due; it defaults to the clock. Never raises for a
+    ``now`` (naive UTC) decides which deliveries are due; it defaults to the clock. ``targets`` decides
+    where deliveries may go (default: from ``settings.webhook_allow_hosts``). Never raises for a
     receiver's failure: those are logged as attempts and retried on a later call.
     """
     policy = policy or DeliveryPolicy()
+    targets = targets or TargetPolicy.from_settings(settings)
     geometries = geometries or RegionGeometries(settings)
     engine = store.engine
     st.create_serve_schema(engine)  # a store that never ran `civrisk serve` has no webhook tables yet
@@ -191,7 +239,7 @@ def deliver_pending(
     cap_config = CapConfig.from_settings(settings=settings)
     delivered = failed = gave_up = 0
     blocked: set[int] = set()
-    with httpx.Client(timeout=policy.timeout_s, follow_redirects=False) as client:
+    with _Clients(policy.timeout_s) as clients:
         for dl in queue:
             if dl.webhook_id in blocked:
                 continue
@@ -208,7 +256,7 @@ def deliver_pending(
                 if k:
                     sleep(policy.retry_delay_s * 2 ** (k - 1))
                 attempts += 1
-                ok = _attempt(engine, client, dl, body, attempts)
+                ok = _attempt(engine, clients, targets, dl, body, attempts)
                 failed += not ok
                 if ok:
                     break
@@ -275,25 +323,62 @@ def _body(
     return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
-def _attempt(engine: Engine, client: httpx.Client, dl: Any, body: bytes, attempt: int) -> bool:
-    """POST one delivery once, log the attempt, and return whether the receiver answered 2xx."""
+class _Clients:
+    """HTTP clients of one run, one per (scheme, host name, address, port).
+
+    Requests go to a checked address with the host name in ``Host`` and TLS SNI; a kept-alive connection
+    is pooled by address, so one client per host name keeps a TLS connection verified for one name from
+    carrying another name's deliveries.
+    """
+
+    def __init__(self, timeout_s: float) -> None:
+        self.timeout_s = timeout_s
+        self._clients: dict[tuple[str, str, str, int | None], httpx.Client] = {}
+
+    def get(self, target: ResolvedTarget) -> httpx.Client:
+        parts = urlsplit(target.url)
+        key = (parts.scheme, target.host, target.address, parts.port)
+        if key not in self._clients:
+            self._clients[key] = httpx.Client(timeout=self.timeout_s, follow_redirects=False)
+        return self._clients[key]
+
+    def __enter__(self) -> _Clients:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for client in self._clients.values():
+            client.close()
+
+
+def _attempt(
+    engine: Engine, clients: _Clients, targets: TargetPolicy, dl: Any, body: bytes, attempt: int
+) -> bool:
+    """Check the target, POST one delivery once, log the attempt; return whether the receiver answered 2xx."""
     ts = int(time.time())
     headers = {
         "Content-Type": CONTENT_TYPES[dl.format],
         "User-Agent": f"civrisk-webhooks/{__version__}",
         TIMESTAMP_HEADER: str(ts),
-        SIGNATURE_HEADER: sign(dl.secret, ts, body),
-        "X-Civrisk-Delivery": str(dl.id),
-        "X-Civrisk-Message-Id": dl.message_id,
+        SIGNATURE_HEADER: sign(dl.secret, dl.id, dl.message_id, ts, body),
+        DELIVERY_HEADER: str(dl.id),
+        MESSAGE_ID_HEADER: dl.message_id,
     }
     status: int | None = None
     error: str | None = None
     t0 = time.perf_counter()
     try:
-        response = client.post(dl.url, content=body, headers=headers)
+        # resolve and check now, then connect to the checked address: a DNS answer that changed since
+        # registration (or changes between check and connect) cannot send the delivery elsewhere
+        target = targets.resolve_target(dl.url)
+        url, pinned, extensions = target.request()
+        response = clients.get(target).post(
+            url, content=body, headers={**headers, **pinned}, extensions=extensions
+        )
         status = response.status_code
         if not 200 <= status < 300:
             error = f"HTTP {status}: {response.text[:200]}"
+    except TargetRefused as exc:
+        error = f"target refused: {exc}"[:500]
     except httpx.HTTPError as exc:
         error = f"{exc.__class__.__name__}: {exc}"[:500]
     ms = (time.perf_counter() - t0) * 1000

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import atexit
 import shutil
+import socket
 import tempfile
+import threading
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import uvicorn
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from civrisk.settings import Settings
@@ -17,7 +23,9 @@ from publish.alerting.rules import AlertRules, evaluate_alerts
 from publish.store.store import Publication, ScoreStore
 from serve.app import PublishArgv, civrisk_publish_argv, create_app
 from serve.auth import create_api_key
+from serve.pepper import api_key_pepper
 from serve.tables import create_serve_schema
+from tests.store_backends import pg_server
 from tests.synth_scores import make_scores
 
 AS_OF = datetime(2020, 5, 31, 23, 0, tzinfo=UTC)
@@ -86,18 +94,87 @@ def filled_db(folder: Path) -> Path:
     return Path(shutil.copy(_TEMPLATES["filled"], folder / "scores.db"))
 
 
+def _fill_url(url: str) -> None:
+    store = ScoreStore(url)
+    create_serve_schema(store.engine)
+    fill_store(store)
+    store.close()
+
+
 def open_api(
-    tmp_path: Path, publish_argv: PublishArgv = civrisk_publish_argv, fill: bool = True
+    tmp_path: Path,
+    publish_argv: PublishArgv = civrisk_publish_argv,
+    fill: bool = True,
+    webhook_allow_hosts: tuple[str, ...] = (),
+    backend: str = "sqlite",
+    **settings_kw: object,
 ) -> Iterator[Api]:
-    """Yield an :class:`Api` over a store under ``tmp_path`` (filled as :func:`fill_store` does, or empty)."""
-    db = filled_db(tmp_path) if fill else tmp_path / "scores.db"
-    settings = Settings(home=tmp_path / "home", db_url=f"sqlite:///{db}", shared_data=tmp_path / "none")
+    """Yield an :class:`Api` over a store under ``tmp_path`` (filled as :func:`fill_store` does, or empty).
+
+    ``webhook_allow_hosts`` is the webhook allow-list (tests with a receiver on loopback name it);
+    ``backend="postgresql"``: the store is a database of the test server (tests/store_backends.py);
+    ``settings_kw`` sets other settings.
+    """
+    if backend == "postgresql":
+        server = pg_server()
+        url = server.clone(server.template("filled" if fill else "empty", _fill_url if fill else None))
+    else:
+        url = f"sqlite:///{filled_db(tmp_path) if fill else tmp_path / 'scores.db'}"
+    try:
+        yield from _open_api(tmp_path, url, publish_argv, webhook_allow_hosts, settings_kw)
+    finally:
+        if backend == "postgresql":
+            server.drop(url)
+
+
+def _open_api(
+    tmp_path: Path,
+    url: str,
+    publish_argv: PublishArgv,
+    webhook_allow_hosts: tuple[str, ...],
+    settings_kw: dict[str, object],
+) -> Iterator[Api]:
+    settings = Settings(
+        home=tmp_path / "home",
+        db_url=url,
+        shared_data=tmp_path / "none",
+        webhook_allow_hosts=webhook_allow_hosts,
+        **settings_kw,  # type: ignore[arg-type]
+    )
     store = ScoreStore(settings.resolved_db_url())
     create_serve_schema(store.engine)
     pubs = store.publications()
-    read_key = create_api_key(store.engine, "read", "tests")
-    admin_key = create_api_key(store.engine, "admin", "tests")
+    pepper = api_key_pepper(settings)  # generated under the test's home, as `civrisk apikey create` does
+    read_key = create_api_key(store.engine, "read", "tests", pepper=pepper)
+    admin_key = create_api_key(store.engine, "admin", "tests", pepper=pepper)
     app = create_app(settings, publish_argv=publish_argv, key_cache_s=0)
     with TestClient(app) as client:
         yield Api(client, store, settings, read_key, admin_key, pubs)
     store.close()
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def running_server(app: FastAPI, **config_kw: object) -> Iterator[str]:
+    """Run ``app`` under a real uvicorn on 127.0.0.1 in a thread; yield its base URL; stop it after."""
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, **config_kw)  # type: ignore[arg-type]
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not server.started:
+            assert time.monotonic() < deadline, "uvicorn did not start"
+            assert thread.is_alive(), "uvicorn stopped while starting"
+            time.sleep(0.02)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)

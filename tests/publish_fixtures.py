@@ -95,3 +95,14 @@ def assert_caps_valid(folder: Path) -> int:
         doc = etree.parse(str(path))
         assert schema.validate(doc), f"{path.name}: {schema.error_log}"
     return len(files)
+
+
+def make_world(folder: Path) -> World:
+    """Return the synthetic world with its events written to ``folder`` and both models fitted."""
+    events = world_events()
+    cfg = config(write_events_dir(events, folder))
+    from ingest.events_folder import read_events_dir
+
+    events, coverage = read_events_dir(folder)
+    latest, early = fit_model(cfg, LATEST - WEEK, "2"), fit_model(cfg, LATEST - 2 * WEEK, "1")
+    return World(events, coverage, cfg, latest, early)

@@ -9,9 +9,11 @@ import subprocess
 import sys
 import time
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pytest
+from fastapi.testclient import TestClient
 from lxml import etree
 
 from civrisk.settings import Settings
@@ -22,8 +24,8 @@ CAP_XSD = Settings().shared_data.parent / "schemas" / "CAP-v1.2.xsd"
 
 
 @pytest.fixture()
-def api(tmp_path):
-    yield from open_api(tmp_path)
+def api(tmp_path, backend):
+    yield from open_api(tmp_path, backend=backend)
 
 
 def test_weeks_lists_every_revision_and_the_latest(api):
@@ -301,7 +303,9 @@ def test_openapi_schema_is_served(api):
 
 
 def test_webhook_subscriptions(api):
-    body = {"url": "http://127.0.0.1:9/hook", "secret": "s" * 32, "formats": ["cap", "json"]}
+    # a public host name, resolved by a stand-in resolver (no DNS in tests)
+    api.client.app.state.webhook_policy.resolve = lambda host, port: ["93.184.215.14"]
+    body = {"url": "https://hooks.example.org/civrisk", "secret": "s" * 32, "formats": ["cap", "json"]}
     r = api.client.post("/v1/webhooks", json=body, headers=api.auth("admin"))
     assert r.status_code == 201
     hook = r.json()
@@ -360,11 +364,43 @@ def test_publish_starts_a_background_job_and_returns_202(tmp_path):
         assert api.get("/v1/publish/nope", key="admin").status_code == 404
 
 
-def test_a_failing_publish_job_is_reported_failed(tmp_path):
-    for api in open_api(tmp_path, publish_argv=lambda week: [sys.executable, "-c", "raise SystemExit(3)"]):
+def test_a_failing_publish_job_is_reported_failed_with_its_reason(tmp_path):
+    script = (
+        "import sys; print('reading events'); "
+        "print('store postgresql://civrisk:hunter2@db/civrisk, key crk_0123456789ab_' + 'S' * 43, "
+        "file=sys.stderr); "
+        "print('civrisk publish: no champion model: train one first (civrisk train)', file=sys.stderr); "
+        "raise SystemExit(3)"
+    )
+    for api in open_api(tmp_path, publish_argv=lambda week: [sys.executable, "-c", script]):
         job = api.client.post("/v1/publish", headers=api.auth("admin")).json()
+        assert job["reason"] is None  # running
         done = _wait_for(api, job["job_id"])
         assert done["status"] == "failed" and done["returncode"] == 3
+        reason = done["reason"]
+        assert (
+            reason.splitlines()[-1] == "civrisk publish: no champion model: train one first (civrisk train)"
+        )
+        assert "reading events" in reason  # the last lines, stdout and stderr as they came
+        assert "hunter2" not in reason and "S" * 43 not in reason  # secrets redacted
+        assert "postgresql://civrisk:[REDACTED]@db" in reason and "crk_0123456789ab_[REDACTED]" in reason
+
+
+def test_a_succeeded_job_has_no_reason_and_a_long_output_is_bounded(tmp_path):
+    from serve.jobs import REASON_CHARS, REASON_LINES, Job, failure_reason
+
+    log = tmp_path / "job.log"
+    log.write_text("".join(f"line {i} " + "x" * 900 + "\n" for i in range(40)))
+    job = Job("j", "failed", None, [], None, 1, str(log), datetime(2020, 1, 1), datetime(2020, 1, 1))
+    reason = failure_reason(job)
+    assert len(reason) <= REASON_CHARS and reason.endswith("x") and "line 39 " in reason
+    assert len(reason.splitlines()) <= REASON_LINES
+    assert failure_reason(Job("j", "succeeded", None, [], None, 0, str(log), job.started_at, None)) is None
+    empty = tmp_path / "empty.log"
+    empty.write_text("\n\n")
+    assert failure_reason(Job("j", "failed", None, [], None, 2, str(empty), job.started_at, None)) == (
+        "exit code 2; the command printed nothing"
+    )
 
 
 def test_cap_is_served_from_the_published_file_when_the_weekly_job_wrote_it(api):
@@ -437,3 +473,86 @@ def test_health_is_503_when_the_store_does_not_answer(api, monkeypatch):
     assert r.status_code == 503
     assert r.json()["status"] == "unavailable" and r.json()["store_reachable"] is False
     assert "OperationalError" in r.json()["detail"]
+
+
+def test_head_healthz_answers_like_get(api):
+    r = api.client.head("/healthz")
+    assert r.status_code == 200 and r.content == b""
+
+
+def _app_over(tmp_path, db: Path, folders: bool):
+    from civrisk.settings import Settings
+    from serve.app import create_app
+
+    home = tmp_path / "home"
+    if folders:
+        (home / "publications" / "2020-W23" / "r1").mkdir(parents=True)
+        (home / "publications" / "2020-W23" / "r1" / "manifest.json").write_text("{}")
+    settings = Settings(home=home, db_url=f"sqlite:///{db}", shared_data=tmp_path / "none")
+    return TestClient(create_app(settings, key_cache_s=0))
+
+
+def test_an_empty_store_beside_published_folders_gives_503_with_the_reason(tmp_path):
+    db = tmp_path / "scores.db"
+    db.touch()  # the zero-byte scores.db
+    with _app_over(tmp_path, db, folders=True) as client:
+        for url in ("/healthz", "/v1/scores", "/v1/weeks"):
+            r = client.get(url, headers={"Authorization": "Bearer crk_x"})
+            assert r.status_code == 503, url
+            assert (
+                "is missing or empty (0 bytes), but 1 published revision folders exist" in r.json()["detail"]
+            )
+        assert client.head("/healthz").status_code == 503
+        assert client.get("/openapi.json").status_code == 200  # what needs no store still works
+    assert db.stat().st_size == 0
+
+
+def test_a_store_damaged_while_serving_gives_503_with_a_detail(api):
+    if api.store.engine.dialect.name != "sqlite":
+        pytest.skip("damaging the file is the SQLite case; PostgreSQL's unreachable case is the next test")
+    db = Path(api.settings.resolved_db_url().removeprefix("sqlite:///"))
+    api.store.close()
+    api.client.app.state.store.engine.dispose()
+    for side in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
+        if side.exists():
+            side.write_bytes(b"\x00garbage" * 512)
+    for url, key in (("/healthz", None), ("/v1/weeks", "read"), ("/v1/scores", "read")):
+        r = api.get(url, key=key)
+        assert r.status_code == 503, (url, r.text)
+        assert r.json()["detail"], url
+
+
+def test_a_publication_whose_rows_were_changed_is_not_served(api):
+    if api.store.engine.dialect.name != "sqlite":
+        trigger, on = "scores_append_only", " ON scores"
+    else:
+        trigger, on = "scores_append_only_update", ""
+    pub = api.pubs[-1]
+    with api.store.engine.begin() as conn:
+        conn.exec_driver_sql(f"DROP TRIGGER {trigger}{on}")
+        conn.exec_driver_sql(f"UPDATE scores SET p = 0.001 WHERE publication_id = {pub.id}")
+    r = api.get(f"/v1/scores?week={pub.week_label}&revision={pub.revision}")
+    assert r.status_code == 503
+    assert (
+        f"publication {pub.week_label} r{pub.revision} (id {pub.id}): its scores no longer match"
+        in r.json()["detail"]
+    )
+    assert api.get(f"/v1/scores?week={api.pubs[0].week_label}").status_code == 200  # others still are
+
+
+def test_an_unreachable_postgresql_gives_503(tmp_path):
+    from civrisk.settings import Settings
+    from serve.app import create_app
+
+    settings = Settings(
+        home=tmp_path / "home",
+        db_url="postgresql+psycopg://civrisk:civrisk@127.0.0.1:9/none?connect_timeout=2",
+        shared_data=tmp_path / "none",
+    )
+    with TestClient(create_app(settings, key_cache_s=0)) as client:
+        r = client.get("/healthz")
+        assert r.status_code == 503 and r.json()["status"] == "unavailable"
+        detail = r.json()["detail"]
+        assert "the scores store postgresql+psycopg://civrisk:***@127.0.0.1:9/none" in detail
+        assert "does not answer (OperationalError: " in detail and "CIVRISK_DB_URL" in detail
+        assert client.get("/v1/weeks").status_code == 503

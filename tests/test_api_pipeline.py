@@ -13,6 +13,7 @@ from publish.publication.week import PublishOptions, publish_model_week
 from publish.store.store import ScoreStore
 from serve.app import create_app
 from serve.auth import create_api_key
+from serve.pepper import api_key_pepper
 from serve.tables import create_serve_schema
 from tests.publish_fixtures import CAP_XSD, LATEST, WEEK, config, fit_model, world_events, write_events_dir
 
@@ -37,7 +38,7 @@ def test_api_serves_what_publish_week_published(tmp_path: Path) -> None:
             options=PublishOptions(cap_status="Exercise"),
         )
         create_serve_schema(store.engine)
-        key = create_api_key(store.engine, "read", "pipeline test")
+        key = create_api_key(store.engine, "read", "pipeline test", pepper=api_key_pepper(settings))
         stored = store.scores(result.publication.week_label)
         alerts = store.alerts(publication_id=result.publication.id)
     auth = {"Authorization": f"Bearer {key}"}
@@ -53,7 +54,14 @@ def test_api_serves_what_publish_week_published(tmp_path: Path) -> None:
         csv = client.get("/v1/exports/2020-W53.csv", headers=auth)
         assert csv.content == (result.folder / "scores.csv").read_bytes()
         geo = client.get("/v1/exports/2020-W53.geojson", headers=auth).json()
-        assert len(geo["features"]) == stored["region_id"].nunique()
+        scored = [f for f in geo["features"] if f["properties"]["status"] == "scored"]
+        assert len(scored) == stored["region_id"].nunique() < len(geo["features"])  # + withheld BFA
+        regions = client.get("/v1/exports/2020-W53/regions.json", headers=auth)
+        assert regions.content == (result.folder / "regions.json").read_bytes()
+        withheld = [r for r in regions.json()["regions"] if r["status"] == "withheld"]
+        assert {r["iso3"] for r in withheld} == {"BFA"} and all("stale data" in r["reason"] for r in withheld)
+        gone = client.get("/v1/exports/2019-W01/regions.json", headers=auth)
+        assert gone.status_code == 404 and "never published" in gone.text
         assert len(alerts) > 0
         mid = alerts["message_id"].iloc[0]
         cap = client.get(f"/v1/alerts/{mid}.cap", headers=auth)

@@ -183,3 +183,14 @@ def test_parallel_workers_make_every_model_single_threaded() -> None:
                 stack += [
                     v for v in (value if isinstance(value, list | tuple) else [value]) if hasattr(v, "kind")
                 ]
+
+
+def test_progress_is_reported_once_per_unit_in_order(inputs: Inputs) -> None:
+    seen: list[tuple[int, int, str]] = []
+    run_backtest(
+        inputs.features,
+        inputs.targets,
+        plan(("logistic",), ("civ_any",), (1, 4)),
+        on_unit=lambda *a: seen.append(a),
+    )
+    assert seen == [(1, 2, "civ_any h=1"), (2, 2, "civ_any h=4")]

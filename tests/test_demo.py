@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -40,11 +41,19 @@ def test_demo_publishes_verifies_and_reports(shared_data: Path, demo_home: Path)
     assert earlier is not None and result.verification is not None and result.verification.recorded
     assert latest.created and latest.publication.week_label == "2022-W26"  # BFA's data end 2022-06-30
     assert earlier.publication.week_label == "2022-W13"
-    assert latest.withheld == ("MLI", "NER")  # their ACLED coverage ends in 2020
+    # the Mali export carries Mali to 2022-06; Niger's ACLED coverage ends in 2020
+    assert latest.withheld == ("NER",)
     with ScoreStore(get_settings().resolved_db_url()) as store:
         assert [p.week_label for p in store.latest_publications()] == ["2022-W13", "2022-W26"]
-        assert set(store.scores("2022-W26")["iso3"]) == {"BFA"}
+        assert set(store.scores("2022-W26")["iso3"]) == {"BFA", "MLI"}
         assert not store.verifications(earlier.publication.id).empty
+    # every region is in the machine outputs: Niger's withheld with the reason, standard codes throughout
+    regions = json.loads((latest.folder / "regions.json").read_text(encoding="utf-8"))["regions"]
+    by_country = {c: [r for r in regions if r["iso3"] == c] for c in ("BFA", "MLI", "NER")}
+    assert {r["status"] for r in by_country["NER"]} == {"withheld"} and len(by_country["NER"]) == 8
+    assert all(r["reason"].startswith("stale data") for r in by_country["NER"])
+    assert all(r["region_code"].startswith("BF-") for r in by_country["BFA"])  # ISO 3166-2, not hashes
+    assert {r["status"] for r in by_country["MLI"]} == {"scored"}
     report = result.report.read_text(encoding="utf-8")
     top = latest.top.iloc[0]
     assert result.report == demo_home / "publications" / "2022-W26" / "r1" / "report.html"

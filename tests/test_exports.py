@@ -147,3 +147,47 @@ def test_exports_refuse_scores_of_another_publication(published):
         scores_geojson(older, pub)
     with pytest.raises(ValueError, match=re.escape(f"export: no scores to export for publication {pub.id}")):
         wide_scores(scores.iloc[0:0], pub)
+
+
+def test_every_listed_region_gets_a_row_with_its_standard_code_and_status(published, tmp_path):
+    import pandas as pd
+
+    from publish.publication.region_status import Withheld, region_statuses
+
+    _, pub, scores = published
+    scored = sorted(set(scores["region_id"].astype(str)))
+    regions = pd.DataFrame(
+        {
+            "region_id": [*scored, "92566538B14190085014946"],
+            "iso3": [*scores.drop_duplicates("region_id")["iso3"].astype(str), "BFA"],
+            "name": ["x"] * len(scored) + ["Centre"],
+        }
+    )
+    why = Withheld(
+        data_ends={"BFA": pd.Timestamp("2020-03-31")}, thin={}, last_week=pd.Timestamp("2020-05-25")
+    )
+    codes = {"92566538B14190085014946": "BF-03"}
+    statuses = region_statuses(regions, set(scored), {"BFA"}, why, codes)
+    path = write_hxl_csv(scores, pub, tmp_path / "scores.csv", statuses=statuses)
+    rows = list(read_hxl(path))
+    centre = [r for r in rows if r.get("#adm1+code+civrisk") == "92566538B14190085014946"]
+    assert len(rows) == len(scored) + 1 and len(centre) == 1
+    assert centre[0].get("#adm1+code") == "BF-03" and centre[0].get("#status") == "withheld"
+    assert centre[0].get("#description+status") == (
+        "stale data: the country's data end on 2020-03-31, before the last data week (2020-05-25)"
+    )
+    assert centre[0].get("#indicator+prob+civ_any+h1") in (None, "")
+    assert {r.get("#status") for r in rows if r is not centre[0]} == {"scored"}
+    assert hxl.validate(read_hxl(path))["stats"]["error"] == 0
+    doc = scores_geojson(scores, pub, statuses=statuses)
+    assert {f["properties"]["status"] for f in doc["features"]} == {"scored", "withheld"}
+
+
+@pytest.mark.shared_data
+def test_the_shared_boundaries_carry_iso_3166_2_codes_and_p_codes(shared_data):
+    from ingest.boundaries import load_boundaries
+
+    regions = load_boundaries(shared_data / "boundaries" / "sahel_adm1_mli_bfa_ner.geojson").regions
+    code = dict(zip(regions["region_id"], regions["code"], strict=True))
+    assert code["92566538B14190085014946"] == "BF-03"  # geoBoundaries id -> ISO 3166-2 (shapeISO)
+    assert code["ML05"] == "ML05" and regions["code"].notna().all()  # OCHA COD-AB P-codes

@@ -33,35 +33,20 @@ from tests.publish_fixtures import (
     WEEK,
     World,
     assert_caps_valid,
-    config,
-    fit_model,
     world_events,
-    write_events_dir,
 )
 
 FILES = ("report.html", "scores.csv", "scores.geojson", "scores.json", "alerts.json", "manifest.json")
 OPTIONS = PublishOptions(cap_status="Test")
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> World:
-    events = world_events()
-    folder = write_events_dir(events, tmp_path_factory.mktemp("events"))
-    cfg = config(folder)
-    from ingest.events_folder import read_events_dir
-
-    events, coverage = read_events_dir(folder)
-    latest, early = fit_model(cfg, LATEST - WEEK, "2"), fit_model(cfg, LATEST - 2 * WEEK, "1")
-    return World(events, coverage, cfg, latest, early)
-
-
 @pytest.fixture()
-def home(tmp_path: Path, world: World) -> Settings:
-    return Settings(home=tmp_path / "home", db_url=f"sqlite:///{tmp_path / 'scores.db'}")
+def home(tmp_path: Path, world: World, db_url: str) -> Settings:
+    return Settings(home=tmp_path / "home", db_url=db_url)
 
 
 def publish(world: World, settings: Settings, week=LATEST, events=None, model=None, **kw) -> PublishResult:
-    with ScoreStore(settings.resolved_db_url()) as store:
+    with ScoreStore.from_settings(settings) as store:
         return publish_model_week(
             week,
             model or world.model,
@@ -111,6 +96,17 @@ def test_publish_writes_every_output_and_withholds_stale_countries(world: World,
     assert set(manifest["files"]) >= {"report.html", "scores.csv"} and manifest["publication"]["id"] == pub.id
     html = (result.folder / "report.html").read_text()
     assert "2020-W53" in html and "Burkina Faso" in html and "withheld" in html
+    # machine outputs list every region, the withheld ones with their reason (not silently absent)
+    regions = json.loads((result.folder / "regions.json").read_text())
+    assert regions["counts"] == {"scored": 6, "withheld": 4, "no_score": 0}
+    bfa = [r for r in regions["regions"] if r["iso3"] == "BFA"]
+    assert len(bfa) == 4 and {r["status"] for r in bfa} == {"withheld"}
+    assert bfa[0]["reason"].startswith("stale data: the country's data end on 2020-06-")
+    csv_rows = pd.read_csv(result.folder / "scores.csv", skiprows=[1])
+    assert len(csv_rows) == 10 and set(csv_rows.loc[csv_rows["iso3"] == "BFA", "status"]) == {"withheld"}
+    assert csv_rows.loc[csv_rows["iso3"] == "BFA", "p_civ_any_h1"].isna().all()
+    geo = json.loads((result.folder / "scores.geojson").read_text())
+    assert sorted(f["properties"]["status"] for f in geo["features"]).count("withheld") == 4
     top = result.top.iloc[0]
     assert (
         top["region"] in html
@@ -198,13 +194,19 @@ def test_a_crash_midway_leaves_the_store_and_the_folders_as_they_were(
     with pytest.raises(RuntimeError, match=re.escape(f"simulated crash in {step}")):
         publish(world, home)
     assert store_state(home) == before_store
-    assert tree(home.home) == before_files  # no r1 of 2020-W53, no staging folder
+    after = tree(home.home)
+    orphaned = {p for p in after if "/.orphaned/" in p}
+    # no r1 of 2020-W53, no staging folder; a folder already renamed into place is kept aside, never deleted
+    assert {p: v for p, v in after.items() if p not in orphaned} == before_files
+    assert bool(orphaned) == (step == "after_rename")
+    if orphaned:
+        assert any(p.startswith("publications/2020-W53/.orphaned/r1-") for p in orphaned)
     monkeypatch.undo()
     done = publish(world, home)  # and the week publishes cleanly afterwards
     assert done.created and done.publication.revision == 1 and (done.folder / "report.html").is_file()
 
 
-def test_a_folder_claiming_an_unrecorded_revision_is_replaced(world: World, home: Settings) -> None:
+def test_a_folder_claiming_an_unrecorded_revision_is_kept_aside(world: World, home: Settings) -> None:
     stray = home.home / "publications" / "2020-W53" / "r1"
     stray.mkdir(parents=True)
     (stray / "report.html").write_text("left by a publisher killed before its commit")
@@ -212,7 +214,10 @@ def test_a_folder_claiming_an_unrecorded_revision_is_replaced(world: World, home
     result = publish(world, home)
     assert result.created and result.folder == stray
     assert "left by a publisher" not in (stray / "report.html").read_text()
-    assert sorted(p.name for p in stray.parent.iterdir()) == ["r1"]
+    assert sorted(p.name for p in stray.parent.iterdir()) == [".orphaned", "r1"]
+    (kept,) = (stray.parent / ".orphaned").iterdir()
+    assert kept.name.startswith("r1-") and (kept / "report.html").read_text().startswith("left by")
+    assert any(f"was kept aside at {kept}" in note for note in result.notes)
 
 
 def test_missing_files_of_a_recorded_publication_are_written_again(world: World, home: Settings) -> None:
@@ -236,6 +241,25 @@ def test_a_week_without_fresh_data_is_refused(world: World, home: Settings) -> N
     with pytest.raises(NothingToPublish, match=re.escape(msg)):
         publish(world, home, week="2021-W05")
     assert not (home.home / "publications").exists()
+
+
+def test_a_week_resting_on_a_thin_file_is_held(world: World, home: Settings) -> None:
+    """One stray row must not pass for a week of data (issue 8): Mali's last 4 data weeks thinned to one
+    event against its usual volume hold the publication, and nothing is written or sent."""
+    start = pd.to_datetime(world.events["date_start"])
+    last_weeks = (start >= LATEST - 5 * WEEK) & (world.events["iso3"] == "MLI")
+    keep = ~last_weeks | (last_weeks & (last_weeks.cumsum() == 1))
+    usual = int(
+        ((start >= LATEST - 57 * WEEK) & (start < LATEST - 5 * WEEK) & (world.events["iso3"] == "MLI")).sum()
+    )
+    assert usual / 13 >= home.thin_data_min_volume  # the check applies to a country this busy
+    with pytest.raises(
+        NothingToPublish, match=re.escape("held: the data of 2020-W52 and the 3 weeks before are too thin")
+    ):
+        publish(world, home, events=world.events[keep].reset_index(drop=True))
+    assert not (home.home / "publications").exists()
+    published = publish(world, home)  # the full data publish as usual
+    assert published.thin == {} and published.withheld == ("BFA",)
 
 
 def test_a_model_trained_past_the_cutoff_is_refused(world: World, home: Settings) -> None:
@@ -309,10 +333,10 @@ def test_top_regions_ranks_and_compares() -> None:
     assert top["main_group"].tolist() == ["jihadist and rebel groups", "militias"]
 
 
-def test_store_transaction_commits_all_or_nothing(tmp_path: Path) -> None:
+def test_store_transaction_commits_all_or_nothing(db_url: str) -> None:
     from tests.synth_scores import make_scores
 
-    with ScoreStore(f"sqlite:///{tmp_path / 's.db'}") as store:
+    with ScoreStore(db_url) as store:
         scores = make_scores()
         week = pd.Timestamp(scores["week"].iloc[0]).date()
         with pytest.raises(RuntimeError, match="after the insert"), store.transaction():

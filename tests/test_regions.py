@@ -144,12 +144,22 @@ def test_load_boundaries_with_configured_properties(tmp_path: Path) -> None:
         [{"pc": "ML05", "nm": "Mopti", "cty": "Mali"}, {"pc": "ML06", "nm": "Tombouctou", "cty": "MLI"}],
     )
     b = load_boundaries(path, id_property="pc", name_property="nm", iso3_property="cty")
-    assert b.regions.to_dict("list") == {
+    assert b.regions.drop(columns="code").to_dict("list") == {
         "region_id": ["ML05", "ML06"],
         "iso3": ["MLI", "MLI"],
         "name": ["Mopti", "Tombouctou"],
     }
+    assert b.regions["code"].isna().all()  # no standard-code property: none is invented
     assert b.iso3s == {"MLI"}
+    coded = _write_geojson(
+        tmp_path / "c.geojson",
+        [
+            {"pc": "h1", "nm": "Centre", "cty": "BFA", "source_attributes": {"shapeISO": "BF-03"}},
+            {"pc": "ML05", "nm": "Mopti", "cty": "MLI", "ADM1_PCODE": "ML05"},
+        ],
+    )
+    b = load_boundaries(coded, id_property="pc", name_property="nm", iso3_property="cty")
+    assert list(b.regions["code"]) == ["BF-03", "ML05"]
 
 
 def test_load_boundaries_errors_name_the_problem(tmp_path: Path) -> None:

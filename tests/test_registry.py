@@ -32,7 +32,7 @@ CONFIG = ExperimentConfig(
     models=("logistic",),
     backtest=BacktestConfig(test_years=(2019, 2019), retrain_every=26),
 )
-LABEL = "brier_skill_climatology|civ_any|h4|all"
+LABEL = "brier_skill_best|civ_any|h4|all"
 DATA_END = pd.Timestamp("2019-06-24")
 
 
@@ -40,7 +40,7 @@ def test_champion_decision_rules() -> None:
     assert champion_decision(0.1, LABEL, None, force=False) == (True, "no champion yet")
     assert champion_decision(0.2, LABEL, ("3", 0.1, LABEL), force=False)[0]
     moved, why = champion_decision(0.1, LABEL, ("3", 0.2, LABEL), force=False)
-    assert not moved and why == "brier_skill_climatology 0.1000 does not beat champion v3's 0.2000"
+    assert not moved and why == "brier_skill_best 0.1000 does not beat champion v3's 0.2000"
     assert not champion_decision(0.2, LABEL, ("3", 0.2, LABEL), force=False)[0]  # a tie is not better
     assert champion_decision(0.1, LABEL, ("3", 0.2, LABEL), force=True) == (True, "forced (--force)")
     # lower is better for the Brier score itself
@@ -117,3 +117,40 @@ def test_register_champion_list_and_load(
     assert list(got.columns) == list(expected.columns)
     np.testing.assert_allclose(got["p"].to_numpy(), expected["p"].to_numpy())
     assert load_model_version(1, uri=uri, name="civrisk").version == "1"
+
+
+def test_the_champion_rule_compares_like_for_like_on_common_rows() -> None:
+    """A candidate tested on 2019-2020 and a champion tested on 2020-2021 are compared on 2020 alone."""
+    from experiments.champion import RunEvidence, compare_on_common_rows
+    from experiments.config import PrimaryMetric
+
+    rng = np.random.default_rng(3)
+    weeks = pd.date_range("2019-01-07", "2021-12-27", freq="W-MON")
+    regions = [f"R{i}" for i in range(6)]
+    keys = pd.DataFrame([(r, w) for r in regions for w in weeks], columns=["region_id", "week"])
+    keys = keys.assign(horizon=4, target="civ_any")
+    y = (rng.random(len(keys)) < 0.3).astype(float)
+    actuals = keys.assign(y=y, onset=False)
+
+    def forecasts(model: str, years: tuple[int, int], noise: float) -> pd.DataFrame:
+        sel = keys["week"].dt.year.between(*years)
+        p = np.clip(y * 0.6 + 0.2 + rng.normal(0, noise, len(keys)), 0.01, 0.99)
+        rows = keys.assign(model=model, p=p)[sel]
+        flat = keys.assign(model="recent_climatology", p=0.3)[sel]
+        return pd.concat([rows, flat], ignore_index=True)
+
+    cand = RunEvidence(forecasts("logistic", (2019, 2020), 0.05), actuals, "logistic")
+    champ = RunEvidence(forecasts("xgb", (2020, 2021), 0.30), actuals, "xgb")
+    got = compare_on_common_rows(cand, champ, PrimaryMetric(target="civ_any", horizon=4))
+    assert got.n_rows == len(regions) * int((weeks.year == 2020).sum())
+    assert got.window.startswith("2020-01-06..2020-12-28")
+    assert got.candidate > got.champion  # less noise: more skill against the same baseline, same rows
+    moved, why = champion_decision(0.01, LABEL_BEST, ("7", 0.99, LABEL_BEST), force=False, common=got)
+    assert moved and f"on the {got.n_rows:,} test rows both backtests scored (2020-01-06..2020-12-28)" in why
+    disjoint = RunEvidence(forecasts("xgb", (2021, 2021), 0.3), actuals, "xgb")
+    none = compare_on_common_rows(cand, disjoint, PrimaryMetric(target="civ_any", horizon=4))
+    moved, why = champion_decision(0.5, LABEL_BEST, ("7", 0.1, LABEL_BEST), force=False, common=none)
+    assert not moved and "share no scored test rows" in why
+
+
+LABEL_BEST = "brier_skill_best|civ_any|h4|all"

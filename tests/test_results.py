@@ -12,15 +12,16 @@ import pytest
 
 from civrisk.settings import get_settings
 from experiments.config import load_config
-from experiments.goal_check import Goal, check_goal
+from experiments.goal_check import GOALS, check_goal
 from experiments.results import RESULTS_CONFIGS, config_description
 from experiments.results_tables import BacktestRecord, Header, forecast_summary, render_results
 from forecasting.metrics import BINARY_METRICS, COUNT_METRICS
 
 YEARS = (2017, 2018, 2019, 2020)
 HORIZONS = (1, 4, 12)
-GOOD = {"brier_skill_climatology": 0.35, "average_precision": 0.75, "ece": 0.02, "onset_skill_pers": 0.10}
-BAD = {"brier_skill_climatology": 0.21, "average_precision": 0.52, "ece": 0.061, "onset_skill_pers": -0.25}
+GOOD = {"brier_skill_best": 0.12, "average_precision": 0.75, "ece": 0.015, "roc_auc": 0.85, "cover": 0.81}
+BAD = {"brier_skill_best": 0.02, "average_precision": 0.52, "ece": 0.061, "roc_auc": 0.70, "cover": 0.92}
+MODELS = ("climatology", "recent_climatology", "persistence", "conflictology", "xgb")
 
 
 def _metrics(xgb: dict[str, float]) -> pd.DataFrame:
@@ -38,41 +39,30 @@ def _metrics(xgb: dict[str, float]) -> pd.DataFrame:
         "precision_top10pct": 0.6,
         "recall_top10pct": 0.3,
     }
+    counts = {"msle": 0.5, "crps": 2.5, "crps_samples": 2.5, "brier_nonzero": 0.1, "ignorance": 1.2}
     rows = []
-    for model in ("climatology", "persistence", "xgb"):
+    for model in MODELS:
         for horizon in HORIZONS:
             for year in (None, *YEARS):
                 for subset in ("all", "onset"):
                     n = (400 if year is None else 100) // (4 if subset == "onset" else 1)
                     for metric in BINARY_METRICS:
-                        value = base[metric]
-                        if model == "persistence" and metric == "brier_skill_persistence":
-                            value = 0.0
-                        if model == "persistence" and metric == "brier_skill_climatology":
-                            value = -0.3
-                        if model == "xgb":
-                            if subset == "onset" and metric == "brier_skill_persistence":
-                                value = xgb["onset_skill_pers"]
-                            else:
-                                value = xgb.get(metric, value)
-                            if metric == "brier":
-                                value = 0.10 * (1 - xgb["brier_skill_climatology"])
-                        rows.append(("civ_any", model, horizon, year, subset, metric, value, n))
+                        value = xgb.get(metric, base[metric]) if model == "xgb" else base[metric]
+                        if model == "xgb" and metric == "brier":
+                            value = 0.10 * (1 - xgb["brier_skill_best"])
+                        ref = "recent_climatology" if metric == "brier_skill_best" else None
+                        rows.append(("civ_any", model, horizon, year, subset, metric, value, n, ref))
                     if subset == "all":
                         for metric in COUNT_METRICS:
-                            value = {
-                                "msle": 0.5,
-                                "crps": 2.0 if model == "xgb" else 2.5,
-                                "crps_samples": 2.0 if model == "xgb" else 2.5,
-                                "brier_nonzero": 0.1,
-                                "ignorance": 1.2,
-                                "coverage80": 0.8,
-                            }[metric]
-                            rows.append(("civ_deaths", model, horizon, year, subset, metric, value, n))
-    frame = pd.DataFrame(
-        rows, columns=["target", "model", "horizon", "year", "subset", "metric", "value", "n"]
-    )
-    return frame.astype({"year": "Int64", "n": "int64", "value": "float64"})
+                            value = {**counts, "coverage80": 0.8}[metric]
+                            if model == "xgb":
+                                value = {**counts, "crps": 2.0, "coverage80": xgb["cover"]}[metric]
+                            rows.append(("civ_deaths", model, horizon, year, subset, metric, value, n, None))
+    columns = ["target", "model", "horizon", "year", "subset", "metric", "value", "n", "reference"]
+    frame = pd.DataFrame(rows, columns=columns).assign(lo=np.nan, hi=np.nan)
+    best = (frame["model"] == "xgb") & (frame["metric"] == "brier_skill_best") & frame["year"].isna()
+    frame.loc[best, ["lo", "hi"]] = (0.01, 0.2)
+    return frame.astype({"year": "Int64", "n": "int64", "value": "float64", "reference": "string"})
 
 
 def _summary(rates: dict[int, float]) -> pd.DataFrame:
@@ -112,66 +102,66 @@ HEADER = Header(
 )
 
 
+SAHEL = GOALS[0]
+
+
 def test_goal_met_when_every_threshold_is_reached() -> None:
-    report = check_goal(_metrics(GOOD), _summary(dict.fromkeys(YEARS, 0.3)), Goal(), "2017-2020", 13)
-    assert report.model == "xgb"
-    assert [c.passed for c in report.criteria] == [True, True, True, True]
-    assert report.passed
-    assert [round(c.value, 3) for c in report.criteria] == [0.35, 0.75, 0.02, 0.10]
+    report = check_goal(_metrics(GOOD), _summary(dict.fromkeys(YEARS, 0.3)), SAHEL, "2017-2020")
+    assert report.models == {1: "xgb", 4: "xgb"}
+    assert [c.passed for c in report.criteria] == [True] * 6 and report.passed
+    names = [c.name for c in report.criteria]
+    assert names[:2] == ["ECE, civ_any h=1", "ECE, civ_any h=4"]
+    assert "Onset ROC-AUC, civ_any h=4" in names and "CRPS below conflictology, civ_deaths h=4" in names
+    onset = report.criteria[3]
+    assert "0.120 (90% interval 0.010 to 0.200) (best baseline: recent_climatology)" in onset.explanation
 
 
 def test_goal_short_explains_with_the_numbers() -> None:
-    rates = {2017: 0.20, 2018: 0.25, 2019: 0.30, 2020: 0.45}
-    report = check_goal(_metrics(BAD), _summary(rates), Goal(), "2017-2020", 13)
+    report = check_goal(_metrics(BAD), _summary(dict.fromkeys(YEARS, 0.3)), SAHEL, "2017-2020")
     assert not report.passed
-    assert [c.passed for c in report.criteria] == [False, False, False, False]
-    skill, ap, ece, onset = (c.explanation for c in report.criteria)
-    assert "Brier 0.0790 against climatology's 0.1000: 21% of climatology's error removed, 30% asked" in skill
-    assert "Each region's base rate alone ranks them well (climatology's ROC-AUC 0.80)" in skill
-    assert "Per test year the skill was 0.21 in 2017, 0.21 in 2018, 0.21 in 2019, 0.21 in 2020" in skill
-    # base rate 0.30 over all years (mean of the yearly rates); 5 onset positives of 120
-    assert "A forecast without skill scores the base rate, 0.30; xgb scores 1.7 times that" in ap
-    assert "5 of the 120 windows with civilians killed (4%) came in regions without civilian deaths" in ap
-    assert "2017 20.0% vs 30.0%; 2018 25.0% vs 30.0%; 2019 30.0% vs 30.0%; 2020 45.0% vs 30.0%" in ece
-    assert "The rate moved by 25 points between years; a model refitted every 13 weeks" in ece
-    assert "On 100 onset rows" in onset and "killed in 5 windows (5.0%)" in onset
-    assert "Its mean forecast there is 8.0%, above the observed 5.0%" in onset
+    by_name = {c.name: c for c in report.criteria}
+    ece = by_name["ECE, civ_any h=4"]
+    assert not ece.passed and ece.explanation.startswith("xgb: ECE 0.061 on 400 region-windows")
+    assert "sampling noise alone" in ece.explanation
+    assert not by_name["Onset ROC-AUC, civ_any h=4"].passed
+    cover = by_name["80% interval coverage, civ_deaths h=4"]
+    assert not cover.passed and cover.value == pytest.approx(0.92)
+    assert by_name["CRPS below conflictology, civ_deaths h=4"].passed  # 2.0 < 2.5
 
 
-def test_goal_calibration_explanation_follows_the_numbers() -> None:
-    """Steady yearly rates give no drift sentence: the explanation is driven by the data, not fixed text."""
-    report = check_goal(_metrics(BAD), _summary(dict.fromkeys(YEARS, 0.3)), Goal(), "2017-2020", 13)
-    ece = report.criteria[2].explanation
-    assert "The rate moved" not in ece
-    assert "forecast 30.0% on average against 30.0% observed" in ece
+def test_the_forward_goal_reads_the_quarters() -> None:
+    forward = GOALS[1]
+    rates = {2017: 0.30, 2018: 0.30, 2019: 0.30, 2020: 0.30}
+    summary = _summary(rates)
+    quarters = summary[summary["year"].isna() & (summary["subset"] == "all")].copy()
+    quarters["quarter"] = "2021Q3"
+    quarters["mean_y"] = 0.38  # xgb forecast 0.30: off by 0.08
+    summary = pd.concat([summary.assign(quarter=pd.NA), quarters], ignore_index=True)
+    report = check_goal(_metrics(GOOD), summary, forward, forward.test_label)
+    q = next(c for c in report.criteria if c.name == "Quarterly bias, civ_any h=4")
+    assert not q.passed and q.value == pytest.approx(0.08)
+    assert "2021Q3 0.30 vs 0.38" in q.explanation
 
 
-def test_goal_without_summary_still_judges_from_metrics() -> None:
-    report = check_goal(_metrics(GOOD), None, Goal(), "2017-2020", 13)
-    assert report.passed
-    assert "killed in n/a windows" in report.criteria[3].explanation
-
-
-def test_goal_fails_on_other_test_years() -> None:
-    report = check_goal(_metrics(GOOD), None, Goal(), "2018-2020", 13)
-    assert not report.passed
+def test_goal_fails_on_another_test_period() -> None:
+    report = check_goal(_metrics(GOOD), None, SAHEL, "2018-2020")
     last = report.criteria[-1]
-    assert (last.name, last.passed) == ("test years", False)
+    assert (last.name, last.passed) == ("test period", False)
     assert last.explanation == (
-        "the backtest tested 2018-2020, the goal is stated for 2017-2020; "
-        "set backtest.test_years in results_sahel_admin1.toml"
+        "the backtest tested 2018-2020, the goal is stated for 2017-2020; set the test period in "
+        "results_sahel_admin1.toml"
     )
 
 
-def test_goal_without_the_horizon_is_an_error() -> None:
+def test_goal_without_the_horizon_says_what_to_add() -> None:
     metrics = _metrics(GOOD)
-    metrics = metrics[metrics["horizon"] != 4]
-    msg = (
-        "the backtest has no civ_any scores at horizon 4; the goal check needs them "
-        "(add the target and horizon to config results_sahel_admin1)"
+    report = check_goal(metrics[metrics["horizon"] != 4], None, SAHEL, "2017-2020")
+    missing = [c for c in report.criteria if c.wanted == "scores"]
+    assert (
+        missing
+        and "the backtest has no civ_any scores at horizon 4; add them to results_sahel_admin1"
+        in (missing[0].explanation)
     )
-    with pytest.raises(ValueError, match=re.escape(msg)):
-        check_goal(metrics, None, Goal(), "2017-2020", 13)
 
 
 @pytest.mark.parametrize(("scores", "mark"), [(GOOD, "✔"), (BAD, "✘")])
@@ -186,23 +176,26 @@ def test_render_results(scores: dict[str, float], mark: str) -> None:
     # overview: one row per backtest with fingerprint, runtime and run id
     assert text.count("`abababababab`") == 2 and text.count("12 s + 345 s") == 2
     goal = text[text.index("## Goal check") : text.index("## ACLED")]
-    assert goal.count(mark) == 8 and ("✘" if mark == "✔" else "✔") not in goal
-    assert "| Brier skill vs climatology | >= 0.30 |" in goal
+    sahel_goal = goal[: goal.index("## Goal check: Mali forward test")]
+    assert mark in sahel_goal and "| ECE, civ_any h=1 | <= 0.02 |" in sahel_goal
+    assert "Not checked: config `results_mali_forward` was not among the backtests rendered." in goal
     # per horizon: a table of every model, the best in bold, baselines in italics
     sahel = text[text.index("## ACLED") : text.index("## UCDP")]
     assert sahel.count("#### h = ") == 6
     assert (
-        "| *climatology* | 400 | 0.1000 | 0.000 | 0.200 | 0.330 | 0.800 | 0.400 | 0.050 | 0.600 | 0.300 |"
+        "| *climatology* | 400 | 0.1000 | 0.000 | 0.800 | 0.400 | 0.300 | 0.050 | 0.000 | 0.600 | 0.300 |"
         in sahel
     )
     assert "| **xgb** (best) | 400 |" in sahel
+    assert "BSS best: Brier skill against recent_climatology, the strongest baseline here." in sahel
+    assert " [0.010, 0.200] |" in sahel  # the bootstrap interval beside the best model's skill
     assert (
         "Observed: civilians killed in 120 of 400 region-windows (30.0%); xgb forecast 30.0% on average."
         in sahel
     )
     assert "| 4 | 2019 | xgb | 100 | 0.300 | 0.300 |" in sahel  # per-year rows of the best model
     assert "| 12 | *persistence* | 100 | 5 | 0.050 | 0.080 |" in sahel  # onset rows vs the baselines
-    assert "| model | n | MSLE | CRPS | 80% cover |" in sahel
+    assert "| model | n | CRPS | CRPS ens. | Brier y>0 | Ignorance | MSLE | 80% cover |" in sahel
     assert "A test description." in sahel
     # without a forecast summary the tables stay, the base-rate lines go
     nga = text[text.index("## UCDP") : text.index("## Data and citations")]
@@ -239,11 +232,13 @@ def test_config_description() -> None:
     assert config_description(listed) == "Reduced:\n- yearly refit (not quarterly);\n- two targets. After."
 
 
-def test_results_configs_load_and_the_goal_config_matches_the_goal() -> None:
+def test_results_configs_load_and_the_goal_configs_match_the_goals() -> None:
     configs = {name: load_config(name, get_settings()) for name in RESULTS_CONFIGS}
-    goal = Goal()
-    sahel = configs[goal.config]
-    assert sahel.backtest.test_years == goal.test_years and goal.horizon in sahel.horizons
+    for goal in GOALS:
+        cfg = configs[goal.config]
+        assert cfg.backtest.test_label == goal.test_label
+        assert {1, 4} <= set(cfg.horizons) and cfg.primary.metric == "brier_skill_best"
+    sahel = configs[SAHEL.config]
     assert (sahel.data.sources, sahel.data.countries, sahel.data.unit) == (
         ("acled",),
         ("MLI", "BFA", "NER"),
@@ -313,20 +308,3 @@ def test_run_then_render_from_mlflow_gives_the_same_tables(
     pd.testing.assert_frame_equal(read.summary, ran.summary, check_dtype=False)
     assert dataset_section(read) == dataset_section(ran)
     assert "Observed: civilians killed in" in dataset_section(read)
-
-
-def test_goal_context_says_when_a_baseline_clears_the_skill_bar() -> None:
-    summary = _summary(dict.fromkeys(YEARS, 0.3))
-    plain = check_goal(_metrics(GOOD), summary, Goal(), "2017-2020", 13).context
-    assert plain == (
-        "Reference: climatology (each region's base rate over all training weeks) forecast 30.0% on average "
-        "against 30.0% observed, its ECE is 0.050. Other baselines against climatology: persistence -0.30."
-    )
-    metrics = _metrics(GOOD)
-    strong = (metrics["model"] == "persistence") & (metrics["metric"] == "brier_skill_climatology")
-    metrics.loc[strong, "value"] = 0.32
-    context = check_goal(metrics, summary, Goal(), "2017-2020", 13).context
-    assert context.endswith(
-        "persistence 0.32; persistence, a baseline, already clears the 0.30 threshold, so that criterion "
-        "says more about climatology than about the model."
-    )

@@ -61,13 +61,33 @@ def test_run_holds_params_tags_and_metrics(logged: tuple[str, str], result: Back
     assert len(run.data.tags.get("civrisk.git_commit", "0" * 40)) >= 40
     m = run.data.metrics
     head = result.headline("civ_any", 4)
-    assert m["civ_any/h4/all/xgb/brier_skill_climatology"] == pytest.approx(
-        head.loc["xgb", "brier_skill_climatology"]
+    metric = CONFIG.primary.metric
+    assert set(m) == {"primary"}  # the parent is lean: every model's scores are in its child run
+    assert m["primary"] == pytest.approx(head[metric].max())
+    assert run.data.tags["civrisk.primary_model"] == head[metric].idxmax()
+
+
+def test_each_model_has_a_nested_child_run_with_comparable_metric_names(logged, result) -> None:
+    from mlflow.tracking import MlflowClient
+
+    from experiments.tracking import PARENT_TAG
+
+    uri, run_id = logged
+    client = MlflowClient(tracking_uri=uri)
+    parent = client.get_run(run_id)
+    children = client.search_runs(
+        [parent.info.experiment_id], filter_string=f"tags.`{PARENT_TAG}` = '{run_id}'"
     )
-    assert "civ_any/h4/onset/persistence/2019/brier" in m
-    assert "civ_deaths/h1/all/climatology/crps" in m
-    assert m["primary"] == pytest.approx(head["brier_skill_climatology"].max())
-    assert run.data.tags["civrisk.primary_model"] == head["brier_skill_climatology"].idxmax()
+    by_model = {c.data.tags["civrisk.model"]: c for c in children}
+    assert set(by_model) == {*BASELINES, "xgb"}
+    assert all(c.data.tags["mlflow.parentRunId"] == run_id for c in children)
+    xgb = by_model["xgb"].data.metrics
+    head = result.headline("civ_any", 4)
+    assert xgb["civ_any/h4/brier_skill_best"] == pytest.approx(head.loc["xgb", "brier_skill_best"])
+    assert "civ_any/h4/brier_skill_best_lo" in xgb and "civ_any/h4/brier_skill_best_hi" in xgb
+    assert "civ_deaths/h1/crps" in by_model["climatology"].data.metrics
+    assert set(xgb) <= set(by_model["climatology"].data.metrics) | {k for k in xgb if k.startswith("civ_any")}
+    assert by_model["xgb"].data.params["param.n_estimators"] == "15"
 
 
 def test_run_holds_artifacts_stored_locally(logged: tuple[str, str], result: BacktestResult) -> None:
@@ -77,9 +97,10 @@ def test_run_holds_artifacts_stored_locally(logged: tuple[str, str], result: Bac
     uri, run_id = logged
     client = MlflowClient(tracking_uri=uri)
     names = {f.path for f in client.list_artifacts(run_id)}
-    assert {"forecasts.parquet", "metrics.csv", "timings.csv", "feature_importance.csv", "figures"} <= names
+    assert {"forecasts.parquet", "actuals.parquet", "metrics.csv", "timings.csv", "figures"} <= names
     figures = {Path(f.path).name for f in client.list_artifacts(run_id, "figures")}
     assert {"reliability_civ_any_h4.png", "pr_civ_any_h4.png", "importance_xgb_civ_any_h4.png"} <= figures
+    assert {"reliability_civ_any_h4_by_year.png", "reliability_civ_any_h4_by_quarter.png"} <= figures
     root = Path(uri.removeprefix("sqlite:///")).parent
     assert client.get_run(run_id).info.artifact_uri.startswith((root / "mlartifacts").as_uri())
     mlflow.set_tracking_uri(uri)

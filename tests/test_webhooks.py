@@ -1,13 +1,19 @@
-"""Webhook delivery to a REAL receiver (http.server on 127.0.0.1): signatures, retries, the attempt log."""
+"""Webhook delivery to a REAL receiver (http.server on 127.0.0.1): signatures, retries, the attempt log.
+
+The receiver listens on loopback, which the target policy refuses by default: these tests allow it
+explicitly through the allow-list setting (``webhook_allow_hosts``), as an operator would.
+"""
 
 from __future__ import annotations
 
 import json
-import socket
+import re
+import ssl
 import threading
 import time
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 from lxml import etree
@@ -15,6 +21,8 @@ from lxml import etree
 from civrisk.settings import Settings
 from civrisk.weeks import utc_now
 from serve.webhooks import (
+    DELIVERY_HEADER,
+    MESSAGE_ID_HEADER,
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
     DeliveryPolicy,
@@ -23,7 +31,7 @@ from serve.webhooks import (
     sign,
     verify_signature,
 )
-from tests.api_fixtures import open_api, publish_week
+from tests.api_fixtures import free_port, open_api, publish_week
 
 SECRET = "receiver-shared-secret-0123456789"
 CAP_XSD = Settings().shared_data.parent / "schemas" / "CAP-v1.2.xsd"
@@ -33,7 +41,9 @@ FAST = DeliveryPolicy(timeout_s=2.0, retries_in_run=2, retry_delay_s=0.5, backof
 class Receiver:
     """A webhook receiver on loopback: checks each request's signature and records it."""
 
-    def __init__(self, port: int, status: int = 200, delay_s: float = 0.0) -> None:
+    def __init__(
+        self, port: int, status: int = 200, delay_s: float = 0.0, tls: ssl.SSLContext | None = None
+    ) -> None:
         self.port, self.status = port, status
         self.received: list[dict] = []
         receiver = self
@@ -42,9 +52,7 @@ class Receiver:
             def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 time.sleep(delay_s)
-                valid = verify_signature(
-                    SECRET, self.headers[TIMESTAMP_HEADER], body, self.headers[SIGNATURE_HEADER]
-                )
+                valid = verify_signature(SECRET, self.headers, body)
                 receiver.received.append({"headers": dict(self.headers), "body": body, "valid": valid})
                 code = receiver.status if valid else 401
                 self.send_response(code)
@@ -55,6 +63,8 @@ class Receiver:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        if tls is not None:  # an https receiver
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
@@ -64,15 +74,12 @@ class Receiver:
         self.thread.join(5)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+LOOPBACK = ("127.0.0.1",)
 
 
 @pytest.fixture()
-def api(tmp_path):
-    yield from open_api(tmp_path)
+def api(tmp_path, backend):
+    yield from open_api(tmp_path, webhook_allow_hosts=LOOPBACK, backend=backend)
 
 
 def _subscribe(api, port, formats=("json", "cap")):
@@ -90,7 +97,7 @@ def _new_messages(api, week="2020-06-22", seed=5):
 
 
 def test_down_receiver_then_up_gets_every_message_on_a_later_run(api):
-    port = _free_port()
+    port = free_port()
     hook = _subscribe(api, port)
     rows = _new_messages(api)
     n = len(rows) * 2  # json and cap per message
@@ -138,7 +145,7 @@ def test_down_receiver_then_up_gets_every_message_on_a_later_run(api):
 
 @pytest.mark.skipif(not CAP_XSD.is_file(), reason=f"CAP schema {CAP_XSD} is absent")
 def test_payloads_json_and_cap(api):
-    port = _free_port()
+    port = free_port()
     _subscribe(api, port)
     rows = _new_messages(api)
     receiver = Receiver(port)
@@ -165,7 +172,7 @@ def test_payloads_json_and_cap(api):
 
 
 def test_receiver_errors_are_logged_and_a_delivery_gives_up_after_max_attempts(api):
-    port = _free_port()
+    port = free_port()
     hook = _subscribe(api, port, formats=("json",))
     _new_messages(api)
     receiver = Receiver(port, status=500)
@@ -187,7 +194,7 @@ def test_receiver_errors_are_logged_and_a_delivery_gives_up_after_max_attempts(a
 
 
 def test_new_subscriptions_start_after_the_newest_message_and_stopped_ones_get_nothing(api):
-    port = _free_port()
+    port = free_port()
     assert len(api.store.alerts()) > 0  # history exists before subscribing
     hook = _subscribe(api, port)
     receiver = Receiver(port)
@@ -202,7 +209,7 @@ def test_new_subscriptions_start_after_the_newest_message_and_stopped_ones_get_n
 
 
 def test_two_runs_at_once_send_each_message_once_and_in_order(api):
-    port = _free_port()
+    port = free_port()
     hook = _subscribe(api, port, formats=("json",))
     rows = _new_messages(api)
     receiver = Receiver(port, delay_s=0.01)
@@ -224,19 +231,62 @@ def test_two_runs_at_once_send_each_message_once_and_in_order(api):
     assert all(d["status"] == "delivered" for d in deliveries(api.store.engine, hook))
 
 
-def test_verify_signature_refuses_tampering_stale_and_missing():
-    body, ts = b'{"a":1}', int(time.time())
-    header = sign(SECRET, ts, body)
-    assert header.startswith("sha256=") and len(header) == 7 + 64
-    assert verify_signature(SECRET, str(ts), body, header)
-    assert not verify_signature(SECRET, str(ts), b'{"a":2}', header)  # body changed
-    assert not verify_signature("another-secret-0000", str(ts), body, header)
-    assert not verify_signature(SECRET, str(ts + 1), body, header)  # timestamp is signed too
-    old = ts - 301
-    assert not verify_signature(SECRET, str(old), body, sign(SECRET, old, body))  # replay after 5 min
-    assert verify_signature(SECRET, str(old), body, sign(SECRET, old, body), tolerance_s=400)
-    assert not verify_signature(SECRET, "not-a-time", body, header)
-    assert not verify_signature(SECRET, str(ts), body, None)
+def _headers(ts: int, delivery: str = "17", message_id: str = "civrisk-a.1", body: bytes = b'{"a":1}'):
+    return {
+        DELIVERY_HEADER: delivery,
+        MESSAGE_ID_HEADER: message_id,
+        TIMESTAMP_HEADER: str(ts),
+        SIGNATURE_HEADER: sign(SECRET, delivery, message_id, ts, body),
+    }
+
+
+def test_verify_signature_refuses_tampering_stale_future_and_missing():
+    body, now = b'{"a":1}', 1_717_222_215
+    good = _headers(now)
+    assert good[SIGNATURE_HEADER].startswith("v2=") and len(good[SIGNATURE_HEADER]) == 3 + 64
+    assert verify_signature(SECRET, good, body, now=now)
+    assert verify_signature(SECRET, {k.lower(): v for k, v in good.items()}, body, now=now)  # any case
+    assert not verify_signature(SECRET, good, b'{"a":2}', now=now)  # body changed
+    assert not verify_signature("another-secret-0000", good, body, now=now)
+    for name, forged in [
+        (DELIVERY_HEADER, "18"),  # a captured delivery re-sent under a new id (receivers dedupe on it)
+        (MESSAGE_ID_HEADER, "civrisk-a.2"),
+        (TIMESTAMP_HEADER, str(now + 1)),
+    ]:
+        assert not verify_signature(SECRET, {**good, name: forged}, body, now=now), name
+    # fields cannot be shifted between headers and body: the line breaks keep them apart
+    shifted = {**good, MESSAGE_ID_HEADER: "civrisk-a"}
+    assert not verify_signature(SECRET, shifted, b"1\n" + body, now=now)
+    # replay window: at most 300 s old, at most 60 s ahead of the receiver's clock
+    assert verify_signature(SECRET, _headers(now - 300), body, now=now)
+    assert not verify_signature(SECRET, _headers(now - 301), body, now=now)
+    assert verify_signature(SECRET, _headers(now - 301), body, now=now, tolerance_s=400)
+    assert verify_signature(SECRET, _headers(now + 60), body, now=now)
+    assert not verify_signature(SECRET, _headers(now + 61), body, now=now)
+    assert not verify_signature(SECRET, _headers(now + 86_400), body, now=now)  # far future
+    for name in good:
+        assert not verify_signature(SECRET, {k: v for k, v in good.items() if k != name}, body, now=now)
+    assert not verify_signature(SECRET, {**good, TIMESTAMP_HEADER: "not-a-time"}, body, now=now)
+    assert not verify_signature(SECRET, {**good, DELIVERY_HEADER: "-17"}, body, now=now)
+    assert not verify_signature(SECRET, {**good, MESSAGE_ID_HEADER: "a\nb"}, body, now=now)
+
+
+def test_a_captured_delivery_resent_with_a_new_id_fails_verification(api):
+    port = free_port()
+    _subscribe(api, port, formats=("json", "cap"))
+    _new_messages(api)
+    receiver = Receiver(port)
+    try:
+        deliver_pending(api.store, api.settings, FAST)
+    finally:
+        receiver.stop()
+    assert receiver.received and all(r["valid"] for r in receiver.received)
+    for captured in receiver.received[:4]:  # a CAP and a JSON delivery of two messages
+        headers = dict(captured["headers"])
+        assert verify_signature(SECRET, headers, captured["body"])
+        other = str(int(headers[DELIVERY_HEADER]) + 1000)
+        assert not verify_signature(SECRET, {**headers, DELIVERY_HEADER: other}, captured["body"])
+        assert not verify_signature(SECRET, {**headers, MESSAGE_ID_HEADER: "civrisk-x.1"}, captured["body"])
 
 
 def test_deliver_pending_on_a_store_that_never_ran_serve(tmp_path) -> None:
@@ -247,3 +297,26 @@ def test_deliver_pending_on_a_store_that_never_ran_serve(tmp_path) -> None:
     with ScoreStore(f"sqlite:///{tmp_path / 'fresh.db'}") as store:
         report = deliver_pending(store, Settings(home=tmp_path))
     assert (report.queued, report.delivered, report.pending) == (0, 0, 0)
+
+
+def test_the_receiver_recipe_in_the_docs_verifies_like_the_helper():
+    """docs/API.md gives receivers a stand-alone verify(); it must accept and refuse what the helper does."""
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "API.md").read_text(encoding="utf-8")
+    (code,) = [b for b in re.findall(r"```python\n(.*?)```", doc, re.S) if "def verify(" in b]
+    namespace: dict = {}
+    exec(code, namespace)  # noqa: S102 (our own documentation)
+    verify = namespace["verify"]
+    now = int(time.time())
+    body = b'{"type":"civrisk.alert_message"}'
+    cases = {
+        "fresh": (_headers(now, body=body), True),
+        "new delivery id": ({**_headers(now, body=body), DELIVERY_HEADER: "18"}, False),
+        "new message id": ({**_headers(now, body=body), MESSAGE_ID_HEADER: "civrisk-b.1"}, False),
+        "old": (_headers(now - 400, body=body), False),
+        "future": (_headers(now + 120, body=body), False),
+        "slightly ahead": (_headers(now + 30, body=body), True),
+    }
+    for name, (headers, expected) in cases.items():
+        assert verify(SECRET, headers, body) is expected, name
+        assert verify_signature(SECRET, headers, body) is expected, name
+    assert not verify(SECRET, _headers(now, body=body), body + b" ")

@@ -130,6 +130,29 @@ def stale_countries(fresh: pd.DataFrame) -> set[str]:
     return {str(c) for c, s in all_stale.items() if s}
 
 
+def data_volume(events: pd.DataFrame, countries: Iterable[str], cutoff: DataCutoff) -> pd.DataFrame:
+    """Return per country: events in the last 4 data weeks (``recent``) and the mean 4-week count over the
+    52 weeks before them (``usual``), from events already clipped to the cut-off."""
+    end = cutoff.last_week + WEEK
+    recent_start, usual_start = end - 4 * WEEK, end - 56 * WEEK
+    start = pd.to_datetime(events["date_start"])
+    iso3 = events["iso3"].astype(str)
+    rows = []
+    for country in sorted(set(countries)):
+        mine = start[iso3 == country]
+        recent = int(((mine >= recent_start) & (mine < end)).sum())
+        usual = float(((mine >= usual_start) & (mine < recent_start)).sum()) / 13
+        rows.append({"iso3": country, "recent": recent, "usual": usual})
+    return pd.DataFrame(rows, columns=["iso3", "recent", "usual"])
+
+
+def thin_countries(volume: pd.DataFrame, share: float, min_volume: float) -> dict[str, tuple[int, float]]:
+    """Return iso3 -> (recent, usual) of the countries whose recent volume fell below ``share`` of a usual
+    volume of at least ``min_volume`` events per 4 weeks."""
+    thin = volume[(volume["usual"] >= min_volume) & (volume["recent"] < share * volume["usual"])]
+    return {str(r.iso3): (int(r.recent), float(r.usual)) for r in thin.itertuples(index=False)}
+
+
 def latest_publishable_week(coverage: pd.DataFrame, countries: Iterable[str], lag: int) -> pd.Timestamp:
     """Return the last origin whose data are fresh for at least one country: last covered week + ``lag``."""
     wanted = set(countries)
@@ -188,9 +211,11 @@ def origin_inputs(
     config: ExperimentConfig,
     spec: FeatureSpec,
     cutoff: DataCutoff,
+    earlier: Sequence[pd.Timestamp] = (),
 ) -> ModelInputs:
     """Return the panel through the last data week and the features (``spec``, the model's own) at the
-    origin, from the one input builder training used (``experiments.inputs.build_model_inputs``)."""
+    origin and at the ``earlier`` origins (for recalibration), from the one input builder training used
+    (``experiments.inputs.build_model_inputs``)."""
     if events.empty:
         raise ValueError(
             f"no events start on or before {cutoff.last_day.date()} (the data cut-off of week "
@@ -205,5 +230,5 @@ def origin_inputs(
         data_lag_weeks=cutoff.lag,
         start=config.data.start,
         end=cutoff.last_week,
-        origins=[cutoff.origin],
+        origins=sorted({*earlier, cutoff.origin}),
     )

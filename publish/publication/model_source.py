@@ -16,10 +16,13 @@ import json
 import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
+
+from forecasting.recalibration import RecalSpec
 
 if TYPE_CHECKING:
     from civrisk.settings import Settings
@@ -63,6 +66,11 @@ class PublishModel:
 
         chosen = getattr(self.bundle, "alert_levels", None)  # bundles pickled before levels existed lack it
         return chosen if chosen is not None else DEFAULT_LEVELS
+
+    @property
+    def recalibration(self) -> RecalSpec:
+        """Return how the publication recalibrates this model (its bundle's spec; none without a bundle)."""
+        return self.bundle.recalibration if self.bundle is not None else RecalSpec(method="none")
 
     @property
     def data_lag_weeks(self) -> int:
@@ -233,3 +241,41 @@ def _check_lag(bundle: ForecastBundle, config: ExperimentConfig, what: str) -> N
             f"model {what} was fitted with data lag {bundle.data_lag_weeks} week(s) but its config says "
             f"{config.backtest.data_lag_weeks}; retrain it with the config"
         )
+
+
+def backtest_forecasts(model: PublishModel, target: str) -> pd.DataFrame:
+    """Return the model's backtest run's forecasts of ``target`` (region_id as str; ``p_raw`` is the raw
+    probability before recalibration, ``p`` where the run predates recalibration); empty without a run."""
+    if model.backtest_run_id is None or model.tracking_uri is None:
+        return pd.DataFrame(
+            {
+                "region_id": pd.Series(dtype=str),
+                "week": pd.Series(dtype="datetime64[ns]"),
+                "horizon": pd.Series(dtype="int64"),
+                **{c: pd.Series(dtype=str) for c in ("target", "model")},
+                **{c: pd.Series(dtype="float64") for c in ("p", "p_raw")},
+            }
+        )
+    fc = _run_forecasts(model.tracking_uri, model.backtest_run_id)
+    fc = fc[fc["target"] == target]
+    return fc.assign(p_raw=fc["p_raw"] if "p_raw" in fc.columns else fc["p"])
+
+
+@lru_cache(maxsize=4)
+def _run_forecasts(uri: str, run_id: str) -> pd.DataFrame:
+    """Return a backtest run's forecasts artifact (read once per process: a run never changes)."""
+    import mlflow
+    import pyarrow.parquet as pq
+
+    from experiments.tracking import use_tracking
+
+    use_tracking(uri)
+    path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="forecasts.parquet")
+    wanted = ["region_id", "week", "horizon", "target", "model", "p", "p_raw"]
+    present = [c for c in wanted if c in pq.read_schema(path).names]
+    fc = pd.read_parquet(path, columns=present)
+    return fc.assign(
+        region_id=fc["region_id"].astype(str),
+        target=fc["target"].astype(str),
+        week=pd.to_datetime(fc["week"]),
+    )

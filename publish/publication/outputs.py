@@ -2,7 +2,8 @@
 
 Layout: ``<home>/publications/<week label>/r<revision>/`` holding ``report.html`` and ``report.pdf`` (the
 first of the settings' languages; ``report.<lang>.html`` / ``.pdf`` for each other one), ``scores.csv``
-(HXL), ``scores.geojson``, ``scores.json``, ``alerts.json``, ``alerts/<message id>.cap.xml`` (one ``<info>``
+(HXL), ``scores.geojson``, ``scores.json``, ``regions.json`` (every region with its code and status: scored,
+withheld and why, no score), ``alerts.json``, ``alerts/<message id>.cap.xml`` (one ``<info>``
 per language) and ``manifest.json`` (every other file with its sha256, written last).
 
 The files are written into a hidden staging folder beside the revision folder, flushed to disk once, and
@@ -22,7 +23,7 @@ import shutil
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,8 @@ import pandas as pd
 from shapely.geometry.base import BaseGeometry
 
 from civrisk.atomic import write_text_atomic
+from civrisk.settings import PUBLICATIONS_DIRNAME
+from publish.publication.region_status import regions_json
 from publish.render.cap import CapConfig, CapMessage, build_cap, cap_area
 from publish.render.exports import publication_meta, write_geojson, write_hxl_csv, write_json
 from publish.render.report import ReportContext, render_report
@@ -41,9 +44,12 @@ REPORT = "report.html"
 SCORES_CSV = "scores.csv"
 SCORES_GEOJSON = "scores.geojson"
 SCORES_JSON = "scores.json"
+REGIONS_JSON = "regions.json"
 ALERTS_JSON = "alerts.json"
 CAP_DIR = "alerts"
 MANIFEST = "manifest.json"
+ORPHANED = ".orphaned"
+"""Folder beside a week's revisions where folders of revisions the store does not have are kept aside."""
 _STAGING = ".staging-"
 
 
@@ -54,7 +60,7 @@ def report_name(lang: str, primary: bool, suffix: str = ".html") -> str:
 
 def publications_root(home: Path) -> Path:
     """Return the folder holding every published week."""
-    return Path(home) / "publications"
+    return Path(home) / PUBLICATIONS_DIRNAME
 
 
 def revision_dir(home: Path, week_label: str, revision: int) -> Path:
@@ -81,6 +87,9 @@ class PublicationFiles:
     """Also print each report to PDF (settings.report_pdf)."""
     previous_week: date | None = None
     """Week of the publication the alerts' previous probabilities come from (named in the CAP texts)."""
+    statuses: pd.DataFrame | None = None
+    """Every region of the model's countries with its code and status (publish.publication.region_status):
+    the CSV and GeoJSON then list withheld regions too, and ``regions.json`` is written."""
 
 
 def write_publication_files(folder: Path, files: PublicationFiles) -> dict[str, Path]:
@@ -88,13 +97,22 @@ def write_publication_files(folder: Path, files: PublicationFiles) -> dict[str, 
     pub = files.publication
     written = _write_reports(folder, files.reports, files.pdf)
     written |= {
-        "csv": write_hxl_csv(files.scores, pub, folder / SCORES_CSV, unit=files.unit),
+        "csv": write_hxl_csv(
+            files.scores, pub, folder / SCORES_CSV, unit=files.unit, statuses=files.statuses
+        ),
         "geojson": write_geojson(
-            files.scores, pub, folder / SCORES_GEOJSON, geometries=files.geometries, centroids=files.centroids
+            files.scores,
+            pub,
+            folder / SCORES_GEOJSON,
+            geometries=files.geometries,
+            centroids=files.centroids,
+            statuses=files.statuses,
         ),
         "json": write_json(files.scores, pub, folder / SCORES_JSON),
         "alerts": write_text_atomic(folder / ALERTS_JSON, alerts_json(files.alerts, pub)),
     }
+    if files.statuses is not None:
+        written["regions"] = write_text_atomic(folder / REGIONS_JSON, regions_json(files.statuses, pub))
     cap_dir = folder / CAP_DIR
     cap_dir.mkdir()
     for row in files.alerts.to_dict("records"):
@@ -183,26 +201,39 @@ def promote(staging: Path, final: Path) -> Path:
 
 
 def remove_tree(path: Path) -> None:
-    """Delete ``path`` and everything under it, if it exists."""
+    """Delete ``path`` and everything under it, if it exists (staging folders only: never published)."""
     if path.exists():
         shutil.rmtree(path)
 
 
-def clear_leftovers(week_dir: Path, revision: int) -> list[Path]:
-    """Delete staging folders of ``week_dir`` and a stray ``r<revision>`` folder; return what was removed.
+def set_aside(folder: Path) -> Path:
+    """Move a revision folder the store does not record to ``<week>/.orphaned/<name>-<UTC time>``; return
+    its new path. Published bytes are never deleted: whoever fetched them can still be shown them."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+    target = folder.parent / ORPHANED / f"{folder.name}-{stamp}"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.rename(folder, target)
+    _fsync_dir(folder.parent)
+    return target
+
+
+def clear_leftovers(week_dir: Path, revision: int) -> list[tuple[Path, Path]]:
+    """Remove staging folders of ``week_dir`` and set a stray ``r<revision>`` folder aside
+    (:func:`set_aside`); return (old path, new path) of what was set aside.
 
     Call it only while holding the store's write lock for a revision the store does not have yet: then
     those folders belong to a publisher that died before committing (files claiming an unrecorded
     revision), never to one still at work.
     """
-    removed: list[Path] = []
+    moved: list[tuple[Path, Path]] = []
     if not week_dir.is_dir():
-        return removed
+        return moved
     for path in sorted(week_dir.iterdir()):
-        if path.is_dir() and (path.name.startswith(_STAGING) or path.name == f"r{int(revision)}"):
-            shutil.rmtree(path)
-            removed.append(path)
-    return removed
+        if path.is_dir() and path.name.startswith(_STAGING):
+            shutil.rmtree(path)  # never renamed into place: nobody saw these files
+        elif path.is_dir() and path.name == f"r{int(revision)}":
+            moved.append((path, set_aside(path)))
+    return moved
 
 
 def _fsync_dir(path: Path) -> None:

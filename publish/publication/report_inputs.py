@@ -15,6 +15,7 @@ import pandas as pd
 
 from forecasting.metrics import reliability_table
 from forecasting.targets import HEADLINE_TARGET
+from publish.publication.model_source import backtest_forecasts
 
 if TYPE_CHECKING:
     from experiments.inputs import ModelInputs
@@ -52,7 +53,7 @@ def backtest_evidence(model: PublishModel, panel: pd.DataFrame, horizon: int) ->
 
     metrics = load_run_metrics(model.backtest_run_id, uri=model.tracking_uri)
     published = {h: m for (t, h), m in model.chosen.items() if t == HEADLINE_TARGET}
-    forecasts = _run_forecasts(model, HEADLINE_TARGET)
+    forecasts = backtest_forecasts(model, HEADLINE_TARGET)
     parts = []
     for h, name in sorted(published.items()):
         fc = forecasts[(forecasts["horizon"] == h) & (forecasts["model"].astype(str) == name)]
@@ -72,22 +73,6 @@ def backtest_evidence(model: PublishModel, panel: pd.DataFrame, horizon: int) ->
     return BacktestEvidence(
         metrics, published.get(horizon), reliability.drop(columns="model", errors="ignore")
     )
-
-
-def _run_forecasts(model: PublishModel, target: str) -> pd.DataFrame:
-    """Return the backtest run's forecasts of ``target`` (region_id as str)."""
-    import mlflow
-
-    from experiments.tracking import use_tracking
-
-    assert model.tracking_uri is not None, "backtest_evidence checks the model has a tracking store"
-    use_tracking(model.tracking_uri)
-    path = mlflow.artifacts.download_artifacts(
-        run_id=model.backtest_run_id, artifact_path="forecasts.parquet"
-    )
-    cols = ["region_id", "week", "horizon", "target", "model", "p"]
-    fc = pd.read_parquet(path, columns=cols, filters=[("target", "==", target)])
-    return fc.assign(region_id=fc["region_id"].astype(str), week=pd.to_datetime(fc["week"]))
 
 
 def verification_rows(store: ScoreStore, before: pd.Timestamp) -> pd.DataFrame:

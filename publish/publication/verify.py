@@ -67,7 +67,7 @@ def verify_week(
     from publish.publication.model_source import load_publish_model
     from publish.publication.week import load_model_events
 
-    with ScoreStore(settings.resolved_db_url()) as store:
+    with ScoreStore.from_settings(settings) as store:
         pub = store.publication(week, revision)
         model = load_publish_model(pub.model_version, settings, name=pub.model_name)
         events, coverage, boundaries = load_model_events(model, events_dir)

@@ -7,10 +7,11 @@ Steps: data cut-off (origin t = Monday of the week, last data week ``min(t, week
 and coverage clipped to it -> freshness per country (stale countries' regions are withheld) -> panel and
 features at t -> forecasts of every target x horizon -> scores -> in ONE store transaction: the
 publication, its alerts, and the revision folder written in a staging folder and renamed into place; the
-transaction commits only after the rename. A failure before the commit rolls the store back and removes
-the folder, so the store and ``publications/`` are as they were. (A process killed between the rename and
-the commit leaves a folder of a revision the store does not have; the next publication of that week,
-holding the store's write lock, finds and removes it before writing the same revision number.)
+transaction commits only after the rename. A failure before the rename rolls the store back and removes
+the staging folder; a failure after it (or a process killed between the rename and the commit) leaves a
+folder of a revision the store does not have, which is never deleted: it is set aside under
+``<week>/.orphaned/`` (at once, or by the next publication of that week, which holds the store's write
+lock) and the result's notes say where. An existing revision folder is never rewritten.
 
 Re-running with the same model and data returns the existing publication and writes nothing (the files
 are rebuilt only if its folder is missing); new data or a new model give a new revision, older ones stay.
@@ -37,10 +38,12 @@ from publish.publication.asof import (
     covered_weeks_after,
     data_cutoff,
     data_fingerprint,
+    data_volume,
     freshness,
     latest_publishable_week,
     origin_inputs,
     stale_countries,
+    thin_countries,
 )
 from publish.publication.headline import (
     HEADLINE_TARGET,
@@ -55,10 +58,14 @@ from publish.publication.outputs import (
     promote,
     remove_tree,
     revision_dir,
+    set_aside,
     staging_dir,
     write_publication_files,
 )
+from publish.publication.recalibrate import history_origins, recalibrate_publication
+from publish.publication.region_status import Withheld, region_statuses
 from publish.render.report_summary import AlertScope
+from publish.store.faults import fault_point
 from publish.store.store import Publication, ScoreStore
 
 if TYPE_CHECKING:
@@ -89,6 +96,12 @@ class PublishResult:
     cutoff: DataCutoff
     withheld: tuple[str, ...]
     """ISO3 of countries whose data are stale at the cut-off: their regions got no score."""
+    data_ends: Mapping[str, pd.Timestamp | None]
+    """Per country of the model, the last day its data cover at the cut-off (None: no data at all), which
+    says why a withheld country was withheld."""
+    thin: Mapping[str, tuple[int, float]]
+    """Countries withheld because their recent data fell far below their usual volume: iso3 -> (events in
+    the last 4 data weeks, usual events per 4 weeks)."""
     no_score: tuple[str, ...]
     """Regions of fresh countries the model gave no score (NaN forecasts), each listed in ``notes``."""
     alerts: pd.DataFrame
@@ -130,9 +143,10 @@ def publish_week(
     from publish.publication.model_source import load_publish_model
 
     parse_week(week)  # a malformed week fails here, before the model and the data are loaded
-    model = load_publish_model(model_version, settings)
-    events, coverage, shapes = load_model_events(model, events_dir)
-    with ScoreStore(settings.resolved_db_url()) as store:
+    # the store first: one that may not be used (e.g. empty beside published folders) is refused at once
+    with ScoreStore.from_settings(settings) as store:
+        model = load_publish_model(model_version, settings)
+        events, coverage, shapes = load_model_events(model, events_dir)
         return publish_model_week(
             week, model, events, coverage, shapes, store, settings, as_of=as_of, options=options
         )
@@ -172,6 +186,15 @@ def publish_model_week(
     events_asof, coverage_asof = clip_to_cutoff(events, coverage, cutoff)
     fresh = freshness(coverage_asof, countries, cutoff)
     stale = stale_countries(fresh)
+    volume = data_volume(events_asof, sorted(set(countries) - stale), cutoff)
+    thin = thin_countries(volume, settings.thin_data_share, settings.thin_data_min_volume)
+    if thin and stale | set(thin) >= set(countries):
+        raise NothingToPublish(
+            f"held: the data of {week_label(cutoff.last_week.date())} and the 3 weeks before are too thin to "
+            f"publish on ({_thin_text(thin)}); a partial or damaged file may have been ingested. Check the "
+            "events store (civrisk ingest reports what each file added) and publish again"
+        )
+    stale |= set(thin)
     if stale >= set(countries):
         latest = latest_publishable_week(coverage, countries, cutoff.lag)
         raise NothingToPublish(
@@ -179,13 +202,21 @@ def publish_model_week(
             f"{week_label(origin.date())} with a {cutoff.lag}-week lag, as of {cutoff.as_of}): "
             f"{_ends(fresh)}. The latest week these data support is {week_label(latest.date())}"
         )
-    inputs = origin_inputs(events_asof, coverage_asof, boundaries, config, model.feature_spec, cutoff)
-    forecasts = validate_forecasts(model.predict(inputs.features), f"model {model.name} v{model.version}")
+    earlier = history_origins(model, cutoff.origin)
+    inputs = origin_inputs(
+        events_asof, coverage_asof, boundaries, config, model.feature_spec, cutoff, earlier
+    )
+    forecasts = recalibrate_publication(model, inputs.features, inputs.panel, cutoff.origin)
+    forecasts = validate_forecasts(forecasts.drop(columns="p_raw"), f"model {model.name} v{model.version}")
+    inputs = replace(inputs, features=inputs.features[inputs.features["week"] == cutoff.origin])
     scores, no_score, notes = _scores(forecasts, inputs.regions, stale)
     files = [p for p in (config.data.boundaries,) if p is not None]
     fingerprint = data_fingerprint(events_asof, coverage_asof, files)
     rules = publication_rules(model, inputs.features, options.rules)
-    context = _Context(model, inputs, fresh, boundaries, settings, options, rules)
+    withheld = frozenset(stale & set(countries))
+    data_ends = _data_ends(fresh, countries)
+    why = Withheld(data_ends=data_ends, thin=thin, last_week=cutoff.last_week)
+    context = _Context(model, inputs, fresh, boundaries, settings, options, rules, withheld, why)
     done = _record_and_write(origin, scores, fingerprint, cutoff, store, context)
     return PublishResult(
         publication=done.publication,
@@ -193,14 +224,16 @@ def publish_model_week(
         created=done.publication.is_new,
         rebuilt=done.rebuilt,
         cutoff=cutoff,
-        withheld=tuple(sorted(stale & set(countries))),
+        withheld=tuple(sorted(withheld)),
+        data_ends=data_ends,
+        thin=thin,
         no_score=no_score,
         alerts=done.alerts,
         top=done.top,
         horizon=headline_horizon(config.horizons),
         previous_week=done.previous_week,
         files=done.files,
-        notes=tuple(notes),
+        notes=(*notes, *done.notes),
         alert_scope=_alert_scope(store, done.publication, context),
     )
 
@@ -214,6 +247,8 @@ class _Context:
     settings: Settings
     options: PublishOptions
     rules: AlertRules | None
+    withheld: frozenset[str]
+    why: Withheld
 
 
 @dataclass(frozen=True)
@@ -225,6 +260,7 @@ class _Done:
     top: pd.DataFrame
     previous_week: str | None
     files: dict[str, Path]
+    notes: tuple[str, ...] = ()
 
 
 def _record_and_write(
@@ -248,22 +284,32 @@ def _record_and_write(
                 alerts = store.alerts(publication_id=pub.id)
                 return _Done(pub, final, False, alerts, *_top(store, pub, ctx), {})
             scope = _alert_scope(store, pub, ctx)
+            notes: tuple[str, ...] = ()
             if pub.is_new:
-                clear_leftovers(final.parent, pub.revision)
+                notes = tuple(
+                    f"a folder of revision {pub.revision} that the store does not record (left by a publish "
+                    f"killed before it committed, or by a store restored from an older backup) was kept "
+                    f"aside at {new}"
+                    for _old, new in clear_leftovers(final.parent, pub.revision)
+                )
                 alerts = _record_alerts(store, pub, ctx, scope)
+                fault_point("alerts-recorded")
             else:  # recorded earlier but its folder is gone: write the files again from the store
                 alerts = store.alerts(publication_id=pub.id)
             staging = staging_dir(final)
             written = write_publication_files(staging, _files(store, pub, alerts, ctx, scope))
+            fault_point("files-written")
             promote(staging, final)
+            fault_point("promoted")
             files = {k: final / p.relative_to(staging) for k, p in written.items()}
-            done = _Done(pub, final, not pub.is_new, alerts, *_top(store, pub, ctx), files)
+            done = _Done(pub, final, not pub.is_new, alerts, *_top(store, pub, ctx), files, notes)
     except BaseException:
         if staging is not None and final is not None:
-            if not staging.exists():  # renamed into place before the failure: it names no recorded revision
-                remove_tree(final)
+            if not staging.exists() and final.exists():
+                set_aside(final)  # renamed into place before the failure: it names no recorded revision
             remove_tree(staging)
         raise
+    fault_point("committed")
     return done
 
 
@@ -353,7 +399,19 @@ def _files(
         id_property=ctx.settings.boundary_id_property,
         pdf=ctx.settings.report_pdf,
         previous_week=prev_pub.week if prev_pub is not None else None,
+        statuses=region_statuses(
+            regions, set(scores["region_id"].astype(str)), set(ctx.withheld), ctx.why, _codes(ctx.boundaries)
+        ),
     )
+
+
+def _codes(boundaries: object) -> dict[str, str]:
+    """Return region id -> standard code (ISO 3166-2, P-code) for the regions whose boundaries carry one."""
+    frame = getattr(boundaries, "regions", None)
+    if frame is None or "code" not in frame.columns:
+        return {}
+    known = frame[frame["code"].notna()]
+    return dict(zip(known["region_id"].astype(str), known["code"].astype(str), strict=True))
 
 
 def _geometries(boundaries: object) -> dict:
@@ -418,6 +476,18 @@ def _check_no_lookahead(
 
 def _weeks(n: int) -> str:
     return "1 covered week lies" if n == 1 else f"{n} covered weeks lie"
+
+
+def _thin_text(thin: Mapping[str, tuple[int, float]]) -> str:
+    return ", ".join(
+        f"{c}: {n} events against a usual {u:.0f} per 4 weeks" for c, (n, u) in sorted(thin.items())
+    )
+
+
+def _data_ends(fresh: pd.DataFrame, countries: list[str]) -> dict[str, pd.Timestamp | None]:
+    """Return per country the latest day any of its sources covers (None when it has no window)."""
+    last = fresh.groupby(fresh["iso3"].astype(str))["last_date"].max()
+    return {c: (pd.Timestamp(last[c]) if c in last.index and pd.notna(last[c]) else None) for c in countries}
 
 
 def _ends(fresh: pd.DataFrame) -> str:

@@ -35,7 +35,10 @@ UNIT_TAGS: Mapping[str, tuple[str, str]] = {
     "country": ("#loc+code+country", "#loc+name+country"),
     "grid": ("#loc+code+grid", "#loc+name+grid"),
 }
-"""HXL tags of ``region_id`` and ``region_name`` by region unit."""
+"""HXL tags of the region's standard code and ``region_name`` by region unit. Without a standard code
+column ``region_id`` takes the code tag; beside ``region_code`` it is tagged as civrisk's own id
+(``+civrisk``) so ``#adm1+code`` always holds the ISO 3166-2 code or P-code when there is one."""
+_STATUS_TAGS = {"status": "#status", "status_reason": "#description+status"}
 
 _COUNT_STATS = ("expected", "q10", "q50", "q90")
 _META_TAGS = {
@@ -68,14 +71,22 @@ def publication_meta(publication: Publication) -> dict[str, Any]:
     }
 
 
-def wide_scores(scores: pd.DataFrame, publication: Publication) -> pd.DataFrame:
+def wide_scores(
+    scores: pd.DataFrame, publication: Publication, statuses: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """Return one row per region: identity and publication columns, then one column per target and horizon.
 
     Binary targets give ``p_<target>_h<h>``; count targets give ``expected_``, ``q10_``, ``q50_`` and
-    ``q90_<target>_h<h>``. Targets follow forecasting.targets order, horizons ascend.
+    ``q90_<target>_h<h>``. Targets follow forecasting.targets order, horizons ascend. With ``statuses``
+    (publish.publication.region_status: region_id, region_code, iso3, region_name, status, reason) every
+    region listed there gets a row, with ``region_code``, ``status`` and ``status_reason`` columns; the
+    score cells of a region without scores stay empty.
     """
     _check(scores, publication)
     ident = scores.drop_duplicates("region_id")[["region_id", "iso3", "region_name"]].set_index("region_id")
+    if statuses is not None:
+        listed = statuses.assign(region_id=statuses["region_id"].astype(str)).set_index("region_id")
+        ident = listed[["iso3", "region_name"]].combine_first(ident)
     pieces = []
     for target in [t for t in ALL_TARGETS if t in set(scores["target"])]:
         stats = ("p",) if TARGET_KINDS[target] == "binary" else _COUNT_STATS
@@ -88,8 +99,16 @@ def wide_scores(scores: pd.DataFrame, publication: Publication) -> pd.DataFrame:
     wide = wide.reset_index()
     meta = publication_meta(publication)
     wide.insert(2, "country", [country_name(str(i)) for i in wide["iso3"]])
+    at = 4
+    if statuses is not None:
+        # the standard code first: HXL readers take the first column matching #adm1+code
+        wide.insert(0, "region_code", wide["region_id"].map(listed["region_code"]).to_numpy())
+        at = 5
+        for col, src in (("status", "status"), ("status_reason", "reason")):
+            wide.insert(at, col, wide["region_id"].map(listed[src]).to_numpy())
+            at += 1
     for i, key in enumerate(("week", "week_label", "revision", "model_name", "model_version")):
-        wide.insert(4 + i, key, meta[key])
+        wide.insert(at + i, key, meta[key])
     wide["data_fingerprint"] = meta["data_fingerprint"]
     wide["published_at"] = meta["published_at"]
     return wide
@@ -103,11 +122,15 @@ def hxl_tags(columns: Sequence[str], unit: str = "admin1") -> list[str]:
     tags = []
     for col in columns:
         if col == "region_id":
+            tags.append(f"{code_tag}+civrisk" if "region_code" in columns else code_tag)
+        elif col == "region_code":
             tags.append(code_tag)
         elif col == "region_name":
             tags.append(name_tag)
         elif col in _META_TAGS:
             tags.append(_META_TAGS[col])
+        elif col in _STATUS_TAGS:
+            tags.append(_STATUS_TAGS[col])
         else:
             stat, rest = col.split("_", 1)
             target, h = rest.rsplit("_", 1)
@@ -121,10 +144,14 @@ def hxl_tags(columns: Sequence[str], unit: str = "admin1") -> list[str]:
 
 
 def write_hxl_csv(
-    scores: pd.DataFrame, publication: Publication, path: str | Path, unit: str = "admin1"
+    scores: pd.DataFrame,
+    publication: Publication,
+    path: str | Path,
+    unit: str = "admin1",
+    statuses: pd.DataFrame | None = None,
 ) -> Path:
     """Write the wide scores as CSV with an HXL hashtag row under the header; return ``path``."""
-    wide = wide_scores(scores, publication)
+    wide = wide_scores(scores, publication, statuses)
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(wide.columns)
@@ -139,13 +166,14 @@ def scores_geojson(
     geometries: Mapping[str, BaseGeometry] | None = None,
     centroids: Mapping[str, tuple[float, float]] | None = None,
     precision: int = 5,
+    statuses: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
     """Return a GeoJSON FeatureCollection of the publication's regions with their wide scores.
 
     ``geometries`` maps region_id -> shapely polygon (lon/lat); ``centroids`` maps region_id -> (lon, lat)
     for regions without a polygon. Coordinates are rounded to ``precision`` decimals (5 ~ 1 m).
     """
-    wide = wide_scores(scores, publication)
+    wide = wide_scores(scores, publication, statuses)
     geometries, centroids = geometries or {}, centroids or {}
     features = []
     for rec in wide.to_dict("records"):
@@ -173,9 +201,10 @@ def write_geojson(
     geometries: Mapping[str, BaseGeometry] | None = None,
     centroids: Mapping[str, tuple[float, float]] | None = None,
     precision: int = 5,
+    statuses: pd.DataFrame | None = None,
 ) -> Path:
     """Write :func:`scores_geojson` to ``path`` atomically; return ``path``."""
-    doc = scores_geojson(scores, publication, geometries, centroids, precision)
+    doc = scores_geojson(scores, publication, geometries, centroids, precision, statuses)
     return write_text_atomic(path, json.dumps(doc, ensure_ascii=False, allow_nan=False))
 
 

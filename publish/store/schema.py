@@ -8,9 +8,10 @@ Four append-only tables (see docs/PUBLISHING.md):
   and point to the message before them (``previous_id``).
 - ``verifications``: how a publication scored once its outcomes were observed.
 
-Published rows are never updated or deleted. The store has no code path that does; on SQLite, triggers
-also ABORT any UPDATE or DELETE (except moving a publication's status from ``published`` to
-``withdrawn``), so a stray ``sqlite3`` session cannot rewrite history either.
+These tables are the one description of the store's rows: the column lists below (what a score row
+holds, what a caller must give) are derived from them. The database is created and changed only by the
+Alembic migrations under ``publish/store/migrations`` (a test checks they produce these tables), and the
+triggers that keep history append-only live in :mod:`publish.store.guards`.
 """
 
 from __future__ import annotations
@@ -43,7 +44,9 @@ from civrisk.contracts import MSG_TYPES
 
 metadata = MetaData()
 
-PUBLICATION_STATUSES = ("published", "withdrawn")
+PUBLICATION_STATUSES = ("open", "published", "withdrawn")
+"""``open`` only while its recording transaction inserts the scores; sealed ``published`` in the same
+transaction (the database checks the row count then), so no committed publication is ever open."""
 
 publications = Table(
     "publications",
@@ -159,30 +162,45 @@ verifications = Table(
 )
 Index("ix_verifications_publication", verifications.c.publication_id)
 
-_FROZEN = ("scores", "alerts", "verifications")
-_SQLITE_TRIGGERS = [
-    *(
-        f"CREATE TRIGGER IF NOT EXISTS {t}_append_only_{op.lower()} BEFORE {op} ON {t} BEGIN "
-        f"SELECT RAISE(ABORT, '{t} are append-only: published rows are never changed or deleted "
-        f"(publish a new revision instead)'); END"
-        for t in _FROZEN
-        for op in ("UPDATE", "DELETE")
-    ),
-    "CREATE TRIGGER IF NOT EXISTS publications_append_only_delete BEFORE DELETE ON publications BEGIN "
-    "SELECT RAISE(ABORT, 'publications are append-only: a publication is never deleted "
-    "(withdraw it or publish a new revision instead)'); END",
-    "CREATE TRIGGER IF NOT EXISTS publications_append_only_update BEFORE UPDATE ON publications "
-    "WHEN NOT (OLD.status = 'published' AND NEW.status = 'withdrawn' AND "
-    + " AND ".join(f"NEW.{c.name} IS OLD.{c.name}" for c in publications.columns if c.name != "status")
-    + ") BEGIN SELECT RAISE(ABORT, 'publications are append-only: only the status may change, and only "
-    "from published to withdrawn'); END",
-]
+
+SCORE_KEY = ("region_id", "horizon", "target")
+"""One score per region, horizon and target in a publication (with ``publication_id``: the primary key)."""
+STORED_COLUMNS = tuple(
+    [c.name for c in scores.columns if not c.nullable and c.name not in ("publication_id", "rank")]
+    + [c.name for c in scores.columns if c.nullable]
+    + ["rank"]
+)
+"""A score row's columns in canonical order (required ones, then optional ones, then the rank). The scores
+digest hashes them in this order, so it is part of every recorded ``scores_digest``: never reorder it."""
+REQUIRED_COLUMNS = STORED_COLUMNS[: STORED_COLUMNS.index("region_name")]
+"""What a caller must give for each score; the rest may be absent (the rank is computed)."""
+OPTIONAL_COLUMNS = STORED_COLUMNS[len(REQUIRED_COLUMNS) :]
+SCORE_COLUMNS = ("publication_id", "week", "revision", *STORED_COLUMNS)
+"""Columns of every scores frame the store returns: the row, plus its publication's week and revision."""
+FLOAT_COLUMNS = tuple(c.name for c in scores.columns if isinstance(c.type, Float))
+
+_LOCK_KEYS = {"store": 0x63697672, "serve": 0x63697673}
+"""PostgreSQL advisory lock per kind of writer (``pg_advisory_xact_lock``), taken at BEGIN of a write."""
 
 
 def make_engine(url: str) -> Engine:
-    """Return an engine for ``url``; on SQLite: WAL, foreign keys ON, explicit BEGIN, 30 s busy timeout."""
+    """Return an engine for ``url`` whose write transactions are serialised like SQLite's.
+
+    SQLite: WAL, foreign keys ON, recursive triggers ON, explicit BEGIN (IMMEDIATE for writes), 30 s busy
+    timeout. PostgreSQL: a write transaction takes a transaction-scoped advisory lock first, so the
+    revision number a publisher reads cannot be taken by another one before it inserts.
+    """
     if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True)
+        engine = create_engine(url, pool_pre_ping=True)
+
+        @event.listens_for(engine, "begin")
+        def _on_pg_begin(conn: Connection) -> None:
+            kind = conn.get_execution_options().get("civrisk_write")
+            if kind:
+                key = _LOCK_KEYS["serve" if kind == "serve" else "store"]
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({key})")
+
+        return engine
     database = url.split("///", 1)[1] if "///" in url else ""
     if database and database != ":memory:" and not database.startswith("file:"):
         Path(database).parent.mkdir(parents=True, exist_ok=True)
@@ -195,6 +213,9 @@ def make_engine(url: str) -> Engine:
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA foreign_keys=ON")
+        # a REPLACE that deletes a row fires the DELETE triggers too (belt and braces: the INSERT
+        # triggers refuse a REPLACE of a recorded row on any connection)
+        cur.execute("PRAGMA recursive_triggers=ON")
         cur.execute("PRAGMA journal_mode=WAL")
         cur.close()
 
@@ -206,12 +227,3 @@ def make_engine(url: str) -> Engine:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
     return engine
-
-
-def create_schema(engine: Engine) -> None:
-    """Create the tables, indexes and (on SQLite) the append-only triggers if they do not exist."""
-    metadata.create_all(engine)
-    if engine.dialect.name == "sqlite":
-        with engine.begin() as conn:
-            for ddl in _SQLITE_TRIGGERS:
-                conn.exec_driver_sql(ddl)

@@ -7,19 +7,17 @@ problem is reported before anything is written, naming the rows and how to fix t
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date
 
 import numpy as np
 import pandas as pd
 
 from forecasting.targets import TARGET_KINDS
+from publish.store.schema import FLOAT_COLUMNS, OPTIONAL_COLUMNS, REQUIRED_COLUMNS, SCORE_KEY, STORED_COLUMNS
 
-REQUIRED_COLUMNS = ("region_id", "iso3", "horizon", "target", "p")
-OPTIONAL_COLUMNS = ("region_name", "expected", "q10", "q50", "q90", "rank")
-STORED_COLUMNS = (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS)
-_FLOATS = ("p", "expected", "q10", "q50", "q90")
-_KEY = ["region_id", "horizon", "target"]
+_FLOATS = FLOAT_COLUMNS
+_KEY = list(SCORE_KEY)
 
 
 class ScoresInputError(ValueError):
@@ -172,11 +170,20 @@ def scores_digest(prepared: pd.DataFrame) -> str:
     dtypes or row order: the store uses it to recognise a re-publication of identical scores. Hashed
     column by column (rows are in the canonical order :func:`prepare_scores` gives them).
     """
+    # Python int / float / str; str(float) is its exact repr
+    return digest_columns({c: prepared[c].tolist() for c in STORED_COLUMNS})
+
+
+def digest_columns(columns: Mapping[str, Sequence[object]]) -> str:
+    """Return the scores digest of rows given column by column (:data:`STORED_COLUMNS`, canonical order).
+
+    The store checks a recorded publication with it: rows read back from the database give the digest
+    they were recorded with, or something changed them.
+    """
     h = hashlib.sha256()
     for c in STORED_COLUMNS:
-        values = prepared[c].tolist()  # Python int / float / str; str(float) is its exact repr
         h.update(c.encode() + b"\x1e")
-        h.update("\x1f".join("\x00" if v is None or v != v else str(v) for v in values).encode())
+        h.update("\x1f".join("\x00" if v is None or v != v else str(v) for v in columns[c]).encode())
         h.update(b"\x1d")
     return h.hexdigest()
 

@@ -1,7 +1,10 @@
 """The scores store: append-only history of weekly publications, their scores, alerts and verifications.
 
-Embedded default: SQLite (WAL, foreign keys ON) at ``Settings.resolved_db_url()``; any SQLAlchemy
-URL via ``CIVRISK_DB_URL``. Revision rules (docs/PUBLISHING.md):
+Embedded default: SQLite (WAL, foreign keys ON) at ``Settings.resolved_db_url()``; PostgreSQL (psycopg 3)
+in production via ``CIVRISK_DB_URL`` (docs/DEPLOY.md). Opening a store checks it first
+(:mod:`publish.store.migrate`: refused when empty beside published folders, foreign or damaged; migrated)
+and compares its guard triggers with :mod:`publish.store.guards` (writes refused while they differ).
+Revision rules (docs/PUBLISHING.md):
 
 - A publication is (week, revision). :meth:`ScoreStore.record_publication` writes it and all its scores
   in ONE transaction: a failure midway leaves the store as it was.
@@ -9,8 +12,10 @@ URL via ``CIVRISK_DB_URL``. Revision rules (docs/PUBLISHING.md):
   week's latest published revision returns that publication (``is_new`` False) instead of a duplicate.
 - Anything else for a week that already has a publication becomes revision ``max + 1``; older
   revisions stay and can be read by number. "Latest" means the highest revision still ``published``.
-- Scores, alerts and verifications are never updated or deleted (no code path does; on SQLite triggers
-  abort it). A publication may only move from ``published`` to ``withdrawn``.
+- Scores, alerts and verifications are never updated or deleted (no code path does; triggers abort it
+  on both backends). A publication is inserted ``open``, sealed ``published`` once its rows are in (the
+  database checks their count) and may then only move to ``withdrawn``; a sealed publication takes no
+  further score rows.
 
 Times are UTC; the database holds them naive and this module returns them timezone-aware.
 """
@@ -22,26 +27,44 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Select, and_, func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
 from civrisk.contracts import SCORES, validate
 from civrisk.weeks import WeekLike, parse_week, utc_naive, utc_now, week_label
+from publish.store import migrate
 from publish.store import schema as t
 from publish.store.alert_log import AlertLogMixin
+from publish.store.errors import PublicationDamaged, PublicationNotFound, StoreError, StoreUnusable
+from publish.store.faults import fault_point
+from publish.store.guards import guard_problems
+from publish.store.queries import (
+    ROW_COLUMNS,
+    FilterValue,
+    ScoreFilter,
+    check_publication,
+    count_select,
+    history_select,
+    page_select,
+)
 from publish.store.score_rows import prepare_scores, scores_digest, to_records
 
+if TYPE_CHECKING:
+    from civrisk.settings import Settings
 
-class PublicationNotFound(LookupError):
-    """No publication matches the request (unknown week, revision or id)."""
-
-
-class StoreError(RuntimeError):
-    """The store refused a write that would break its history rules; the message says why."""
+__all__ = [
+    "SCORE_COLUMNS",
+    "PublicationDamaged",
+    "PublicationNotFound",
+    "Publication",
+    "ScoreStore",
+    "StoreError",
+    "StoreUnusable",
+]
 
 
 @dataclass(frozen=True)
@@ -64,37 +87,81 @@ class Publication:
     """True when the call that returned this publication inserted it (False: it already existed)."""
 
 
-SCORE_COLUMNS = (
-    "publication_id",
-    "week",
-    "revision",
-    "region_id",
-    "iso3",
-    "region_name",
-    "horizon",
-    "target",
-    "p",
-    "expected",
-    "q10",
-    "q50",
-    "q90",
-    "rank",
-)
-"""Columns of every scores frame the store returns (the SCORES contract plus revision and details)."""
-
-_ROW_COLUMNS = tuple(c for c in SCORE_COLUMNS if c not in ("week", "revision"))
-Filter = str | Sequence[str] | None
+SCORE_COLUMNS = t.SCORE_COLUMNS
+Filter = FilterValue
 
 
 class ScoreStore(AlertLogMixin):
     """The publication history in a SQL database (see the module docstring for the rules)."""
 
-    def __init__(self, url: str, *, insert_batch_rows: int = 20_000) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        publications_dir: Path | None = None,
+        migrate_schema: bool | None = None,
+        insert_batch_rows: int = 20_000,
+    ) -> None:
+        """Open the store at ``url``; StoreUnusable (nothing written) if it may not be used as it is.
+
+        ``publications_dir``: the folder of published revisions, so that an empty store beside them is
+        refused. ``migrate_schema``: migrate to the newest schema when behind; None = on SQLite only
+        (PostgreSQL stores are migrated by ``civrisk store migrate`` as the owner role).
+        """
         self.url = url
         self.insert_batch_rows = insert_batch_rows
+        self.publications_dir = publications_dir
         self.engine = t.make_engine(self.url)
-        t.create_schema(self.engine)
         self._local = threading.local()  # the connection of an open transaction(), per thread
+        try:
+            self._open(migrate_schema)
+        except BaseException:
+            self.engine.dispose()
+            raise
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **kw: Any) -> ScoreStore:
+        """Open the store of ``settings`` (``CIVRISK_DB_URL`` or SQLite under the home) beside its folders."""
+        return cls(settings.resolved_db_url(), publications_dir=settings.resolved_publications_dir(), **kw)
+
+    def _open(self, migrate_schema: bool | None) -> None:
+        try:
+            self._check_and_migrate(migrate_schema)
+        except (OperationalError, InterfaceError) as exc:  # SQLite's own failures are StoreUnusable already
+            first = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else ""
+            raise StoreUnusable(
+                f"the scores store {migrate.describe(self.engine)} does not answer "
+                f"({exc.orig.__class__.__name__}: {first}): check that the database server runs and that "
+                "CIVRISK_DB_URL points at it"
+            ) from exc
+
+    def _check_and_migrate(self, migrate_schema: bool | None) -> None:
+        # a missing or zero-byte SQLite file is not even opened before it is allowed: opening writes to it
+        has_file = migrate.check_sqlite_file(self.engine)
+        state = migrate.store_state(self.engine) if has_file else migrate.StoreState(None, False, 0)
+        migrate.refuse_empty_beside_folders(self.engine, state, self.publications_dir, has_file)
+        if state.version != migrate.head_revision():
+            auto = self.engine.dialect.name == "sqlite" if migrate_schema is None else migrate_schema
+            if not auto:
+                found = "no civrisk schema" if state.version is None else f"schema revision {state.version}"
+                raise StoreUnusable(
+                    f"the scores store {migrate.describe(self.engine)} has {found}; this civrisk needs "
+                    f"revision {migrate.head_revision()}: run `civrisk store migrate` as the role that owns "
+                    "the tables (docs/DEPLOY.md, 'Migrations')"
+                )
+            migrate.upgrade(self.engine)
+        with self.engine.connect() as conn:
+            self.guard_problems = guard_problems(conn)
+
+    def refuse_if_unguarded(self) -> None:
+        """Raise StoreUnusable if the database's guard triggers differ from civrisk's (writes refused)."""
+        if self.guard_problems:
+            raise StoreUnusable(
+                f"the scores store {migrate.describe(self.engine)} refuses writes: its append-only guards "
+                f"were changed ({'; '.join(self.guard_problems[:4])}); published history may have been "
+                "rewritten. Run `civrisk store check`, then restore the store from its backup or re-create "
+                "the guards with `civrisk store migrate --repair-guards` (docs/DEPLOY.md)"
+            )
 
     def close(self) -> None:
         """Release the database connections."""
@@ -116,6 +183,7 @@ class ScoreStore(AlertLogMixin):
         """
         if getattr(self._local, "conn", None) is not None:
             raise StoreError("a transaction is already open on this store; transactions do not nest")
+        self.refuse_if_unguarded()
         with self.engine.connect() as conn:
             conn.execution_options(civrisk_write=True)
             with conn.begin():
@@ -128,6 +196,7 @@ class ScoreStore(AlertLogMixin):
     @contextmanager
     def _write(self) -> Iterator[Connection]:
         """Yield a connection inside one write transaction (BEGIN IMMEDIATE on SQLite)."""
+        self.refuse_if_unguarded()
         outer = getattr(self._local, "conn", None)
         if outer is not None:  # inside transaction(): its connection, committed at the block's end
             yield outer
@@ -195,14 +264,18 @@ class ScoreStore(AlertLogMixin):
                     "n_scores": len(prepared),
                     "as_of": as_of_utc,
                     "created_at": utc_now(),
-                    "status": "published",
+                    "status": "open",  # the database takes score rows only while it is open
                 }
                 insert = t.publications.insert().values(**values).returning(t.publications.c.id)
                 pub_id = int(conn.execute(insert).scalar_one())
                 records = to_records(prepared, pub_id)
                 for start in range(0, len(records), self.insert_batch_rows):
                     conn.execute(t.scores.insert(), records[start : start + self.insert_batch_rows])
-                row = conn.execute(select(t.publications).where(t.publications.c.id == pub_id)).one()
+                fault_point("scores-inserted")
+                # seal it: the database checks it holds n_scores rows; from now on it takes none
+                pubs = t.publications.c
+                conn.execute(t.publications.update().where(pubs.id == pub_id).values(status="published"))
+                row = conn.execute(select(t.publications).where(pubs.id == pub_id)).one()
         except IntegrityError as exc:
             raise StoreError(
                 f"could not record week {week_label(monday)}: the database refused it ({exc.orig}); if "
@@ -296,15 +369,8 @@ class ScoreStore(AlertLogMixin):
         Raises PublicationNotFound when the week (or revision) was never published.
         """
         pub = self.publication(week, revision)
-        stmt = self._scores_select().where(
-            t.scores.c.publication_id == pub.id,
-            *_filters(iso3=iso3, region_id=region_id, horizon=horizon, target=target),
-        )
-        stmt = stmt.order_by(t.scores.c.target, t.scores.c.horizon, t.scores.c.rank, t.scores.c.region_id)
-        if limit is not None:
-            stmt = stmt.limit(limit)
-        if offset:
-            stmt = stmt.offset(offset)
+        where = ScoreFilter.of(iso3=iso3, region_id=region_id, horizon=horizon, target=target)
+        stmt = page_select(pub.id, where, limit, offset, columns=ROW_COLUMNS)
         with self._read() as conn:
             return _scores_frame(conn.execute(stmt).all(), {pub.id: pub})
 
@@ -320,22 +386,15 @@ class ScoreStore(AlertLogMixin):
     ) -> int:
         """Return how many rows :meth:`scores` would return without ``limit``/``offset``."""
         pub = self.publication(week, revision)
-        stmt = select(func.count()).where(
-            t.scores.c.publication_id == pub.id,
-            *_filters(iso3=iso3, region_id=region_id, horizon=horizon, target=target),
-        )
+        where = ScoreFilter.of(iso3=iso3, region_id=region_id, horizon=horizon, target=target)
         with self._read() as conn:
-            return int(conn.execute(stmt).scalar_one())
+            return int(conn.execute(count_select(pub.id, where)).scalar_one())
 
     def region_history(
         self, region_id: str, *, horizon: int | Sequence[int] | None = None, target: Filter = None
     ) -> pd.DataFrame:
         """Return a region's scores in every week's latest published revision, ordered by week."""
-        stmt = self._scores_select().where(
-            t.scores.c.region_id == region_id,
-            t.scores.c.publication_id.in_(_latest_ids()),
-            *_filters(horizon=horizon, target=target),
-        )
+        stmt = history_select(region_id, _latest_ids(), ScoreFilter.of(horizon=horizon, target=target))
         with self._read() as conn:
             rows = conn.execute(stmt).all()
         pubs = {p.id: p for p in self.latest_publications()}
@@ -382,6 +441,11 @@ class ScoreStore(AlertLogMixin):
         df["created_at"] = pd.to_datetime(df["created_at"]).dt.tz_localize(UTC)
         return df
 
+    def verify_publication(self, publication: Publication) -> None:
+        """Raise PublicationDamaged unless the publication's rows match its ``n_scores`` and digest."""
+        with self._read() as conn:
+            check_publication(conn, publication)
+
     # -- internals ----------------------------------------------------------------------------------
 
     @staticmethod
@@ -393,12 +457,6 @@ class ScoreStore(AlertLogMixin):
             .order_by(p.revision.desc())
             .limit(1)
         )
-
-    @staticmethod
-    def _scores_select() -> Select[Any]:
-        # week and revision come from the (few) publications, not per row: parsing a date on each of
-        # 18,000 rows would double the time of a one-week read
-        return select(*(t.scores.c[c] for c in _ROW_COLUMNS))
 
     @staticmethod
     def _publication_by_id(conn: Connection, publication_id: int) -> Publication:
@@ -417,19 +475,6 @@ def _latest_ids() -> Select[Any]:
         and_(inner.c.week == p.c.week, inner.c.status == "published", inner.c.revision > p.c.revision)
     )
     return select(p.c.id).where(p.c.status == "published", ~newer.exists())
-
-
-def _filters(**kw: Any) -> list[Any]:
-    out = []
-    for name, value in kw.items():
-        if value is None:
-            continue
-        col = t.scores.c[name]
-        values = [value] if isinstance(value, str | int | np.integer) else list(value)
-        # numpy integers would reach the driver as blobs and silently match nothing
-        values = [int(v) if isinstance(v, np.integer) else v for v in values]
-        out.append(col == values[0] if len(values) == 1 else col.in_(values))
-    return out
 
 
 def _aware(value: datetime) -> datetime:
@@ -457,8 +502,10 @@ def _publication(row: Any, is_new: bool = False) -> Publication:
 
 def _scores_frame(rows: Sequence[Any], pubs: Mapping[int, Publication]) -> pd.DataFrame:
     """Return store rows as a SCORES-contract frame with stable dtypes (also when empty)."""
-    cols = list(zip(*rows, strict=True)) if rows else [()] * len(_ROW_COLUMNS)
-    data = dict(zip(_ROW_COLUMNS, cols, strict=True))
+    # week and revision come from the (few) publications, not per row: parsing a date on each of
+    # 18,000 rows would double the time of a one-week read
+    cols = list(zip(*rows, strict=True)) if rows else [()] * len(ROW_COLUMNS)
+    data = dict(zip(ROW_COLUMNS, cols, strict=True))
     pub_ids = pd.array(data["publication_id"], dtype="int64")
     weeks = pd.Series({i: pd.Timestamp(p.week) for i, p in pubs.items()}, dtype="datetime64[ns]")
     revisions = pd.Series({i: p.revision for i, p in pubs.items()}, dtype="int64")

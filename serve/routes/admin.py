@@ -11,26 +11,38 @@ from datetime import UTC
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 
 from serve import jobs, subscriptions
-from serve.deps import AUTH_RESPONSES, AdminScope, SettingsDep, StoreDep
+from serve.deps import AUTH_RESPONSES, AdminScope, KeyFirstRoute, SettingsDep, StoreDep
 from serve.jobs import Job, JobRunning
+from serve.redaction import redact_userinfo
 from serve.responses import model_response, not_found
 from serve.schemas import ErrorOut, PublishJobOut, PublishRequest, WebhookCreate, WebhookOut, WebhooksOut
+from serve.subscriptions import SubscriptionLimit
+from serve.webhook_targets import TargetPolicy, TargetRefused
 
 router = APIRouter(
     prefix="/v1",
     tags=["admin"],
     dependencies=[AdminScope],
-    responses={**AUTH_RESPONSES, 400: {"model": ErrorOut, "description": "the body is not valid JSON"}},
+    responses={
+        **AUTH_RESPONSES,
+        400: {
+            "model": ErrorOut,
+            "description": "the body is not valid JSON, or an API key was sent in the URL",
+        },
+        413: {"model": ErrorOut, "description": "the body is larger than CIVRISK_API_MAX_BODY_BYTES"},
+    },
+    route_class=KeyFirstRoute,
 )
 
 
 def _webhook_out(hook: subscriptions.Webhook) -> WebhookOut:
     return WebhookOut(
         id=hook.id,
-        url=hook.url,
+        url=redact_userinfo(hook.url),  # new URLs carry no credentials; older ones may
         formats=list(hook.formats),
         description=hook.description,
         active=hook.active,
@@ -41,23 +53,49 @@ def _webhook_out(hook: subscriptions.Webhook) -> WebhookOut:
 def _job_out(job: Job) -> PublishJobOut:
     return PublishJobOut(
         job_id=job.job_id,
-        status=job.status,  # type: ignore[arg-type]
+        status=job.status,
         week_label=job.week_label,
         command=job.command,
         pid=job.pid,
         returncode=job.returncode,
+        reason=jobs.failure_reason(job),
         started_at=job.started_at.replace(tzinfo=UTC),
         finished_at=job.finished_at.replace(tzinfo=UTC) if job.finished_at else None,
         status_url=f"/v1/publish/{job.job_id}",
     )
 
 
-@router.post("/webhooks", status_code=201, response_model=WebhookOut, summary="Subscribe to alert messages")
-def create_webhook(body: WebhookCreate, store: StoreDep):
-    """Subscribe ``url`` to alert messages sent from now on, signed with ``secret`` (see docs/API.md)."""
-    hook = subscriptions.create_webhook(
-        store.engine, str(body.url), body.secret, body.formats, body.description
-    )
+@router.post(
+    "/webhooks",
+    status_code=201,
+    response_model=WebhookOut,
+    responses={409: {"model": ErrorOut, "description": "as many subscriptions are active as allowed"}},
+    summary="Subscribe to alert messages",
+)
+def create_webhook(body: WebhookCreate, request: Request, settings: SettingsDep, store: StoreDep):
+    """Subscribe ``url`` to alert messages sent from now on, signed with ``secret`` (see docs/API.md).
+
+    The URL's host must resolve to public addresses only (unless ``CIVRISK_WEBHOOK_ALLOW_HOSTS`` allows
+    it), else 422; 409 when ``CIVRISK_WEBHOOK_MAX_SUBSCRIPTIONS`` subscriptions are already active.
+    """
+    policy: TargetPolicy = request.app.state.webhook_policy
+    try:
+        hook = subscriptions.create_webhook(
+            store.engine,
+            body.url,
+            body.secret,
+            body.formats,
+            body.description,
+            policy=policy,
+            max_active=settings.webhook_max_subscriptions,
+        )
+    except TargetRefused as exc:
+        # the same shape as any other 422; the URL itself is not echoed (it may hold a token in its path)
+        raise RequestValidationError(
+            [{"type": "value_error", "loc": ("body", "url"), "msg": str(exc), "input": None}]
+        ) from None
+    except SubscriptionLimit as exc:
+        raise HTTPException(409, str(exc)) from None
     return model_response(_webhook_out(hook), status_code=201)
 
 

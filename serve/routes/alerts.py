@@ -13,7 +13,7 @@ from publish.render.cap import CapConfig
 from publish.store.queries import count_alerts
 from publish.store.store import ScoreStore
 from serve.cap_messages import RegionGeometries, alert_cap_xml
-from serve.deps import AUTH_RESPONSES, ReadScope, SettingsDep, StoreDep
+from serve.deps import AUTH_RESPONSES, KeyFirstRoute, ReadScope, SettingsDep, StoreDep
 from serve.responses import model_response, not_found
 from serve.schemas import AlertMessageOut, AlertOut, AlertsPage, ErrorOut, IsoTime
 
@@ -23,7 +23,13 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorOut, "description": "no alert or alert message with that id"}
 }
 
-router = APIRouter(prefix="/v1", tags=["alerts"], dependencies=[ReadScope], responses=AUTH_RESPONSES)
+router = APIRouter(
+    prefix="/v1",
+    tags=["alerts"],
+    dependencies=[ReadScope],
+    responses=AUTH_RESPONSES,
+    route_class=KeyFirstRoute,
+)
 
 
 @router.get("/alerts", response_model=AlertsPage, summary="Alert messages sent after a time")

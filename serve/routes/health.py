@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from datetime import UTC, datetime
 
 from fastapi import APIRouter
 from sqlalchemy.exc import SQLAlchemyError
 
+from publish.store.errors import StoreError
 from serve.deps import CatalogDep
 from serve.responses import model_response
 from serve.schemas import HealthOut
@@ -26,7 +28,7 @@ def healthz(catalog: CatalogDep):
     """Return ``ok`` with the latest publication's age in days, ``empty`` before the first one, or 503."""
     try:
         snap = catalog.snapshot()
-    except SQLAlchemyError as exc:
+    except (SQLAlchemyError, StoreError, sqlite3.Error) as exc:
         log.error("health check: the scores store does not answer: %s", exc.__class__.__name__)
         out = HealthOut(
             status="unavailable",
@@ -35,7 +37,11 @@ def healthz(catalog: CatalogDep):
             latest_revision=None,
             latest_published_at=None,
             latest_publication_age_days=None,
-            detail=f"the scores store does not answer ({exc.__class__.__name__})",
+            detail=(
+                str(exc)
+                if isinstance(exc, StoreError)
+                else f"the scores store does not answer ({exc.__class__.__name__})"
+            ),
         )
         return model_response(out, status_code=503)
     pub = max(snap.latest.values(), key=lambda p: p.week) if snap.latest else None
@@ -60,3 +66,9 @@ def healthz(catalog: CatalogDep):
         latest_publication_age_days=round(age, 3),
     )
     return model_response(out)
+
+
+@router.head("/healthz", include_in_schema=False)
+def healthz_head(catalog: CatalogDep):
+    """Answer HEAD like GET (same status, no body): load balancers and uptime checks probe with it."""
+    return healthz(catalog)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request
 from forecasting.targets import ALL_TARGETS
 from publish.store.queries import ScoreFilter, ScoreQueries
 from publish.store.store import PublicationNotFound
-from serve.deps import AUTH_RESPONSES, CatalogDep, ReadScope
+from serve.deps import AUTH_RESPONSES, CatalogDep, KeyFirstRoute, ReadScope
 from serve.responses import model_response, not_found
 from serve.schemas import ErrorOut, HistoryPoint, PublicationOut, RegionHistoryOut, RegionOut
 
@@ -18,7 +18,13 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorOut, "description": "the region has no published scores"}
 }
 
-router = APIRouter(prefix="/v1", tags=["regions"], dependencies=[ReadScope], responses=AUTH_RESPONSES)
+router = APIRouter(
+    prefix="/v1",
+    tags=["regions"],
+    dependencies=[ReadScope],
+    responses=AUTH_RESPONSES,
+    route_class=KeyFirstRoute,
+)
 
 
 def _unknown(region_id: str) -> PublicationNotFound:

@@ -1,4 +1,5 @@
-"""GET /v1/reports/{week} (the planner report, HTML) and /v1/exports/{week}.csv|.geojson (HXL CSV, GeoJSON).
+"""GET /v1/reports/{week} (the planner report, HTML), /v1/exports/{week}.csv|.geojson (HXL CSV, GeoJSON) and
+/v1/exports/{week}/regions.json (every region with its standard code and status: scored, withheld and why).
 
 The weekly job writes each publication's files under ``<home>/publications/<week>/r<revision>/``. The
 report is served from there (it needs the model run's context, so the API does not render one). An export
@@ -22,11 +23,12 @@ from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, Response
 
 from civrisk.settings import Settings
-from publish.publication.outputs import REPORT, SCORES_CSV, SCORES_GEOJSON, revision_dir
+from publish.publication.outputs import REGIONS_JSON, REPORT, SCORES_CSV, SCORES_GEOJSON, revision_dir
 from publish.render.exports import hxl_tags, scores_geojson, wide_scores
 from publish.store.store import Publication, PublicationNotFound
 from serve.cap_messages import RegionGeometries
-from serve.deps import AUTH_RESPONSES, CatalogDep, ReadScope, SettingsDep, StoreDep
+from serve.deps import AUTH_RESPONSES, CatalogDep, KeyFirstRoute, ReadScope, SettingsDep, StoreDep
+from serve.http_guard import REPORT_CSP
 from serve.responses import not_found
 from serve.schemas import ErrorOut, WeekLabel, parse_week_label
 
@@ -67,7 +69,13 @@ class ExportCache:
         return data
 
 
-router = APIRouter(prefix="/v1", tags=["reports"], dependencies=[ReadScope], responses=AUTH_RESPONSES)
+router = APIRouter(
+    prefix="/v1",
+    tags=["reports"],
+    dependencies=[ReadScope],
+    responses=AUTH_RESPONSES,
+    route_class=KeyFirstRoute,
+)
 
 
 def _publication(catalog: CatalogDep, week: str, revision: int | None) -> Publication:
@@ -95,7 +103,10 @@ def get_report(
             f"no report was rendered for {pub.week_label} revision {pub.revision} (the weekly job writes "
             f"{REPORT} beside the scores); GET /v1/exports/{pub.week_label}.csv has its scores",
         )
-    return FileResponse(path, media_type="text/html; charset=utf-8")
+    # the report is self-contained (inline CSS and SVG, no scripts): its policy allows nothing else
+    return FileResponse(
+        path, media_type="text/html; charset=utf-8", headers={"Content-Security-Policy": REPORT_CSP}
+    )
 
 
 @router.get(
@@ -161,3 +172,24 @@ def export_geojson(
 
     data = request.app.state.exports.get((pub.id, "geojson"), build)
     return Response(data, media_type=GEOJSON_MEDIA_TYPE)
+
+
+@router.get(
+    "/exports/{week}/regions.json",
+    summary="Every region of one publication with its code and status",
+    response_class=Response,
+    responses={200: {"content": {"application/json": {"schema": {"type": "object"}}}}, **NOT_FOUND},
+)
+def export_regions(week: WeekPath, catalog: CatalogDep, settings: SettingsDep, revision: Revision = None):
+    """Return ``{"publication", "counts", "regions"}``: each region of the model's countries with its
+    standard code (ISO 3166-2 / P-code), civrisk's region id and status (scored, withheld with the reason,
+    no_score), so a region missing from the scores is never read as a region of low risk."""
+    pub = _publication(catalog, week, revision)
+    path = publication_dir(settings, pub) / REGIONS_JSON
+    if not path.is_file():
+        raise HTTPException(
+            404,
+            f"{pub.week_label} revision {pub.revision} has no {REGIONS_JSON} (publications before region "
+            f"statuses were recorded); GET /v1/exports/{pub.week_label}.csv has its scored regions",
+        )
+    return FileResponse(path, media_type="application/json")

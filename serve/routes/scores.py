@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from forecasting.targets import ALL_TARGETS
 from publish.store.queries import ScoreFilter, ScoreQueries
 from publish.store.store import PublicationNotFound
-from serve.deps import AUTH_RESPONSES, CatalogDep, ReadScope
+from serve.deps import AUTH_RESPONSES, CatalogDep, KeyFirstRoute, ReadScope
 from serve.response_cache import ResponseCache
 from serve.responses import not_found
 from serve.schemas import ErrorOut, PublicationRef, ScoresPage, WeekLabel, parse_week_label
@@ -20,7 +20,13 @@ MAX_OFFSET = 1_000_000_000  # beyond any publication; keeps the value inside SQL
 TargetName = Literal[ALL_TARGETS]  # type: ignore[valid-type]
 Iso3 = Annotated[str, Query(pattern=r"^[A-Z]{3}$")]
 
-router = APIRouter(prefix="/v1", tags=["scores"], dependencies=[ReadScope], responses=AUTH_RESPONSES)
+router = APIRouter(
+    prefix="/v1",
+    tags=["scores"],
+    dependencies=[ReadScope],
+    responses=AUTH_RESPONSES,
+    route_class=KeyFirstRoute,
+)
 
 
 @router.get(

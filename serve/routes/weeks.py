@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from serve.deps import AUTH_RESPONSES, CatalogDep, ReadScope
+from serve.deps import AUTH_RESPONSES, CatalogDep, KeyFirstRoute, ReadScope
 from serve.responses import model_response
 from serve.schemas import PublicationOut, WeekOut, WeeksOut
 
-router = APIRouter(prefix="/v1", tags=["weeks"], dependencies=[ReadScope], responses=AUTH_RESPONSES)
+router = APIRouter(
+    prefix="/v1",
+    tags=["weeks"],
+    dependencies=[ReadScope],
+    responses=AUTH_RESPONSES,
+    route_class=KeyFirstRoute,
+)
 
 
 @router.get("/weeks", response_model=WeeksOut, summary="Published weeks and their revisions")
