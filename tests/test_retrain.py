@@ -108,4 +108,4 @@ def test_a_due_retrain_registers_and_only_the_champion_rule_promotes(
         versions = list_versions(uri, "civrisk")
         assert versions.loc[versions["aliases"] == "champion", "version"].item() == champion
         state = "is now champion (published from the next cycle)" if champion > 1 else "is not champion"
-        assert f"it {state}: brier_skill_climatology {value:.4f}" in lines[-1]
+        assert f"it {state}: {CONFIG.primary.metric} {value:.4f}" in lines[-1]

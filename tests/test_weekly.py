@@ -34,7 +34,10 @@ OLD = time.time() - 3600  # drop files older than the settle time
 
 
 @pytest.fixture()
-def settings(tmp_path: Path) -> Settings:
+def settings(tmp_path: Path, monkeypatch) -> Settings:
+    # mlflow.set_tracking_uri exports MLFLOW_TRACKING_URI, so an earlier test's registry would otherwise be
+    # the one this home's retrain step reads
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     return Settings(home=tmp_path / "home")
 
 
