@@ -93,7 +93,7 @@ def retrain_step(settings: Settings, week: date) -> list[str]:
     champion_end, newest_end = registered_data_ends(settings)
     with ScoreStore(settings.resolved_db_url()) as store:
         health = drift_health(store, settings)
-    drifting = [str(x) for x in health["drifting"]]  # type: ignore[attr-defined]
+    drifting = health["drifting"]
     decision = retrain_decision(week, champion_end, newest_end, drifting, settings)
     lines = [("retrain due: " if decision.due else "no retrain: ") + r for r in decision.reasons]
     if decision.due:

@@ -97,6 +97,9 @@ class CycleReport:
     started_at: datetime
     steps: list[StepResult]
     seconds: float = 0.0
+    drifting: list[str] = field(default_factory=list)
+    """Countries and horizons whose published calibration drifts (the drift watch after verify), in words:
+    "MLI h4: forecast 0.57 vs observed 0.45 (z -3.4)"."""
 
     @property
     def failed(self) -> list[str]:
@@ -121,11 +124,13 @@ class CycleReport:
 
     def footer(self) -> str:
         """Return the report's last line: the outcome and exit code."""
+        drift = f"; DRIFT in {'; '.join(self.drifting)}" if self.drifting else ""
         if self.failed:
             return (
                 f"cycle FAILED in {', '.join(self.failed)} after {self.seconds:.1f} s (exit {self.exit_code})"
+                + drift
             )
-        return f"cycle ok in {self.seconds:.1f} s"
+        return f"cycle ok in {self.seconds:.1f} s{drift}"
 
     def lines(self) -> list[str]:
         """Return the whole report as plain-text lines."""
@@ -189,9 +194,24 @@ def _run(report: CycleReport, settings: Settings, echo: Echo | None) -> None:
             step.lines = [f"not run: {' and '.join(data_failed)} failed, so the events store may lack data"]
         else:
             _attempt(step, actions[step.name])
+            if step.name == "verify":
+                report.drifting = _drifting(settings, step)
         if echo:
             for line in step.block():
                 echo(line)
+
+
+def _drifting(settings: Settings, verify: StepResult) -> list[str]:
+    """Return the drift watch's drifting countries; a watch that cannot be read is said in verify's lines."""
+    from publish.publication.drift import drift_health
+    from publish.store.store import ScoreStore
+
+    try:
+        with ScoreStore(settings.resolved_db_url()) as store:
+            return drift_health(store, settings)["drifting"]
+    except Exception as exc:  # noqa: BLE001  (the cycle goes on; the summary says what failed)
+        verify.lines.append(f"drift watch not read: {type(exc).__name__}: {exc}")
+        return []
 
 
 def _attempt(step: StepResult, action: Callable[[], list[str]]) -> None:

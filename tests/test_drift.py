@@ -76,7 +76,7 @@ def test_the_watch_sums_the_last_weeks_and_flags_the_drifting_country(tmp_path) 
         assert mli.bias > 0.15 and mli.weeks == 13 and mli.n == 13 * 20
         health = drift_health(store, settings)
         assert health["status"] == "drifting" and health["weeks"] == 13
-        assert str(health["drifting"][0]).startswith("MLI h4: forecast")  # type: ignore[index]
+        assert health["drifting"][0].startswith("MLI h4: forecast")
         assert any(line.startswith("  DRIFT MLI h4") for line in watch.lines())
         earlier = drift_watch(store, settings, before="2021-01-18")  # weeks 1-2, before the drift
         assert earlier.weeks == ("2021-W01", "2021-W02") and not earlier.drifting
@@ -149,3 +149,16 @@ def test_the_report_says_so_in_plain_words() -> None:
         "happened in every country.",
     )
     assert not calm.drift_alarm and calm.drift[0] not in calm.summary
+
+
+def test_healthz_names_the_drifting_countries(tmp_path) -> None:
+    from fastapi.testclient import TestClient
+
+    from serve.app import create_app
+
+    store, settings = verified_store(tmp_path, n_weeks=14, bias_from=2)
+    store.close()
+    with TestClient(create_app(settings)) as client:
+        h = client.get("/healthz").json()
+    assert h["status"] == "ok" and h["drift"] == "drifting"  # drift does not make the service unhealthy
+    assert len(h["drifting"]) == 1 and h["drifting"][0].startswith("MLI h4: forecast ")

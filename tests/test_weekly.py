@@ -602,3 +602,15 @@ def test_a_real_release_dropped_in_is_ingested_by_the_cycle(settings, calls, sha
     tables = load_store(events_dir(settings))
     assert len(tables.events) == kept and set(tables.events["iso3"]) <= {"MLI", "BFA", "NER"}
     assert calls.publish == [("2026-W29", events_dir(settings), settings)]
+
+
+def test_the_summary_names_the_countries_whose_calibration_drifts(tmp_path, calls, monkeypatch) -> None:
+    from tests.test_drift import verified_store
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    store, settings = verified_store(tmp_path, n_weeks=14, bias_from=2)  # Mali runs 0.3 too high
+    store.close()
+    report = run_weekly_cycle(settings, date(2021, 5, 5))
+    assert len(report.drifting) == 1 and report.drifting[0].startswith("MLI h4: forecast ")
+    assert report.footer().endswith(f"; DRIFT in {report.drifting[0]}")
+    assert report.step("verify").lines[1].startswith("DRIFT: published calibration drifts in MLI h4; ")

@@ -8,7 +8,7 @@ weekly cycle's summary, its retrain policy and ``/healthz`` all read the watch f
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, TypedDict
 
 import pandas as pd
 
@@ -121,7 +121,15 @@ def _empty_alerts() -> pd.DataFrame:
     return pd.DataFrame(columns=["rule", "horizon", *alert_summary({}, 0)])
 
 
-def drift_health(store: ScoreStore, settings: Settings) -> dict[str, object]:
+class DriftHealth(TypedDict):
+    """The drift watch in short: status, weeks summed, the drifting countries and horizons in words."""
+
+    status: Literal["ok", "drifting", "unknown"]
+    weeks: int
+    drifting: list[str]
+
+
+def drift_health(store: ScoreStore, settings: Settings) -> DriftHealth:
     """Return the drift watch for ``/healthz``: whether published calibration drifts, and where.
 
     ``{"status": "ok" | "drifting" | "unknown", "weeks": n, "drifting": ["MLI h4: forecast 0.57 vs
