@@ -55,6 +55,7 @@ def backtest_command(
     from civrisk.atomic import write_csv_atomic, write_parquet_atomic
     from experiments.backtest import summary_table
     from experiments.tracking import log_backtest
+    from experiments.training import backtest_alert_lines
     from forecasting.backtest import run_backtest
 
     settings = get_settings()
@@ -66,6 +67,7 @@ def backtest_command(
         result = run_backtest(inputs.features, inputs.targets, cfg, on_unit=on_unit)
     typer.echo(f"backtest finished in {time.perf_counter() - t0:.1f}s\n")
     typer.echo(summary_table(result, cfg))
+    typer.echo("\n" + "\n".join(backtest_alert_lines(result, inputs, cfg)))
     if result.notes:
         typer.echo(f"\n{len(result.notes)} notes, e.g. {result.notes[0]}")
     if out is not None:

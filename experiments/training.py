@@ -23,6 +23,7 @@ from forecasting.targets import HEADLINE_TARGET
 if TYPE_CHECKING:
     from experiments.config import ExperimentConfig
     from experiments.inputs import Inputs
+    from forecasting.backtest import BacktestResult
     from forecasting.bundle import ForecastBundle
 
 Echo = Callable[[str], None]
@@ -103,6 +104,39 @@ def backtest_levels(
     )
     panel = inputs.panel[inputs.panel["week"] <= data_end]
     return choose_alert_levels(fc, actuals, models, weekly=weekly_harm_from_panel(panel))
+
+
+def backtest_alert_lines(result: BacktestResult, inputs: Inputs, cfg: ExperimentConfig) -> list[str]:
+    """Return report lines of the alerts a backtest's published models would have sent, per rule and horizon:
+    alerts per week, precision, recall, onsets warned, lead, Updates per alert per 4 weeks.
+
+    The levels are those ``civrisk train`` would choose on this backtest, so they are judged on the rows
+    they were chosen on (in-sample); ``python -m experiments.alert_check`` judges them on a forward window.
+    """
+    from forecasting.alert_stats import backtest_alert_table, weekly_harm_from_panel
+    from forecasting.backtest import select_models
+
+    p = cfg.primary
+    chosen = select_models(result.metrics, p.metric, p.subset)
+    models = {h: m for (t, h), m in chosen.items() if t == HEADLINE_TARGET}
+    fc = result.forecasts
+    levels = backtest_levels(fc, inputs, chosen, inputs.last_week)
+    if levels is None or not models:
+        return ["alerts: the backtest has no civ_any forecasts"]
+    weekly = weekly_harm_from_panel(inputs.panel)
+    table = backtest_alert_table(fc, result.actuals, levels, models, weekly=weekly)
+    wide = table[table["subset"] == "all"].pivot_table(
+        index=["horizon", "rule", "model", "levels"], columns="metric", values="value"
+    )
+    out = ["alerts with the levels civrisk train would choose on this backtest (in-sample):"]
+    for (h, rule, model, words), r in wide.iterrows():
+        out.append(
+            f"  h{h} {rule} ({model}; {words}): {r['alerts_per_week']:.1f} alerts per week "
+            f"(rate {r['alert_rate']:.2f}), precision {r['precision']:.2f}, recall {r['recall']:.2f}, "
+            f"onsets warned {r['onsets_warned']:.0%}, median lead {r['lead_median']:.1f} weeks, "
+            f"{r['updates_per_alert_4w']:.2f} Updates per alert per 4 weeks"
+        )
+    return out
 
 
 def run_forecasts(run_id: str, uri: str) -> pd.DataFrame:

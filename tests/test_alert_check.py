@@ -50,3 +50,23 @@ def test_levels_come_from_before_the_forward_window_and_both_windows_are_scored(
 def test_a_config_without_a_forward_window_is_refused(inputs: Inputs) -> None:
     with pytest.raises(ValueError, match=re.escape("config 'synthetic' has no backtest.test_window")):
         alert_check(CONFIG, inputs)
+
+
+@pytest.mark.slow
+def test_a_backtest_reports_its_alerts_per_rule_and_horizon(inputs: Inputs) -> None:
+    from experiments.inputs import Inputs as ModelData
+    from experiments.training import backtest_alert_lines
+    from forecasting.backtest import run_backtest
+
+    cfg = CONFIG.model_copy(update={"targets": ("civ_any",)})
+    result = run_backtest(inputs.features, inputs.targets, cfg)
+    data = ModelData(inputs.panel, inputs.features, inputs.targets, "fp", "")
+    lines = backtest_alert_lines(result, data, cfg)
+    assert lines[0] == "alerts with the levels civrisk train would choose on this backtest (in-sample):"
+    rows = [
+        line for line in lines[1:] if line.startswith(("  h1 level (logistic; ", "  h4 level (logistic; "))
+    ]
+    assert len(rows) == 2
+    for row in rows:
+        assert re.search(r"alerts per week \(rate 0\.\d\d\), precision \d\.\d\d, recall \d\.\d\d", row)
+        assert row.endswith("Updates per alert per 4 weeks")
