@@ -146,6 +146,24 @@ class Settings(BaseSettings):
     report_pdf: bool = True
     """Write a PDF of each report beside its HTML (WeasyPrint); ``CIVRISK_REPORT_PDF=0`` skips it."""
 
+    drift_weeks: int = 13
+    """Verified weeks the drift watch sums per country (a quarter) to judge published calibration."""
+
+    drift_z: float = 3.0
+    """Calibration-in-the-large |z| (variance inflated by h for overlapping windows) from which a country's
+    published forecasts count as drifting, together with ``drift_bias``."""
+
+    drift_bias: float = 0.05
+    """Mean forecast minus observed rate (absolute) from which a country counts as drifting, with
+    ``drift_z``: the issue-10 goal keeps each quarter's mean forecast within 0.05 of what happened."""
+
+    retrain_every_weeks: int = 13
+    """The weekly cycle retrains the champion's config when its data end is this many weeks old (0: never
+    by age; docs/OPERATIONS.md "Retraining")."""
+
+    retrain_on_drift: bool = True
+    """The weekly cycle also retrains when the drift watch flags a country."""
+
     api_page_cache_mb: int = 64
     """Memory per API worker for finished responses of score pages (a publication never changes, so a
     page is served from memory after its first request); 0 turns the cache off."""

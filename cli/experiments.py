@@ -55,6 +55,7 @@ def backtest_command(
     from civrisk.atomic import write_csv_atomic, write_parquet_atomic
     from experiments.backtest import summary_table
     from experiments.tracking import log_backtest
+    from experiments.training import backtest_alert_lines
     from forecasting.backtest import run_backtest
 
     settings = get_settings()
@@ -66,6 +67,7 @@ def backtest_command(
         result = run_backtest(inputs.features, inputs.targets, cfg, on_unit=on_unit)
     typer.echo(f"backtest finished in {time.perf_counter() - t0:.1f}s\n")
     typer.echo(summary_table(result, cfg))
+    typer.echo("\n" + "\n".join(backtest_alert_lines(result, inputs, cfg)))
     if result.notes:
         typer.echo(f"\n{len(result.notes)} notes, e.g. {result.notes[0]}")
     if out is not None:
@@ -92,44 +94,30 @@ def train_command(
 
     Models are chosen by the config's backtest (reused from MLflow when one exists for the same config and
     data, else run and logged now): per binary target the best primary metric, for counts the best CRPS.
+    The alert levels are chosen on the same backtest and travel in the bundle (docs/PUBLISHING.md).
     """
     import pandas as pd
 
     from civrisk.weeks import parse_week
     from experiments.registry import register_bundle
-    from experiments.tracking import find_backtest_run, load_run_metrics, log_backtest
-    from forecasting.backtest import primary_score, run_backtest, select_models
-    from forecasting.bundle import fit_bundle
+    from experiments.training import level_lines, train_bundle
 
     settings = get_settings()
     uri = tracking_uri or settings.resolved_tracking_uri()
     with one_line_errors("train"):
         week = pd.Timestamp(parse_week(cutoff)) if cutoff else None
         cfg, inputs = _load(config, settings)
-    run_id = find_backtest_run(cfg, inputs.fingerprint, uri=uri)
-    if run_id is None:
-        typer.echo("no backtest of this config on this data in MLflow yet: running it")
-        with unit_progress("backtest (target x horizon units)") as on_unit:
-            result = run_backtest(inputs.features, inputs.targets, cfg, on_unit=on_unit)
-        run_id = log_backtest(result, cfg, inputs.fingerprint, uri=uri)
-        metrics = result.metrics
-    else:
-        typer.echo(f"using backtest run {run_id}")
-        metrics = load_run_metrics(run_id, uri=uri)
-    p = cfg.primary
-    chosen = select_models(metrics, p.metric, p.subset)
-    value = primary_score(metrics, chosen[(p.target, p.horizon)], p.target, p.horizon, p.metric, p.subset)
-    data_end = _data_end(inputs, week)
-    with unit_progress("training (one model per target x horizon)") as on_fit:
-        bundle = fit_bundle(inputs.features, inputs.targets, chosen, data_end, cfg, on_fit=on_fit)
-    typer.echo(_chosen_text(chosen, data_end, p.metric, value))
+    trained = train_bundle(cfg, inputs, uri, _data_end(inputs, week), echo=typer.echo, progress=unit_progress)
+    bundle, data_end, value = trained.bundle, trained.data_end, trained.primary_value
+    typer.echo(_chosen_text(bundle.chosen, data_end, cfg.primary.metric, value))
+    typer.echo("\n".join(level_lines(bundle.alert_levels)))
     if not register:
         typer.echo("not registered (add --register)")
         return
     example = inputs.features[inputs.features["week"] <= data_end]
     name = settings.registered_model_name
     reg = register_bundle(
-        bundle, cfg, value, run_id, inputs.fingerprint, example, force=force, uri=uri, name=name
+        bundle, cfg, value, trained.run_id, inputs.fingerprint, example, force=force, uri=uri, name=name
     )
     moved = "is now champion" if reg.champion_moved else "is not champion"
     typer.echo(f"registered {reg.name} v{reg.version}; it {moved}: {reg.reason}")

@@ -298,7 +298,7 @@ class ConflictologyCount(CountForecaster):
 def _recent_rate(model: RecentClimatology | RecentClimatologyCount, X: pd.DataFrame) -> np.ndarray:
     """Return each row's recent weekly rate: region events per covered week of the last ``window_weeks``
     known weeks, shrunk toward the pooled rate of all regions at the same origin (``smoothing`` weeks)."""
-    m = model._matrix(X)
+    m = X[model.used_features(X)].astype("float64").to_numpy(dtype="float64", na_value=np.nan)
     events, covered = m[:, 0].astype("float64"), m[:, 1].astype("float64") * model.window_weeks
     known = ~np.isnan(events) & ~np.isnan(covered) & (covered > 0)
     ev, cov = np.where(known, events, 0.0), np.where(known, covered, 0.0)
@@ -344,9 +344,13 @@ class RecentClimatology(BinaryForecaster):
         self.base_rate_ = float(np.mean(y))
 
     def _predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        return np.where(np.isnan(p := self.probability(X)), self.base_rate_, p)
+
+    def probability(self, X: pd.DataFrame) -> np.ndarray:
+        """Return P for each row of ``X`` without fitting (NaN where neither the region nor the pool at
+        its origin has a known week): the alert rules measure escalation against it at publish time."""
         r = np.clip(_recent_rate(self, X), 0.0, 1.0)
-        p = 1.0 - (1.0 - r) ** int(self.horizon)
-        return np.where(np.isnan(p), self.base_rate_, p)
+        return 1.0 - (1.0 - r) ** int(self.horizon)
 
 
 class RecentClimatologyCount(CountForecaster):

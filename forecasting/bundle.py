@@ -15,6 +15,7 @@ import pandas as pd
 
 from civrisk.contracts import validate_features, validate_forecasts, validate_targets
 from features.build import DEFAULT_SPEC, FeatureSpec
+from forecasting.alert_levels import AlertLevels
 from forecasting.base import CountForecaster, Forecaster, numeric_feature_columns, predict_p
 from forecasting.plan import ModelPlan
 from forecasting.recalibration import RecalSpec
@@ -40,6 +41,9 @@ class ForecastBundle:
     """How the publication recalibrates the learned binary models' probabilities (as the backtest did);
     bundles trained before recalibration existed keep their raw probabilities."""
     notes: list[str] = field(default_factory=list)
+    alert_levels: AlertLevels | None = None
+    """Alert levels chosen on the backtest of these models (``forecasting.alert_choice``); None: a bundle
+    trained before levels were chosen, which publishes with ``forecasting.alert_levels.DEFAULT_LEVELS``."""
 
     def predict(self, features: pd.DataFrame) -> pd.DataFrame:
         """Return the FORECASTS table (+ q10, q50, q90 for counts) for every row of ``features``."""

@@ -100,6 +100,7 @@ def run_demo(settings: Settings, quick: bool = False, console: Console | None = 
             versions = _train(
                 cfg, inputs, run_id, metrics, [latest, earlier], progress.console, notes, settings
             )
+        from publish.alerting.rules import AlertRules
         from publish.publication.model_source import load_publish_model
         from publish.publication.verify import NotYetVerifiable, verify_publication
         from publish.publication.week import PublishOptions, publish_model_week
@@ -115,8 +116,9 @@ def run_demo(settings: Settings, quick: bool = False, console: Console | None = 
                     earlier, model, events, coverage, shapes, store, settings, options=options
                 )
                 try:
+                    rules = AlertRules(levels=model.alert_levels)
                     verification = verify_publication(
-                        store, first.publication, cfg, events, coverage, shapes, options.rules
+                        store, first.publication, cfg, events, coverage, shapes, rules
                     )
                 except NotYetVerifiable as exc:
                     notes.append(str(exc))
@@ -242,6 +244,7 @@ def _train(
     """Return the registered version of a bundle fitted for each week (data through week - k), first
     registering it unless an identical registration exists. The first week's bundle is meant as champion."""
     from experiments.registry import register_bundle
+    from experiments.training import backtest_levels, run_forecasts
     from forecasting.backtest import primary_score, select_models
     from forecasting.bundle import fit_bundle
 
@@ -257,6 +260,8 @@ def _train(
             versions.append(found)
             continue
         bundle = fit_bundle(inputs.features, inputs.targets, chosen, data_end, cfg)
+        forecasts = run_forecasts(run_id, settings.resolved_tracking_uri())
+        bundle.alert_levels = backtest_levels(forecasts, inputs, chosen, data_end)
         notes.extend(bundle.notes)
         example = inputs.features[inputs.features["week"] <= data_end]
         reg = register_bundle(

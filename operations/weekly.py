@@ -12,16 +12,20 @@ This module holds the cycle, its lock and its report; what each step does is in 
    (``publish.publication.week.publish_week``).
 4. **verify**: every published week whose longest horizon has passed (its last window week is in the
    data, ``publication_lag_weeks`` included) and that has no verification yet
-   (``publish.publication.verify``).
-5. **deliver**: queued alert messages to registered webhooks, retrying failed ones
+   (``publish.publication.verify``); then the drift watch over the last verified weeks: published
+   calibration per country (flagged ``DRIFT`` past the settings' thresholds) and alert statistics.
+5. **retrain**: the retrain policy (``operations.retrain``): when the champion's data are
+   ``retrain_every_weeks`` old or the drift watch flags a country, train the champion's config on the
+   events store and register it; the champion rule alone decides whether it is published next week.
+6. **deliver**: queued alert messages to registered webhooks, retrying failed ones
    (``serve.webhooks.deliver_pending``).
 
 A step that fails is reported with its error and the cycle exits non-zero; earlier steps' results stay in
 the report. What runs after a failure: publish and verify need the data steps (a file that failed to
 ingest, or a configured source that failed to arrive, would be missing from a publication, and a
-verification is append-only), so they do not run after a fetch or ingest failure; verify does not need
-this week's publication, so it runs after a publish failure; deliver always runs, so alerts already
-recorded still reach their receivers. See docs/OPERATIONS.md.
+verification is append-only, and a retrain would learn from partial data), so they do not run after a fetch
+or ingest failure; verify does not need this week's publication, so it runs after a publish failure;
+deliver always runs, so alerts already recorded still reach their receivers. See docs/OPERATIONS.md.
 """
 
 from __future__ import annotations
@@ -40,16 +44,17 @@ from filelock import FileLock, Timeout
 from civrisk.settings import Settings, get_settings
 from civrisk.weeks import week_label
 from operations import weekly_steps as steps
+from operations.retrain import retrain_step
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_LOCKED = 75  # sysexits.h EX_TEMPFAIL: try again later
 LOCK_FILE = "weekly.lock"
 OWNER_FILE = "weekly.lock.owner"
-STEPS = ("fetch", "ingest", "publish", "verify", "deliver")
-"""The steps, in order; what each does is in operations.weekly_steps."""
+STEPS = ("fetch", "ingest", "publish", "verify", "retrain", "deliver")
+"""The steps, in order; what each does is in operations.weekly_steps (retrain: operations.retrain)."""
 DATA_STEPS = ("fetch", "ingest")
-NEEDS_DATA = ("publish", "verify")
+NEEDS_DATA = ("publish", "verify", "retrain")
 """Steps that do not run after a data step failed (module docstring)."""
 
 Echo = Callable[[str], None]
@@ -92,6 +97,9 @@ class CycleReport:
     started_at: datetime
     steps: list[StepResult]
     seconds: float = 0.0
+    drifting: list[str] = field(default_factory=list)
+    """Countries and horizons whose published calibration drifts (the drift watch after verify), in words:
+    "MLI h4: forecast 0.57 vs observed 0.45 (z -3.4)"."""
 
     @property
     def failed(self) -> list[str]:
@@ -116,11 +124,13 @@ class CycleReport:
 
     def footer(self) -> str:
         """Return the report's last line: the outcome and exit code."""
+        drift = f"; DRIFT in {'; '.join(self.drifting)}" if self.drifting else ""
         if self.failed:
             return (
                 f"cycle FAILED in {', '.join(self.failed)} after {self.seconds:.1f} s (exit {self.exit_code})"
+                + drift
             )
-        return f"cycle ok in {self.seconds:.1f} s"
+        return f"cycle ok in {self.seconds:.1f} s{drift}"
 
     def lines(self) -> list[str]:
         """Return the whole report as plain-text lines."""
@@ -173,6 +183,7 @@ def _run(report: CycleReport, settings: Settings, echo: Echo | None) -> None:
         "ingest": lambda: steps.ingest_step(settings),
         "publish": lambda: steps.publish_step(settings, report.week),
         "verify": lambda: steps.verify_step(settings, report.week),
+        "retrain": lambda: retrain_step(settings, report.week),
         "deliver": lambda: steps.deliver_step(settings),
     }
     for step in report.steps:
@@ -183,9 +194,24 @@ def _run(report: CycleReport, settings: Settings, echo: Echo | None) -> None:
             step.lines = [f"not run: {' and '.join(data_failed)} failed, so the events store may lack data"]
         else:
             _attempt(step, actions[step.name])
+            if step.name == "verify":
+                report.drifting = _drifting(settings, step)
         if echo:
             for line in step.block():
                 echo(line)
+
+
+def _drifting(settings: Settings, verify: StepResult) -> list[str]:
+    """Return the drift watch's drifting countries; a watch that cannot be read is said in verify's lines."""
+    from publish.publication.drift import drift_health
+    from publish.store.store import ScoreStore
+
+    try:
+        with ScoreStore(settings.resolved_db_url()) as store:
+            return drift_health(store, settings)["drifting"]
+    except Exception as exc:  # noqa: BLE001  (the cycle goes on; the summary says what failed)
+        verify.lines.append(f"drift watch not read: {type(exc).__name__}: {exc}")
+        return []
 
 
 def _attempt(step: StepResult, action: Callable[[], list[str]]) -> None:

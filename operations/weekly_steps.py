@@ -155,7 +155,10 @@ def verify_step(settings: Settings, week: date) -> list[str]:
     with ScoreStore.from_settings(settings) as store:
         due = due_for_verification(store, week, settings.publication_lag_weeks)
     if not due:
-        return ["nothing due: every published week whose windows have passed is verified"]
+        return [
+            "nothing due: every published week whose windows have passed is verified",
+            *watch_lines(settings),
+        ]
     lines, failures = [], []
     for pub in due:
         name = f"{pub.week_label} r{pub.revision}"
@@ -171,11 +174,21 @@ def verify_step(settings: Settings, week: date) -> list[str]:
             failures.append(f"{name}: {type(exc).__name__}: {exc}")
             continue
         lines.append(f"{name}: {verify_summary(got.table, got.recorded)}")
+    lines += watch_lines(settings)
     if failures:
         raise StepFailed(
             f"{len(failures)} of {len(due)} weeks failed to verify:\n" + "\n".join(failures), lines
         )
     return lines
+
+
+def watch_lines(settings: Settings) -> list[str]:
+    """Return the drift watch's report lines: calibration per country (DRIFT past the thresholds), alerts."""
+    from publish.publication.drift import drift_watch
+    from publish.store.store import ScoreStore
+
+    with ScoreStore(settings.resolved_db_url()) as store:
+        return drift_watch(store, settings).lines()
 
 
 def due_for_verification(store: ScoreStore, week: date, lag_weeks: int) -> list[Publication]:

@@ -289,6 +289,16 @@ class HealthOut(BaseModel):
     latest_published_at: datetime | None
     latest_publication_age_days: float | None = Field(description="days since the latest publication")
     detail: str | None = None
+    drift: Literal["ok", "drifting", "unknown"] | None = Field(
+        None,
+        description="the drift watch over the last verified weeks: 'drifting' when published calibration "
+        "drifts in some country, 'unknown' before any verified week (None when the store does not answer)",
+    )
+    drifting: list[str] = Field(
+        default_factory=list,
+        description="the drifting countries and horizons in words, e.g. 'MLI h4: forecast 0.57 vs "
+        "observed 0.45 (z -3.4)'",
+    )
 
 
 def _check_webhook_url(value: str) -> str:

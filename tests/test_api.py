@@ -290,6 +290,7 @@ def test_health_needs_no_key_and_reports_age(tmp_path):
         h = api.get("/healthz", key=None).json()
         assert h["status"] == "ok" and h["store_reachable"] is True and h["latest_week"] == "2020-W23"
         assert 0 <= h["latest_publication_age_days"] < 0.01
+        assert h["drift"] == "unknown" and h["drifting"] == []  # no verified week yet
         assert api.get("/v1/scores", key=None).status_code == 401
 
 

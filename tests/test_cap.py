@@ -11,6 +11,7 @@ from lxml import etree
 from shapely.geometry import MultiPolygon, Point, Polygon, shape
 
 from civrisk.settings import Settings, get_settings
+from forecasting.alert_levels import AlertLevels, HorizonLevels, LevelRule
 from publish.alerting.rules import AlertRules, evaluate_alerts
 from publish.render.cap import (
     CAP_NS,
@@ -57,7 +58,9 @@ def text(doc: etree._Element, path: str) -> str | None:
 def stored_alerts(tmp_path_factory):
     """Three weeks of publications and alert messages recorded in a store (Alert, Update and Cancel rows)."""
     path = tmp_path_factory.mktemp("cap") / "s.db"
-    rules = AlertRules(threshold=0.5, rise=0.2, mass=0.3, horizons=(1, 4))
+    level = LevelRule(0.5, 0.4, 1, (0.75,))  # one-week minimum: three weeks see Alerts, Updates and Cancels
+    levels = AlertLevels((HorizonLevels(1, level), HorizonLevels(4, level)))
+    rules = AlertRules(levels=levels, escalation=False, mass=LevelRule(0.3, 0.2, 1), horizons=(1, 4))
     rows = []
     with ScoreStore(f"sqlite:///{path}") as store:
         previous = None
@@ -342,3 +345,54 @@ def test_a_replayed_alert_is_not_expired_when_sent(cap_schema):
     assert "Replay: these forecasts rest on data up to 1 June 2020 and were sent on 4 December 2026." in text(
         doc, "cap:info/cap:description"
     )
+
+
+@pytest.mark.parametrize(
+    ("kw", "english", "french"),
+    [
+        (
+            dict(
+                rule="escalation",
+                level=0.35,
+                reason="p 0.40 is 0.25 above the region's recent rate 0.15 (alert at +0.20)",
+                p=0.40,
+            ),
+            "Alert raised because the chance, 40%, is 25 percentage points above this region's rate over the "
+            "last year (15%).",
+            "dépasse de 25 points de pourcentage le taux de cette région sur la dernière année (15",
+        ),
+        (
+            dict(msg_type="Update", level=0.65, reason="p 0.70 moved the alert up to the level 0.65", p=0.70),
+            "The alert opened in 2020-W23 moves up to the level of 65%: the chance is now 70%.",
+            "passe au niveau supérieur de 65",
+        ),
+        (
+            dict(
+                msg_type="Update", level=0.4, reason="p 0.52 moved the alert down to the level 0.40", p=0.52
+            ),
+            "The alert opened in 2020-W23 moves down to the level of 40%: the chance is now 52%.",
+            "redescend au niveau de 40",
+        ),
+        (
+            dict(
+                msg_type="Cancel",
+                rule="escalation",
+                level=0.35,
+                p=0.22,
+                reason="p 0.22 is +0.07 from the region's recent rate 0.15, under the +0.15 the alert "
+                "holds at, after 4 weeks",
+            ),
+            "The alert opened in 2020-W23 is cancelled: the chance, 22%, is no longer well above this "
+            "region's rate over the last year (15%).",
+            "n’est plus nettement supérieure au taux de cette région",
+        ),
+    ],
+)
+def test_cap_texts_say_why_in_each_language(kw, english, french):
+    """Escalation alerts name the region's own rate; Updates say the alert moved a level, up or down."""
+    from publish.render.cap_text import description
+    from publish.render.i18n import words
+
+    m = _message(**kw)
+    assert english in description(m, "Mopti", words("en"))
+    assert french in description(m, "Mopti", words("fr"))

@@ -310,7 +310,8 @@ def test_the_data_fingerprint_ignores_row_order_and_provenance() -> None:
 def test_alert_rules_follow_what_the_model_forecasts() -> None:
     assert rules_for(["civ_any"], [12]) is None
     rules = rules_for(["civ_any", "civ_deaths"], [1, 12])
-    assert rules is not None and rules.horizons == (1,) and rules.mass is None and rules.threshold == 0.5
+    assert rules is not None and rules.horizons == (1,) and rules.mass is None and rules.level
+    assert rules.alert_level(1) == 0.65  # the documented default level at h = 1
     assert rules_for(["civ_deaths"], [1, 4]) is None
 
 

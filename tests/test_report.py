@@ -112,19 +112,20 @@ def test_summary_counts_regions_above_the_alert_level_and_alerts():
     ids = kwargs["regions"]["region_id"].tolist()
     alerts = pd.DataFrame(
         {
-            "region_id": [ids[0], ids[0], ids[1]],
-            "rule": ["threshold", "mass", "rise"],
-            "horizon": [4, 4, 1],
-            "msg_type": ["Update", "Alert", "Cancel"],
+            "region_id": [ids[0], ids[0], ids[1], ids[2]],
+            "rule": ["level", "mass", "escalation", "level"],
+            "horizon": [4, 4, 1, 4],
+            "msg_type": pd.array(["Update", "Alert", "Cancel", pd.NA], dtype="string"),  # <NA>: standing
         }
     )
     ctx = build_report_context(**{**kwargs, "alerts": alerts})  # type: ignore[arg-type]
-    above = sum(r.p >= 0.5 for r in ctx.ranking)
-    assert f"{above} of 12 ranked regions are at or above the alert level of 50% (4 weeks)." in ctx.summary
-    assert "2 alerts active in 1 region: 1 new this week, 1 ended." in ctx.summary
+    above = sum(r.p >= 0.4 for r in ctx.ranking)  # the default level rule opens at 0.40 at h = 4
+    assert f"{above} of 12 ranked regions are at or above the alert level of 40% (4 weeks)." in ctx.summary
+    assert "3 alerts active in 2 regions: 1 new this week, 1 ended." in ctx.summary
     by_id = {r.region_id: r for r in ctx.ranking}
-    assert by_id[ids[0]].alerts == ("mass-casualty risk, 4 wk (new)", "high risk, 4 wk")
-    assert by_id[ids[1]].alerts == ("ended: sharp rise, 1 wk",)
+    assert by_id[ids[0]].alerts == ("high risk, 4 wk", "mass-casualty risk, 4 wk (new)")
+    assert by_id[ids[1]].alerts == ("ended: risk well above usual, 1 wk",)
+    assert by_id[ids[2]].alerts == ("high risk, 4 wk",)
     top3 = ", ".join(f"{r.name} ({r.country}, {EN.pct(r.p)})" for r in ctx.ranking[:2])
     assert ctx.summary[0].startswith(f"Highest chance that civilians are killed within 4 weeks: {top3}")
 

@@ -76,11 +76,13 @@ def test_recorded_rows_cannot_be_replaced(store, table):
     store.record_verification(pub.id, "brier", 0.1, 6)
     if table == "alerts":
         scores = store.scores("2020-W23")
+        from forecasting.alert_levels import AlertLevels, HorizonLevels, LevelRule
         from publish.alerting.rules import AlertRules, evaluate_alerts
 
-        store.record_alerts(
-            pub.id, evaluate_alerts(scores, None, store.open_alerts(), AlertRules(threshold=0.01))
-        )
+        # a level rule every score reaches, so there are alert rows to replace
+        low = AlertLevels(tuple(HorizonLevels(h, LevelRule(0.01, 0.0, 1)) for h in (1, 4)))
+        rules = AlertRules(levels=low, escalation=False)
+        store.record_alerts(pub.id, evaluate_alerts(scores, None, store.open_alerts(), rules))
     with store.engine.connect() as conn:
         cols = list(conn.execute(text(f"SELECT * FROM {table} LIMIT 1")).keys())
     if store.engine.dialect.name == "sqlite":

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from civrisk.settings import Settings
+from forecasting.alert_levels import AlertLevels, HorizonLevels, LevelRule
 from publish.alerting.rules import AlertRules
 from publish.publication.verify import NotYetVerifiable, score_outcomes, verify_publication
 from publish.publication.week import PublishOptions, publish_model_week
@@ -52,7 +53,7 @@ def test_a_past_week_is_scored_against_what_happened(published: tuple) -> None:
     y = np.array([float(killed.get(r, 0) >= 1) for r in scores["region_id"]])
     p = scores["p"].to_numpy()
     assert table[("civ_any", 1, "brier")] == pytest.approx(np.mean((p - y) ** 2))
-    alert = p >= 0.5
+    alert = p >= AlertRules().alert_level(1)  # the default levels: this test model carries none
     assert table[("civ_any", 1, "hits")] == np.sum(alert & (y == 1))
     assert table[("civ_any", 1, "misses")] == np.sum(~alert & (y == 1))
     assert table[("civ_any", 1, "false_alarms")] == np.sum(alert & (y == 0))
@@ -108,7 +109,10 @@ def test_score_outcomes_counts_hits_misses_and_false_alarms() -> None:
             "q90": np.nan,
         }
     )
-    t = score_outcomes(scored, AlertRules()).set_index(["target", "metric"])
+    rules = AlertRules(
+        levels=AlertLevels((HorizonLevels(1, LevelRule(0.5, 0.4)),)), mass=LevelRule(0.25, 0.15)
+    )
+    t = score_outcomes(scored, rules).set_index(["target", "metric"])
     assert t.loc[("civ_any", "hits"), "value"] == 1 and t.loc[("civ_any", "misses"), "value"] == 1
     assert t.loc[("civ_any", "false_alarms"), "value"] == 1
     assert t.loc[("civ_any", "brier"), "n"] == 3  # the NaN outcome is not scored

@@ -34,7 +34,10 @@ OLD = time.time() - 3600  # drop files older than the settle time
 
 
 @pytest.fixture()
-def settings(tmp_path: Path) -> Settings:
+def settings(tmp_path: Path, monkeypatch) -> Settings:
+    # mlflow.set_tracking_uri exports MLFLOW_TRACKING_URI, so an earlier test's registry would otherwise be
+    # the one this home's retrain step reads
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     return Settings(home=tmp_path / "home")
 
 
@@ -92,6 +95,7 @@ def calls(monkeypatch) -> Calls:
     monkeypatch.setattr("publish.publication.week.publish_week", publish_week)
     monkeypatch.setattr("publish.publication.verify.verify_week", verify_week)
     monkeypatch.setattr("serve.webhooks.deliver_pending", deliver_pending)
+    monkeypatch.setattr("operations.retrain.registered_data_ends", lambda settings: (None, None))
     return record
 
 
@@ -142,11 +146,15 @@ def test_a_cycle_ingests_the_drop_folder_and_publishes_the_week_of_today(setting
     echoed: list[str] = []
     report = run_weekly_cycle(settings, TODAY, echo=echoed.append)
     assert report.exit_code == 0, report.lines()
-    assert [s.status for s in report.steps] == ["skipped", "ok", "ok", "ok", "ok"]
+    assert [s.status for s in report.steps] == ["skipped", "ok", "ok", "ok", "ok", "ok"]
     assert calls.publish == [("2024-W10", events_dir(settings), settings)]
     assert calls.verify == [] and calls.deliver == [settings.resolved_db_url()]
     assert report.step("verify").lines == [
-        "nothing due: every published week whose windows have passed is verified"
+        "nothing due: every published week whose windows have passed is verified",
+        "drift watch: no verified week yet",
+    ]
+    assert report.step("retrain").lines == [
+        "no retrain: no champion model yet: `civrisk train CONFIG --register` first"
     ]
     assert len(load_store(events_dir(settings)).events) == 1
     text = "\n".join(report.lines())
@@ -217,6 +225,7 @@ def test_verify_takes_every_due_unverified_week_and_reports_each(settings, calls
     assert step.lines == [
         "2024-W03 r1: recorded 1 scores: civ_any h1 brier 0.100 (n 3)",
         "2024-W05 r1: waiting for data (MLI: 2024-W08 (data until 2024-02-18))",
+        "drift watch: no verified week yet",  # the fake verification records no calibration sums
     ]
     assert step.error == "1 of 3 weeks failed to verify:\n2024-W06 r1: RuntimeError: panel build failed"
     assert "    2024-W06 r1: RuntimeError: panel build failed" in report.lines()
@@ -543,15 +552,22 @@ def test_end_to_end_cycles_publish_verify_and_rerun(settings, monkeypatch) -> No
     assert second.exit_code == 0, second.lines()
     assert second.step("publish").lines[0] == "2020-W48 revision 1: new revision"
     assert second.step("verify").lines == [
-        "nothing due: every published week whose windows have passed is verified"
+        "nothing due: every published week whose windows have passed is verified",
+        "drift watch: no verified week yet",
     ]
 
     champion[0] = "2"
     third = run_weekly_cycle(settings, date(2020, 12, 30))
     assert third.exit_code == 0, third.lines()
     assert third.step("publish").lines[0] == "2020-W53 revision 1: new revision"
-    (verified,) = third.step("verify").lines
+    verified, *watch = third.step("verify").lines
     assert verified.startswith("2020-W48 r1: recorded ")
+    assert watch[0] == "drift watch over 1 verified weeks (2020-W48):"
+    assert any(line.startswith("  ok MLI h1: mean forecast ") for line in watch)
+    assert any(line.startswith("  alerts level h4: ") for line in watch)
+    assert third.step("retrain").lines == [
+        "no retrain: no champion model yet: `civrisk train CONFIG --register` first"
+    ]
     assert third.step("deliver").lines[0].startswith("webhooks: 0 queued, 0 delivered")
     assert (settings.home / "publications" / "2020-W53" / "r1" / "report.html").is_file()
 
@@ -586,3 +602,15 @@ def test_a_real_release_dropped_in_is_ingested_by_the_cycle(settings, calls, sha
     tables = load_store(events_dir(settings))
     assert len(tables.events) == kept and set(tables.events["iso3"]) <= {"MLI", "BFA", "NER"}
     assert calls.publish == [("2026-W29", events_dir(settings), settings)]
+
+
+def test_the_summary_names_the_countries_whose_calibration_drifts(tmp_path, calls, monkeypatch) -> None:
+    from tests.test_drift import verified_store
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    store, settings = verified_store(tmp_path, n_weeks=14, bias_from=2)  # Mali runs 0.3 too high
+    store.close()
+    report = run_weekly_cycle(settings, date(2021, 5, 5))
+    assert len(report.drifting) == 1 and report.drifting[0].startswith("MLI h4: forecast ")
+    assert report.footer().endswith(f"; DRIFT in {report.drifting[0]}")
+    assert report.step("verify").lines[1].startswith("DRIFT: published calibration drifts in MLI h4; ")

@@ -32,8 +32,8 @@ def rules_for(
 ) -> AlertRules | None:
     """Return ``base`` restricted to what the model forecasts, or None when no rule can apply.
 
-    Rules on ``civ_any`` need that target, the ``mass`` rule needs ``civ_mass``, and only the watched
-    horizons the model forecasts are watched.
+    The ``level`` and ``escalation`` rules need ``civ_any``, the ``mass`` rule needs ``civ_mass``, and only
+    the watched horizons the model forecasts are watched.
     """
     watched = tuple(h for h in base.horizons if h in set(horizons))
     if not watched:
@@ -42,8 +42,8 @@ def rules_for(
     rules = replace(
         base,
         horizons=watched,
-        threshold=base.threshold if has_any else None,
-        rise=base.rise if has_any else None,
+        level=base.level and has_any,
+        escalation=base.escalation and has_any,
         mass=base.mass if has_mass else None,
     )
     return rules if rules.specs() else None

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from experiments.config import ExperimentConfig
     from experiments.registry import LoadedModel
     from features.build import FeatureSpec
+    from forecasting.alert_levels import AlertLevels
     from forecasting.bundle import ForecastBundle
 
 
@@ -57,6 +58,14 @@ class PublishModel:
     def feature_spec(self) -> FeatureSpec:
         """Return the features the model was trained on: its bundle's spec, else its config's."""
         return self.bundle.feature_spec if self.bundle is not None else self.config.feature_spec()
+
+    @property
+    def alert_levels(self) -> AlertLevels:
+        """Return the alert levels chosen on the model's backtest, or the documented defaults."""
+        from forecasting.alert_levels import DEFAULT_LEVELS
+
+        chosen = getattr(self.bundle, "alert_levels", None)  # bundles pickled before levels existed lack it
+        return chosen if chosen is not None else DEFAULT_LEVELS
 
     @property
     def recalibration(self) -> RecalSpec:

@@ -20,6 +20,7 @@ from publish.publication.model_source import backtest_forecasts
 if TYPE_CHECKING:
     from experiments.inputs import ModelInputs
     from publish.alerting.rules import AlertRules
+    from publish.publication.drift import DriftWatch
     from publish.publication.model_source import PublishModel
     from publish.render.report import ReportContext
     from publish.render.report_summary import AlertScope
@@ -139,9 +140,11 @@ def report_contexts(
     rules: AlertRules,
     languages: Sequence[str],
     alert_scope: AlertScope,
+    drift: DriftWatch | None = None,
 ) -> Mapping[str, ReportContext]:
     """Return the report of publication ``pub`` in each of ``languages``, with every piece of evidence the
-    store, the as-of panel and MLflow hold (gathered once, laid out per language)."""
+    store, the as-of panel and MLflow hold (gathered once, laid out per language); ``drift``: the drift
+    watch of the weeks verified before it (``publish.publication.drift``)."""
     from ingest.boundaries import load_countries
     from publish.publication.headline import headline_horizon
     from publish.render.report import build_report_context
@@ -171,6 +174,8 @@ def report_contexts(
         backtest_model=None if evidence is None else evidence.model,
         reliability=None if evidence is None else evidence.reliability,
         verification=verification_rows(store, before=pd.Timestamp(pub.week)),
+        drift=drift.calibration if drift is not None else (),
+        drift_weeks=len(drift.weeks) if drift is not None else 0,
         freshness=fresh,
         horizon=horizon,
         rules=rules,

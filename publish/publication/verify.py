@@ -5,9 +5,11 @@ for every horizon) the data now cover, computes the outcomes with the target def
 :mod:`forecasting.targets` on a panel of those weeks, scores the published numbers and records the scores
 with :meth:`~publish.store.store.ScoreStore.record_verification` (one transaction):
 
-- binary targets: ``brier``, and at the alert threshold (``civ_mass``: the mass rule's level; others: the
-  threshold rule's) ``hits``, ``misses``, ``false_alarms``, ``correct_negatives``;
+- binary targets: ``brier``, and at the alert level (``civ_mass``: the mass rule's; others: the level
+  rule's at that horizon) ``hits``, ``misses``, ``false_alarms``, ``correct_negatives``;
 - count targets: ``mae`` of the expected count and ``coverage80`` (share inside q10..q90);
+- calibration sums per country (``cal.<ISO3>.*``, the drift watch reads them) and alert statistics per
+  rule and horizon (``alerts.<rule>.*``): see ``publish.publication.verify_stats``;
 
 each with ``n``, the regions scored. Windows the data do not cover yet are an error that names the weeks.
 Verifying again on the same data records nothing new.
@@ -58,9 +60,10 @@ def verify_week(
     events_dir: Path | None = None,
     *,
     settings: Settings,
-    rules: AlertRules = AlertRules(),
+    rules: AlertRules | None = None,
 ) -> VerifyResult:
-    """Verify ``week``'s latest revision (or ``revision``) on its model config's data or ``events_dir``."""
+    """Verify ``week``'s latest revision (or ``revision``) on its model config's data or ``events_dir``;
+    ``rules``: the alert rules (default: the levels the publishing model carries)."""
     from publish.publication.model_source import load_publish_model
     from publish.publication.week import load_model_events
 
@@ -68,6 +71,7 @@ def verify_week(
         pub = store.publication(week, revision)
         model = load_publish_model(pub.model_version, settings, name=pub.model_name)
         events, coverage, boundaries = load_model_events(model, events_dir)
+        rules = rules if rules is not None else AlertRules(levels=model.alert_levels)
         return verify_publication(store, pub, model.config, events, coverage, boundaries, rules)
 
 
@@ -78,9 +82,15 @@ def verify_publication(
     events: pd.DataFrame,
     coverage: pd.DataFrame,
     boundaries: object,
-    rules: AlertRules = AlertRules(),
+    rules: AlertRules | None = None,
 ) -> VerifyResult:
-    """Score publication ``pub`` against the outcomes in ``events``; record the scores (module docstring)."""
+    """Score publication ``pub`` against the outcomes in ``events``; record the scores (module docstring).
+
+    ``rules``: the alert rules the publication ran (default: ``AlertRules()``).
+    """
+    from publish.publication.verify_stats import alert_rows, calibration_rows, episode_start
+
+    rules = rules if rules is not None else AlertRules()
     scores = store.scores(pub.week, pub.revision)
     origin = pd.Timestamp(pub.week)
     horizons = sorted({int(h) for h in scores["horizon"]})
@@ -89,13 +99,16 @@ def verify_publication(
     _check_windows(pub, coverage, countries, origin, last)
     published = events[events["iso3"].astype(str).isin(countries)]
     unit = config.data.unit
-    _, panel, _ = region_panel(published, coverage, boundaries, unit, origin, last)  # type: ignore[arg-type]
+    start = episode_start(origin)  # episode onsets need the quiet weeks before the window
+    _, panel, _ = region_panel(published, coverage, boundaries, unit, start, last)  # type: ignore[arg-type]
     targets = sorted(set(scores["target"].astype(str)))
     y = build_targets(panel, horizons, targets, origins=pd.DatetimeIndex([origin]))
     y = y.assign(region_id=y["region_id"].astype(str), target=y["target"].astype(str))
     joined = scores.assign(region_id=scores["region_id"].astype(str), target=scores["target"].astype(str))
     joined = joined.merge(y[["region_id", "horizon", "target", "y"]], on=["region_id", "horizon", "target"])
     table = score_outcomes(joined, rules)
+    extra = calibration_rows(joined) + alert_rows(joined, store.alerts(), panel, origin, rules)
+    table = pd.concat([table, pd.DataFrame(extra, columns=list(VERIFY_COLUMNS))], ignore_index=True)
     recorded = _record(store, pub, table)
     return VerifyResult(pub, table, recorded)
 
@@ -111,7 +124,7 @@ def score_outcomes(scored: pd.DataFrame, rules: AlertRules = AlertRules()) -> pd
         n = len(grp)
         if TARGET_KINDS[str(target)] == "binary":
             p = grp["p"].to_numpy(dtype=float)
-            alert = p >= _threshold(str(target), rules)
+            alert = p >= _threshold(str(target), int(horizon), rules)
             event = y >= 0.5
             metrics = {
                 "brier": float(np.mean((p - y) ** 2)),
@@ -130,10 +143,11 @@ def score_outcomes(scored: pd.DataFrame, rules: AlertRules = AlertRules()) -> pd
     return pd.DataFrame(rows, columns=list(VERIFY_COLUMNS))
 
 
-def _threshold(target: str, rules: AlertRules) -> float:
+def _threshold(target: str, horizon: int, rules: AlertRules) -> float:
     if target == rules.mass_target and rules.mass is not None:
-        return float(rules.mass)
-    return float(rules.threshold) if rules.threshold is not None else DEFAULT_THRESHOLD
+        return float(rules.mass.enter)
+    level = rules.alert_level(horizon)
+    return float(level) if level is not None else DEFAULT_THRESHOLD
 
 
 def _check_windows(

@@ -31,7 +31,7 @@ import pandas as pd
 from civrisk.contracts import validate_forecasts
 from civrisk.weeks import parse_week, week_label
 from experiments.inputs import scope
-from publish.alerting.rules import AlertRules, evaluate_alerts
+from publish.alerting.rules import AlertRules, alerts_in_force, evaluate_alerts, with_standing
 from publish.publication.asof import (
     DataCutoff,
     clip_to_cutoff,
@@ -121,7 +121,8 @@ class PublishOptions:
     """How to publish: CAP status ("Exercise" for demos), alert rules, report size."""
 
     cap_status: str = "Actual"
-    rules: AlertRules = AlertRules()
+    rules: AlertRules | None = None
+    """Alert rules; None: the levels the model's bundle carries (chosen on its backtest) or the defaults."""
     top_n: int = 10
 
 
@@ -211,10 +212,11 @@ def publish_model_week(
     scores, no_score, notes = _scores(forecasts, inputs.regions, stale)
     files = [p for p in (config.data.boundaries,) if p is not None]
     fingerprint = data_fingerprint(events_asof, coverage_asof, files)
+    rules = publication_rules(model, inputs.features, options.rules)
     withheld = frozenset(stale & set(countries))
     data_ends = _data_ends(fresh, countries)
     why = Withheld(data_ends=data_ends, thin=thin, last_week=cutoff.last_week)
-    context = _Context(model, inputs, fresh, boundaries, settings, options, withheld, why)
+    context = _Context(model, inputs, fresh, boundaries, settings, options, rules, withheld, why)
     done = _record_and_write(origin, scores, fingerprint, cutoff, store, context)
     return PublishResult(
         publication=done.publication,
@@ -244,6 +246,7 @@ class _Context:
     boundaries: object
     settings: Settings
     options: PublishOptions
+    rules: AlertRules | None
     withheld: frozenset[str]
     why: Withheld
 
@@ -310,30 +313,55 @@ def _record_and_write(
     return done
 
 
+def publication_rules(
+    model: PublishModel, features: pd.DataFrame, base: AlertRules | None
+) -> AlertRules | None:
+    """Return the alert rules of a publication: ``base``, else the levels the model carries, restricted to
+    its targets and horizons; the escalation rule only when the features hold each region's recent rate."""
+    from forecasting.alert_stats import escalation_features
+
+    config = model.config
+    rules = base if base is not None else AlertRules(levels=model.alert_levels)
+    needed = escalation_features(rules.any_target, model.data_lag_weeks)
+    if rules.escalation and not set(needed) <= set(features.columns):
+        rules = replace(rules, escalation=False)  # a model trained without them: nothing to compare with
+    return rules_for(config.targets, config.horizons, rules)
+
+
 def _alert_scope(store: ScoreStore, pub: Publication, ctx: _Context) -> AlertScope:
     """Return whether alerts are evaluated for ``pub``: not for a backfill (a week before the latest one)."""
-    config = ctx.model.config
-    rules = rules_for(config.targets, config.horizons, ctx.options.rules)
     latest = max((p.week for p in store.latest_publications()), default=pub.week)
-    return alert_scope(rules, pub.week, latest)
+    return alert_scope(ctx.rules, pub.week, latest)
 
 
 def _record_alerts(store: ScoreStore, pub: Publication, ctx: _Context, scope: AlertScope) -> pd.DataFrame:
     """Evaluate and record this revision's alerts; none for a backfill (a week before the latest one)."""
-    config = ctx.model.config
-    rules = rules_for(config.targets, config.horizons, ctx.options.rules)
+    from forecasting.alert_stats import escalation_baseline
+
+    rules = ctx.rules
     if rules is None or scope.status != "evaluated":
         return store.alerts(publication_id=pub.id)
     current = store.scores(pub.week, pub.revision)
     prev_pub = store.previous_publication(pub.week)
     previous = store.scores(prev_pub.week, prev_pub.revision) if prev_pub is not None else None
-    messages = evaluate_alerts(current, previous, store.open_alerts(), rules)
+    baseline = None
+    if rules.escalation:
+        baseline = escalation_baseline(ctx.inputs.features, rules.horizons, ctx.model.data_lag_weeks)
+    messages = evaluate_alerts(current, previous, store.open_alerts(), rules, baseline)
     return store.record_alerts(pub.id, messages)
+
+
+def _report_alerts(store: ScoreStore, pub: Publication, alerts: pd.DataFrame) -> pd.DataFrame:
+    """Return every alert in force in ``pub``'s week: its messages and the alerts standing without one."""
+    history = store.alerts()
+    before = history[history["publication_id"] < pub.id]
+    return with_standing(alerts, alerts_in_force(before, pd.Timestamp(pub.week)))
 
 
 def _files(
     store: ScoreStore, pub: Publication, alerts: pd.DataFrame, ctx: _Context, scope: AlertScope
 ) -> PublicationFiles:
+    from publish.publication.drift import drift_watch
     from publish.publication.report_inputs import report_contexts
     from publish.render.cap import CapConfig
 
@@ -354,14 +382,15 @@ def _files(
             store,
             pub,
             scores,
-            alerts,
+            _report_alerts(store, pub, alerts) if scope.status == "evaluated" else alerts,
             ctx.model,
             ctx.inputs,
             ctx.freshness,
             ctx.boundaries,
-            ctx.options.rules,
+            ctx.rules or AlertRules(levels=ctx.model.alert_levels),
             ctx.settings.languages,
             scope,
+            drift_watch(store, ctx.settings, before=pub.week),
         ),
         unit=ctx.model.config.data.unit,
         geometries=geometries,

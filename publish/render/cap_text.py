@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     from publish.render.cap import CapMessage
 
 _FLOOR = re.compile(r"(?:still at or above|fell below) (\d+(?:\.\d+)?)")
+_RECENT = re.compile(r"recent rate (\d+(?:\.\d+)?)")
+_MOVED = re.compile(r"moved the alert (up|down) to the level")
 
 
 def event(w: Words) -> str:
@@ -93,6 +95,13 @@ def _why(m: CapMessage, w: Words) -> str:
                 b=w.pct(m.p),
                 rise=round((m.level - m.p_prev) * 100),
             )
+        recent = _RECENT.search(m.reason)
+        if m.rule == "escalation" and recent and m.p is not None:
+            base = float(recent.group(1))
+            return w._(
+                "Alert raised because the chance, {p}, is {pts} percentage points above this region's rate "
+                "over the last year ({base})."
+            ).format(p=w.pct(m.p), pts=round((m.p - base) * 100), base=w.pct(base))
         return w._("Alert raised because the chance, {p}, reached the alert level of {level}.").format(
             p=w.pct(m.p), level=w.pct(m.level)
         )
@@ -102,6 +111,21 @@ def _why(m: CapMessage, w: Words) -> str:
             "unknown, not low)."
         ).format(week=opened)
     floor = _FLOOR.search(m.reason)
+    moved = _MOVED.search(m.reason)
+    if m.msg_type == "Update" and moved:
+        if moved.group(1) == "up":
+            text = w._("The alert opened in {week} moves up to the level of {level}: the chance is now {p}.")
+        else:
+            text = w._(
+                "The alert opened in {week} moves down to the level of {level}: the chance is now {p}."
+            )
+        return text.format(week=opened, level=w.pct(m.level), p=w.pct(m.p))
+    recent = _RECENT.search(m.reason)
+    if m.msg_type == "Cancel" and m.rule == "escalation" and recent:
+        return w._(
+            "The alert opened in {week} is cancelled: the chance, {p}, is no longer well above this region's "
+            "rate over the last year ({base})."
+        ).format(week=opened, p=w.pct(m.p), base=w.pct(float(recent.group(1))))
     if m.msg_type == "Update":
         if floor:
             return w._(

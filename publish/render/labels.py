@@ -75,11 +75,14 @@ SOURCES: Mapping[str, str] = {
 """Event sources (``events.source``) by their proper names (not translated)."""
 
 RULES: Mapping[str, str] = {
+    "level": N_("high risk"),
+    "escalation": N_("risk well above usual"),
+    "mass": N_("mass-casualty risk"),
     "threshold": N_("high risk"),
     "rise": N_("sharp rise"),
-    "mass": N_("mass-casualty risk"),
 }
-"""Alert rules (publish.alerting.rules) as a planner names them."""
+"""Alert rules (publish.alerting.rules) as a planner names them; ``threshold`` and ``rise`` are the rules
+before alert levels were chosen on backtests, still named in older messages."""
 
 MEASURES: Mapping[str, str] = {
     "events": N_("conflict events"),

@@ -11,7 +11,7 @@ per language the publication writes. :mod:`publish.render.report_pdf` prints the
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -22,6 +22,7 @@ import shapely
 from markupsafe import Markup
 
 from civrisk.atomic import write_text_atomic
+from forecasting.drift import CalibrationWatch
 from forecasting.targets import HEADLINE_TARGET
 from publish.alerting.rules import AlertRules
 from publish.render.i18n import SOURCE_LANGUAGE, Words, words
@@ -55,6 +56,7 @@ from publish.render.report_regions import (
 from publish.render.report_skill import (
     SkillRow,
     Verification,
+    drift_lines,
     reliability_curves,
     skill_rows,
     verification_table,
@@ -100,6 +102,10 @@ class ReportContext:
     skill: tuple[SkillRow, ...]
     reliability: tuple[ReliabilityCurve, ...]
     verification: Verification
+    drift: tuple[str, ...]
+    """The drift watch in words (``report_skill.drift_lines``); empty before a week is verified."""
+    drift_alarm: bool
+    """True when a country's published forecasts drift: the summary and the reliability section warn."""
     freshness: tuple[FreshnessRow, ...] | None
     group_notes: tuple[tuple[str, str], ...]
     citations: tuple[tuple[str, str], ...]
@@ -129,6 +135,8 @@ def build_report_context(
     backtest_model: str | None = None,
     reliability: pd.DataFrame | None = None,
     verification: pd.DataFrame | None = None,
+    drift: Sequence[CalibrationWatch] = (),
+    drift_weeks: int = 0,
     freshness: pd.DataFrame | None = None,
     sources: set[str] | None = None,
     horizon: int = 4,
@@ -166,11 +174,13 @@ def build_report_context(
             publication's model name if present, else the only non-baseline model).
         reliability: reliability bins per horizon (horizon, p_mean, y_mean, n [, model, target]).
         verification: past published weeks scored against outcomes (week, metric, value [, target, horizon]).
+        drift: published calibration per country over the last ``drift_weeks`` verified weeks
+            (``publish.publication.drift``); a drifting country is named in the summary.
         freshness: source, iso3, last_date, stale: per source and country, the last event date; regions of
             countries whose every source is stale are withheld from the map and the ranking.
         sources: event sources used (cited); default: those in ``freshness``, else every known source.
         horizon: weeks ahead the map and ranking show (a target covers weeks t .. t+horizon-1).
-        rules: alert rules; ``rules.threshold`` is the level the summary counts against.
+        rules: alert rules; the level rule's enter level at ``horizon`` is the one the summary counts against.
         top_n: regions shown in detail (what changed and why, trend, drivers); the ranking lists all.
     """
     w = words(lang)
@@ -225,17 +235,20 @@ def build_report_context(
         if sources is not None
         else (set(freshness["source"].astype(str)) if freshness is not None else None)
     )
+    drift_text = drift_lines(drift, drift_weeks, w)
+    alarm = any(c.drifting for c in drift)
     return ReportContext(
         lang=w.lang,
         header=header(publication, w),
         replay=replay(publication, end, w),
         summary=summary_lines(
-            rows, horizon, rules.threshold, alerts, compared, withheld, n_no_score, alert_scope, w
-        ),
+            rows, horizon, rules.alert_level(horizon), alerts, compared, withheld, n_no_score, alert_scope, w
+        )
+        + (drift_text if alarm else ()),
         horizon=horizon,
         horizon_text=w.weeks(horizon),
         horizons=tuple(sorted(set(s.loc[s["target"] == HEADLINE_TARGET, "horizon"]))),
-        threshold=rules.threshold,
+        threshold=rules.alert_level(horizon),
         map=_map(
             reg, rows, stale, boundaries, countries, country, horizon, publication.week_label, compared, w
         ),
@@ -268,6 +281,8 @@ def build_report_context(
         skill=skill,
         reliability=reliability_curves(reliability, HEADLINE_TARGET, skill_model),
         verification=verification_table(verification, HEADLINE_TARGET, w),
+        drift=drift_text,
+        drift_alarm=alarm,
         freshness=fresh,
         group_notes=tuple((w._(GROUPS[g].label), w._(GROUPS[g].note)) for g in FORECAST_GROUPS),
         citations=citations(used, w),

@@ -9,11 +9,13 @@ and the report says plainly that there is nothing to show yet.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pandas as pd
 
 from civrisk.weeks import week_label
+from forecasting.drift import CalibrationWatch
 from publish.render.i18n import Words
 from publish.render.labels import VERIFICATION as VERIFICATION_LABELS
 from publish.render.report_charts import ReliabilityCurve
@@ -239,8 +241,8 @@ def verification_table(
     v = v.assign(_week=[_week_text(x) for x in v[week_col]], metric=v["metric"].astype(str))
     keys = ["_week"] + (["horizon"] if "horizon" in v.columns else [])
     wide = v.pivot_table(index=keys, columns="metric", values="value", aggfunc="last", dropna=False)
+    # the labelled scores only: calibration sums and alert statistics feed the drift watch, not this table
     metrics = [m for m in VERIFICATION_LABELS if m in wide.columns]
-    metrics += sorted(c for c in wide.columns if c not in VERIFICATION_LABELS)
     wide = wide.sort_index(ascending=False)
     weeks = list(dict.fromkeys(k if isinstance(k, str) else k[0] for k in wide.index))[:max_weeks]
     rows = []
@@ -276,3 +278,45 @@ def verification_table(
             x=w.decimal(shown["brier"].mean(), 3)
         )
     return Verification(columns, tuple(rows), summary)
+
+
+def drift_lines(watch: Sequence[CalibrationWatch], weeks: int, w: Words) -> tuple[str, ...]:
+    """Return the drift watch in plain words: one warning per drifting country and horizon, or one line
+    saying published forecasts stayed close to what happened (nothing before a week is verified)."""
+    if not weeks or not watch:
+        return ()
+    out = []
+    for c in (c for c in watch if c.drifting):
+        text = (
+            w._(
+                "{country}: over the last {n} verified weeks, forecasts for the next {wk} averaged {p} while "
+                "civilians were killed in {obs} of cases. They run too high there; use them with care until "
+                "the model is retrained."
+            )
+            if c.bias > 0
+            else w._(
+                "{country}: over the last {n} verified weeks, forecasts for the next {wk} averaged {p} while "
+                "civilians were killed in {obs} of cases. They run too low there; use them with care until "
+                "the model is retrained."
+            )
+        )
+        out.append(
+            text.format(
+                country=w.country(c.iso3),
+                n=c.weeks,
+                wk=w.weeks(c.horizon),
+                p=w.pct(c.mean_p),
+                obs=w.pct(c.observed),
+            )
+        )
+    if not out:
+        out.append(
+            w.ngettext(
+                "Calibration watch: over the last verified week, published forecasts stayed close to what "
+                "happened in every country.",
+                "Calibration watch: over the last {n} verified weeks, published forecasts stayed close to "
+                "what happened in every country.",
+                weeks,
+            ).format(n=weeks)
+        )
+    return tuple(out)

@@ -129,7 +129,8 @@ def _expected_counts(s: pd.DataFrame, horizon: int) -> dict[str, float]:
 
 
 def alert_labels(alerts: pd.DataFrame | None, w: Words) -> dict[str, tuple[str, ...]]:
-    """Return region_id -> this week's alert messages in words ("high risk, 4 wk (new)")."""
+    """Return region_id -> this week's alerts in words ("high risk, 4 wk (new)"); an alert standing without a
+    message this week has ``msg_type`` <NA>."""
     if alerts is None or alerts.empty:
         return {}
     missing = [c for c in ("region_id", "rule", "horizon", "msg_type") if c not in alerts.columns]
@@ -141,7 +142,8 @@ def alert_labels(alerts: pd.DataFrame | None, w: Words) -> dict[str, tuple[str, 
         )
     out: dict[str, list[str]] = {}
     a = alerts.sort_values(["region_id", "rule", "horizon"], kind="mergesort")
-    for rid, rule, h, kind in zip(a["region_id"], a["rule"], a["horizon"], a["msg_type"], strict=True):
+    kinds = a["msg_type"].astype(str)  # <NA>: standing, no message this week
+    for rid, rule, h, kind in zip(a["region_id"], a["rule"], a["horizon"], kinds, strict=True):
         what = w._("{rule}, {h} wk").format(rule=rule_words(w, str(rule)), h=int(h))
         if kind == "Alert":
             what = w._("{alert} (new)").format(alert=what)

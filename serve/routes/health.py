@@ -10,7 +10,7 @@ from fastapi import APIRouter
 from sqlalchemy.exc import SQLAlchemyError
 
 from publish.store.errors import StoreError
-from serve.deps import CatalogDep
+from serve.deps import CatalogDep, SettingsDep
 from serve.responses import model_response
 from serve.schemas import HealthOut
 
@@ -24,10 +24,17 @@ router = APIRouter(tags=["health"])
     summary="Liveness and freshness",
     responses={503: {"model": HealthOut, "description": "the store does not answer"}},
 )
-def healthz(catalog: CatalogDep):
-    """Return ``ok`` with the latest publication's age in days, ``empty`` before the first one, or 503."""
+def healthz(catalog: CatalogDep, settings: SettingsDep):
+    """Return ``ok`` with the latest publication's age in days, ``empty`` before the first one, or 503.
+
+    ``drift`` and ``drifting`` carry the drift watch (``publish.publication.drift``): a drifting country
+    does not make the service unhealthy, so ``status`` stays ``ok`` and monitors read ``drift``.
+    """
+    from publish.publication.drift import drift_health
+
     try:
         snap = catalog.snapshot()
+        watch = drift_health(catalog.store, settings)
     except (SQLAlchemyError, StoreError, sqlite3.Error) as exc:
         log.error("health check: the scores store does not answer: %s", exc.__class__.__name__)
         out = HealthOut(
@@ -54,6 +61,7 @@ def healthz(catalog: CatalogDep):
             latest_published_at=None,
             latest_publication_age_days=None,
             detail="nothing has been published yet",
+            drift="unknown",
         )
         return model_response(out)
     age = (datetime.now(UTC) - pub.created_at).total_seconds() / 86400
@@ -64,11 +72,13 @@ def healthz(catalog: CatalogDep):
         latest_revision=pub.revision,
         latest_published_at=pub.created_at,
         latest_publication_age_days=round(age, 3),
+        drift=watch["status"],
+        drifting=watch["drifting"],
     )
     return model_response(out)
 
 
 @router.head("/healthz", include_in_schema=False)
-def healthz_head(catalog: CatalogDep):
+def healthz_head(catalog: CatalogDep, settings: SettingsDep):
     """Answer HEAD like GET (same status, no body): load balancers and uptime checks probe with it."""
-    return healthz(catalog)
+    return healthz(catalog, settings)
