@@ -314,3 +314,14 @@ def test_run_then_render_from_mlflow_gives_the_same_tables(
     pd.testing.assert_frame_equal(read.summary, ran.summary, check_dtype=False)
     assert dataset_section(read) == dataset_section(ran)
     assert "Observed: civilians killed in" in dataset_section(read)
+
+
+def test_when_a_baseline_is_the_best_count_model_the_best_learned_one_is_judged() -> None:
+    metrics = _metrics(GOOD)
+    crps = (metrics["target"] == "civ_deaths") & (metrics["metric"] == "crps")
+    metrics.loc[crps & (metrics["model"] == "conflictology"), "value"] = 1.5  # beats xgb's 2.0
+    report = check_goal(metrics, _summary(dict.fromkeys(YEARS, 0.3)), SAHEL, "2017-2020")
+    crit = {c.name: c for c in report.criteria}["CRPS below conflictology, civ_deaths h=4"]
+    assert not crit.passed and crit.value == pytest.approx(2.0)
+    assert crit.explanation.startswith("xgb: CRPS 2.000 against conflictology's 1.500")
+    assert "the baseline conflictology; the best learned one is judged" in crit.explanation
