@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from forecasting.backtest import select_models
+from forecasting.backtest import overall_scores, select_models
 from forecasting.plan import BASELINES
 from forecasting.targets import HEADLINE_TARGET
 
@@ -81,29 +81,13 @@ class _Evidence:
     def row(
         self, model: str, target: str, horizon: int, metric: str, subset: str = "all"
     ) -> pd.Series | None:
-        m = self.m
-        sel = m[
-            (m["model"] == model)
-            & (m["target"] == target)
-            & (m["horizon"] == horizon)
-            & (m["metric"] == metric)
-            & (m["subset"] == subset)
-            & m["year"].isna()
-        ]
+        sel = overall_scores(self.m, target, horizon, subset, model=model, metric=metric)
         return sel.iloc[0] if len(sel) else None
 
     def best_learned(self, target: str, horizon: int, metric: str) -> str | None:
         """Return the non-baseline model with the lowest overall ``metric`` (None if there is none)."""
-        m = self.m
-        sel = m[
-            ~m["model"].isin(BASELINES)
-            & (m["target"] == target)
-            & (m["horizon"] == horizon)
-            & (m["metric"] == metric)
-            & (m["subset"] == "all")
-            & m["year"].isna()
-            & m["value"].notna()
-        ]
+        sel = overall_scores(self.m, target, horizon, metric=metric)
+        sel = sel[~sel["model"].isin(BASELINES) & sel["value"].notna()]
         return None if sel.empty else str(sel.loc[sel["value"].idxmin(), "model"])
 
     def score(self, model: str, target: str, horizon: int, metric: str, subset: str = "all") -> float:

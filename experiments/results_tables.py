@@ -17,7 +17,7 @@ import pandas as pd
 from experiments.citations import citations
 from experiments.config import ExperimentConfig
 from experiments.goal_check import GOALS, Goal, GoalReport, check_goal
-from forecasting.backtest import BASELINES, select_models
+from forecasting.backtest import BASELINES, overall_scores, select_models
 from forecasting.targets import TARGET_KINDS
 
 BINARY_COLUMNS = (
@@ -152,20 +152,12 @@ def _ordered_models(metrics: pd.DataFrame, config: ExperimentConfig) -> list[str
 
 
 def _overall(metrics: pd.DataFrame, target: str, horizon: int, subset: str = "all") -> pd.DataFrame:
-    m = metrics
-    sel = m[(m["target"] == target) & (m["horizon"] == horizon) & (m["subset"] == subset) & m["year"].isna()]
+    sel = overall_scores(metrics, target, horizon, subset)
     return sel.pivot_table(index="model", columns="metric", values="value", aggfunc="first", sort=False)
 
 
 def _n_rows(metrics: pd.DataFrame, target: str, horizon: int, model: str, subset: str = "all") -> str:
-    m = metrics
-    sel = m[
-        (m["target"] == target)
-        & (m["horizon"] == horizon)
-        & (m["model"] == model)
-        & (m["subset"] == subset)
-        & m["year"].isna()
-    ]
+    sel = overall_scores(metrics, target, horizon, subset, model=model)
     return f"{int(sel['n'].max()):,}" if len(sel) else "–"
 
 
@@ -235,7 +227,7 @@ def _bounds(metrics: pd.DataFrame, target: str, horizon: int) -> dict[tuple[str,
     m = metrics
     if "lo" not in m.columns:
         return {}
-    sel = m[(m["target"] == target) & (m["horizon"] == horizon) & (m["subset"] == "all") & m["year"].isna()]
+    sel = overall_scores(m, target, horizon)
     sel = sel[sel["lo"].notna()]
     return {(str(r.model), str(r.metric)): f" [{r.lo:.3f}, {r.hi:.3f}]" for r in sel.itertuples(index=False)}
 
@@ -245,14 +237,7 @@ def _reference(metrics: pd.DataFrame, target: str, horizon: int, model: str | No
     m = metrics
     if model is None or "reference" not in m.columns:
         return ""
-    sel = m[
-        (m["target"] == target)
-        & (m["horizon"] == horizon)
-        & (m["model"] == model)
-        & (m["metric"] == "brier_skill_best")
-        & (m["subset"] == "all")
-        & m["year"].isna()
-    ]
+    sel = overall_scores(m, target, horizon, model=model, metric="brier_skill_best")
     return "" if sel.empty or pd.isna(sel["reference"].iloc[0]) else str(sel["reference"].iloc[0])
 
 

@@ -93,10 +93,7 @@ class BacktestResult:
 
     def headline(self, target: str, horizon: int, subset: str = "all") -> pd.DataFrame:
         """Return one target x horizon's overall scores as a model x metric table."""
-        m = self.metrics
-        sel = m[
-            (m["target"] == target) & (m["horizon"] == horizon) & m["year"].isna() & (m["subset"] == subset)
-        ]
+        sel = overall_scores(self.metrics, target, horizon, subset)
         return sel.pivot_table(index="model", columns="metric", values="value", sort=False)
 
 
@@ -252,19 +249,31 @@ def select_models(
     return chosen
 
 
+def overall_scores(
+    metrics: pd.DataFrame,
+    target: str,
+    horizon: int,
+    subset: str = "all",
+    *,
+    model: str | None = None,
+    metric: str | None = None,
+) -> pd.DataFrame:
+    """Return the rows of a metrics table scored over the whole test period (not one year) for a target,
+    horizon and subset, narrowed to ``model`` and ``metric`` when given."""
+    m = metrics
+    keep = (m["target"] == target) & (m["horizon"] == horizon) & (m["subset"] == subset) & m["year"].isna()
+    if model is not None:
+        keep &= m["model"] == model
+    if metric is not None:
+        keep &= m["metric"] == metric
+    return m[keep]
+
+
 def primary_score(
     metrics: pd.DataFrame, model: str, target: str, horizon: int, metric: str, subset: str
 ) -> float:
     """Return one overall backtest score (NaN when absent)."""
-    m = metrics
-    row = m[
-        (m["model"] == model)
-        & (m["target"] == target)
-        & (m["horizon"] == horizon)
-        & (m["metric"] == metric)
-        & (m["subset"] == subset)
-        & m["year"].isna()
-    ]
+    row = overall_scores(metrics, target, horizon, subset, model=model, metric=metric)
     return float(row["value"].iloc[0]) if len(row) else float("nan")
 
 

@@ -196,7 +196,7 @@ def _backtest(
 ) -> tuple[str, pd.DataFrame]:
     """Return (MLflow run id, metrics) of the config's backtest on these data, run and logged if new."""
     from experiments.tracking import find_backtest_run, load_run_metrics, log_backtest
-    from forecasting.backtest import run_backtest
+    from forecasting.backtest import overall_scores, run_backtest
 
     uri = settings.resolved_tracking_uri()
     run_id = find_backtest_run(cfg, inputs.fingerprint, uri)
@@ -208,13 +208,7 @@ def _backtest(
         run_id = log_backtest(result, cfg, inputs.fingerprint, uri=uri)
         metrics = result.metrics
     p = cfg.primary
-    head = metrics[
-        (metrics["target"] == p.target)
-        & (metrics["horizon"] == p.horizon)
-        & (metrics["metric"] == p.metric)
-        & (metrics["subset"] == p.subset)
-        & metrics["year"].isna()
-    ]
+    head = overall_scores(metrics, p.target, p.horizon, p.subset, metric=p.metric)
     scores = ", ".join(f"{m} {v:.3f}" for m, v in zip(head["model"], head["value"], strict=True))
     console.print(f"  {p.metric} of {p.target} at {p.horizon} weeks: {scores}", highlight=False)
     return run_id, metrics
