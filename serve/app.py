@@ -187,15 +187,7 @@ async def _store_gate(request: Request, call_next: Callable[[Request], Awaitable
         if state.store is None:
             detail = state.store_error
             if path == "/healthz":
-                out = HealthOut(
-                    status="unavailable",
-                    store_reachable=False,
-                    latest_week=None,
-                    latest_revision=None,
-                    latest_published_at=None,
-                    latest_publication_age_days=None,
-                    detail=detail,
-                )
+                out = HealthOut.unavailable(detail)
                 return Response(out.model_dump_json(), status_code=503, media_type="application/json")
             return JSONResponse({"detail": detail}, status_code=503, headers={"Retry-After": "30"})
     return await call_next(request)

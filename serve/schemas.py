@@ -300,6 +300,19 @@ class HealthOut(BaseModel):
         "observed 0.45 (z -3.4)'",
     )
 
+    @classmethod
+    def unavailable(cls, detail: str) -> HealthOut:
+        """Return the body of a 503: the store cannot be opened or does not answer, and why."""
+        return cls(
+            status="unavailable",
+            store_reachable=False,
+            latest_week=None,
+            latest_revision=None,
+            latest_published_at=None,
+            latest_publication_age_days=None,
+            detail=detail,
+        )
+
 
 def _check_webhook_url(value: str) -> str:
     TargetPolicy().check_syntax(value)  # the host's addresses are checked by the route (it resolves them)

@@ -37,18 +37,10 @@ def healthz(catalog: CatalogDep, settings: SettingsDep):
         watch = drift_health(catalog.store, settings)
     except (SQLAlchemyError, StoreError, sqlite3.Error) as exc:
         log.error("health check: the scores store does not answer: %s", exc.__class__.__name__)
-        out = HealthOut(
-            status="unavailable",
-            store_reachable=False,
-            latest_week=None,
-            latest_revision=None,
-            latest_published_at=None,
-            latest_publication_age_days=None,
-            detail=(
-                str(exc)
-                if isinstance(exc, StoreError)
-                else f"the scores store does not answer ({exc.__class__.__name__})"
-            ),
+        out = HealthOut.unavailable(
+            str(exc)
+            if isinstance(exc, StoreError)
+            else f"the scores store does not answer ({exc.__class__.__name__})"
         )
         return model_response(out, status_code=503)
     pub = max(snap.latest.values(), key=lambda p: p.week) if snap.latest else None
