@@ -33,6 +33,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 
+from benchmarks.servers import wait_healthy
 from civrisk.settings import Settings
 from civrisk.weeks import week_label
 from forecasting.targets import ALL_TARGETS, TARGET_KINDS
@@ -176,16 +177,7 @@ def start_server(
     argv = [sys.executable, "-m", "uvicorn", "serve.app:app_from_env", "--factory", "--host", "127.0.0.1"]
     argv += ["--port", str(port), "--workers", str(workers), "--no-access-log", "--log-level", "warning"]
     argv += ["--http", http, "--loop", loop]
-    proc = subprocess.Popen(argv, env=env)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError("uvicorn did not answer /healthz within 60 s")
+    return wait_healthy(subprocess.Popen(argv, env=env), port)
 
 
 async def load(

@@ -22,10 +22,11 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
+
+from benchmarks.servers import wait_healthy
 
 OUT = Path(__file__).resolve().parent / "out" / "api_wrk"
 STATIC_ENV = "CIVRISK_BENCH_STATIC_DIR"
@@ -81,16 +82,7 @@ def start(workers: int, db: Path, port: int) -> subprocess.Popen[bytes]:
     argv = [sys.executable, "-m", "uvicorn", "benchmarks.bench_api_wrk:app_with_static", "--factory"]
     argv += ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers), "--no-access-log"]
     argv += ["--log-level", "warning"]
-    proc = subprocess.Popen(argv, env=env)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError("uvicorn did not answer /healthz within 60 s")
+    return wait_healthy(subprocess.Popen(argv, env=env), port)
 
 
 def wrk(url: str, key: str | None, duration: int, connections: int, threads: int) -> dict[str, float]:
